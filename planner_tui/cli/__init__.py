@@ -1,0 +1,1 @@
+"""The ``planner-tui`` command line (click)."""

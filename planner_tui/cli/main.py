@@ -1,0 +1,32 @@
+"""The ``planner-tui`` command."""
+
+from __future__ import annotations
+
+import click
+
+from planner_tui import __version__
+from planner_tui.cli.lazy_group import LazyGroup
+
+# Subcommands are imported when used, so `planner-tui --version` and the dashboard start fast.
+COMMANDS: dict[str, str] = {
+    "config": "planner_tui.cli.config_cmd:config_group",
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "-V", "--version", prog_name="planner-tui")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Autoscaling planner and terminal dashboard for LLM serving graphs."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="planner-tui")

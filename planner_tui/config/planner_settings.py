@@ -1,0 +1,138 @@
+"""Planner, metrics and resource settings of a graph file, with the upstream defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from planner_tui.model.decisions import PlannerMode
+
+
+class Policy(StrEnum):
+    """How a component's replica count is decided."""
+
+    LOAD = "load"  # upstream load-based rules (prefill queue, decode KV load)
+    THROUGHPUT = "throughput"  # SLA: predicted demand / per-replica capacity
+    TARGET = "target"  # HPA-style ceil(current * value / target) on any signal
+    NONE = "none"  # not autoscaled (manual only)
+
+
+class Predictor(StrEnum):
+    """Load predictors for the throughput policy."""
+
+    CONSTANT = "constant"
+    MOVING_AVERAGE = "moving_average"
+    LINEAR_TREND = "linear_trend"
+    KALMAN = "kalman"
+
+
+def _above(lower_field: str) -> Callable[[float, ValidationInfo], float]:
+    """A field validator: the value must be greater than the already-validated ``lower_field``."""
+
+    def check(value: float, info: ValidationInfo) -> float:
+        lower = info.data.get(lower_field)
+        if lower is not None and value <= lower:
+            raise PydanticCustomError(
+                "ordering",
+                "must be > {lower_field} ({lower}), got {value}",
+                {"lower_field": lower_field, "lower": lower, "value": value},
+            )
+        return value
+
+    return check
+
+
+class StrictModel(BaseModel):
+    """Base of every settings table: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlannerSettings(StrictModel):
+    """The ``[planner]`` table. Defaults follow the upstream Dynamo planner (REFERENCE.md section 3)."""
+
+    mode: PlannerMode = PlannerMode.AUTO
+    policy: Policy = Policy.LOAD
+    adjustment_interval_s: float = Field(10.0, ge=0.25, description="seconds between decisions")
+    max_step: int = Field(1, ge=1, description="largest change per component per interval (load policy)")
+
+    prefill_queue_scale_down: float = Field(0.2, ge=0, description="prefill queue per worker, scale down below")
+    prefill_queue_scale_up: float = Field(5.0, gt=0, description="prefill queue per worker, scale up above")
+    prefill_trend_intervals: int = Field(3, ge=0, description="intervals ahead the trend must stay above")
+    decode_kv_scale_down: float = Field(0.5, ge=0, le=1, description="decode KV load per worker, down below")
+    decode_kv_scale_up: float = Field(0.9, gt=0, description="decode KV load per worker, scale up above")
+    decode_waiting_weight: float = Field(0.02, ge=0, description="KV load added per waiting request")
+    decode_scale_down_grace_intervals: int = Field(3, ge=0, description="no decode scale-down after up")
+
+    max_gpu_budget: int = Field(8, ge=-1, description="GPUs across the graph; -1 = unlimited")
+    scale_up_stabilization_s: float = Field(0.0, ge=0)
+    scale_down_stabilization_s: float = Field(60.0, ge=0)
+
+    ttft_target_ms: float = Field(500.0, gt=0)
+    itl_target_ms: float = Field(50.0, gt=0)
+    predictor: Predictor = Predictor.MOVING_AVERAGE
+    prediction_window: int = Field(6, ge=1, description="intervals of history the predictor uses")
+    profile_file: str | None = Field(None, description="per-replica capacity profile (throughput policy)")
+
+    audit_log: str | None = Field(None, description="JSON-lines audit log; default under the state dir")
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
+    audit_backups: int = Field(3, ge=0)
+    exporter_port: Annotated[int, Field(ge=1024, le=65535)] | None = Field(
+        None, description="serve the planner's gauges on 127.0.0.1:PORT (off when absent)"
+    )
+
+    _prefill_order = field_validator("prefill_queue_scale_up")(_above("prefill_queue_scale_down"))
+    _decode_order = field_validator("decode_kv_scale_up")(_above("decode_kv_scale_down"))
+
+
+class MetricsSettings(StrictModel):
+    """The ``[metrics]`` table: how often and from where signals are collected."""
+
+    interval_s: float = Field(1.0, ge=0.25, description="collector tick")
+    scrape_timeout_s: float = Field(0.8, gt=0)
+    max_concurrency: int = Field(32, ge=1)
+    history_s: float = Field(900.0, ge=10, description="seconds of history kept per series")
+    preset: Literal["dynamo", "vllm"] = "dynamo"
+    prometheus_url: str | None = Field(None, description="query a Prometheus server instead of scraping")
+
+
+class ResourcesSettings(StrictModel):
+    """The ``[resources]`` table: GPUs to hand out and the port range for replicas."""
+
+    gpus: Literal["auto"] | list[Annotated[int, Field(ge=0)]] = Field(
+        "auto", description='"auto" discovers GPUs through NVML; a list declares GPU indices'
+    )
+    simulated_gpus: bool = Field(False, description="declared GPUs are simulated (the demo)")
+    port_range: tuple[Annotated[int, Field(ge=1024, le=65535)], Annotated[int, Field(ge=1024, le=65535)]] = (
+        21000,
+        21999,
+    )
+
+    @field_validator("gpus")
+    @classmethod
+    def _unique(cls, value: str | list[int]) -> str | list[int]:
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise PydanticCustomError("duplicate", "GPU indices must be unique, got {value}", {"value": value})
+        return value
+
+    @field_validator("port_range")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] > value[1]:
+            raise PydanticCustomError(
+                "ordering", "must be [first, last] with first <= last, got {value}", {"value": list(value)}
+            )
+        return value
+
+    @field_validator("simulated_gpus")
+    @classmethod
+    def _needs_declared(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("gpus") == "auto":
+            raise PydanticCustomError(
+                "simulated", "simulated GPUs must be declared: set resources.gpus to a list, e.g. [0, 1]", {}
+            )
+        return value

@@ -1,0 +1,39 @@
+"""Immutable records shared by every layer: components, replicas, GPUs, signals, snapshots, decisions."""
+
+from planner_tui.model.components import ComponentSpec, ComponentState
+from planner_tui.model.decisions import (
+    ComponentDecision,
+    Decision,
+    LimitApplied,
+    Outcome,
+    PlannerMode,
+)
+from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
+from planner_tui.model.replicas import Phase, ReplicaState, ReplicaUsage
+from planner_tui.model.scaling import PredictedLoad, ScaleRequest, ScaleResponse, TargetReplica
+from planner_tui.model.signals import Signal, SignalValue
+from planner_tui.model.snapshot import HostSample, Snapshot
+
+__all__ = [
+    "ComponentDecision",
+    "ComponentSpec",
+    "ComponentState",
+    "Decision",
+    "GpuOrigin",
+    "GpuProcess",
+    "GpuSample",
+    "HostSample",
+    "LimitApplied",
+    "Outcome",
+    "Phase",
+    "PlannerMode",
+    "PredictedLoad",
+    "ReplicaState",
+    "ReplicaUsage",
+    "ScaleRequest",
+    "ScaleResponse",
+    "Signal",
+    "SignalValue",
+    "Snapshot",
+    "TargetReplica",
+]

@@ -1,0 +1,57 @@
+"""GPU samples, from NVML on this host or from DCGM-named metrics (clusters, the simulated demo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class GpuOrigin(StrEnum):
+    """Where a GPU sample came from. ``SIMULATED`` must be shown as such everywhere."""
+
+    NVML = "nvml"
+    DCGM = "dcgm"
+    SIMULATED = "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A process holding GPU memory, mapped to a replica name when the pid is one of ours."""
+
+    pid: int
+    used_memory_mib: float | None
+    replica: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    """One GPU at one instant. A field the device does not support is None (shown as "n/a")."""
+
+    index: int
+    origin: GpuOrigin
+    timestamp: float
+    name: str | None = None
+    uuid: str | None = None
+    host: str | None = None
+    utilization_pct: float | None = None
+    memory_used_mib: float | None = None
+    memory_total_mib: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    fan_pct: float | None = None
+    sm_clock_mhz: float | None = None
+    processes: tuple[GpuProcess, ...] = ()
+    holders: tuple[str, ...] = ()  # replica names the connector assigned this GPU to
+
+    @property
+    def simulated(self) -> bool:
+        """True for the demo's simulated GPUs."""
+        return self.origin is GpuOrigin.SIMULATED
+
+    @property
+    def memory_fraction(self) -> float | None:
+        """Used / total memory in 0..1, or None when either is unknown."""
+        if self.memory_used_mib is None or not self.memory_total_mib:
+            return None
+        return self.memory_used_mib / self.memory_total_mib

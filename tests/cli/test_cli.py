@@ -1,0 +1,65 @@
+"""The command line as a user runs it: a real subprocess, exit codes and output, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from planner_tui import __version__
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "planner_tui", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"planner-tui, version {__version__}"
+
+
+def test_config_check_accepts_the_demo() -> None:
+    result = run("config", "check", str(REPO / "examples" / "demo.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "ok: namespace 'demo', 3 components" in result.stdout
+
+
+def test_config_check_reports_each_problem_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "graph.toml"
+    bad.write_text(
+        'namespace = "ns"\n[components.decode]\nrole = "decode"\ncommand = "w"\n'
+        "min_replicas = -1\nmax_replicas = 0\nmaxreplica = 3\n"
+    )
+    result = run("config", "check", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{bad}: components.decode.min_replicas: must be >= 0, got -1",
+        f"{bad}: components.decode.max_replicas: must be >= 1, got 0",
+        f"{bad}: components.decode.maxreplica: unknown key; did you mean 'max_replicas'?",
+    ]
+    assert result.stdout == ""
+
+
+def test_config_check_on_missing_file_exits_2(tmp_path: Path) -> None:
+    result = run("config", "check", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert "cannot read the file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_schema_is_json_schema_of_the_graph_file() -> None:
+    result = run("config", "schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "planner-tui graph file"
+    assert set(schema["required"]) == {"namespace", "components"}
+    component = schema["$defs"]["ComponentConfig"]
+    assert component["additionalProperties"] is False
+    assert "max_replicas" in component["properties"]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, then runs it.
+#   bash tests/run.sh [pytest args]
+# Debian packages (real servers and a C compiler for the fake NVML library) are installed with
+# apt-get when missing and running as root; Python packages with pip into the current environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+# Debian packages the tests use: gcc builds the fake libnvidia-ml.so; prometheus is a real server.
+APT_PACKAGES=(gcc libc6-dev prometheus)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "warning: missing Debian packages ${missing[*]} (run as root to install them)" >&2
+  fi
+fi
+
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+exec "$PYTHON" -m pytest "$@"
