@@ -9,6 +9,7 @@ from planner_tui.model.decisions import (
     PlannerMode,
 )
 from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
+from planner_tui.model.logs import LogLine
 from planner_tui.model.replicas import Phase, ReplicaState, ReplicaUsage
 from planner_tui.model.scaling import PredictedLoad, ScaleRequest, ScaleResponse, TargetReplica
 from planner_tui.model.signals import Signal, SignalValue
@@ -24,6 +25,7 @@ __all__ = [
     "GpuSample",
     "HostSample",
     "LimitApplied",
+    "LogLine",
     "Outcome",
     "Phase",
     "PlannerMode",

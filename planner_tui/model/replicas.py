@@ -29,6 +29,7 @@ class ReplicaState:
     ``index`` is the replica's number within its component (watcher ``{ns}_{component}_{index}``
     locally, pod ordinal in Kubernetes). ``pid`` is set for local processes, ``pod_name`` for pods.
     ``started_at`` is a Unix timestamp. ``reason`` explains a crashed or failed phase.
+    ``metrics_url``/``health_url`` are the replica's rendered endpoints, when it has them.
     """
 
     component: str
@@ -42,6 +43,8 @@ class ReplicaState:
     port: int | None = None
     started_at: float | None = None
     reason: str | None = None
+    metrics_url: str | None = None
+    health_url: str | None = None
 
     @property
     def name(self) -> str:
