@@ -1,0 +1,254 @@
+"""NVML access through NVIDIA's bindings (module ``pynvml``): GPU discovery, readings, process memory.
+
+This is the only module that imports ``pynvml``. Every function is blocking (NVML calls are
+synchronous C calls): call them from a thread (``asyncio.to_thread``), never on the event loop.
+
+Without a driver or library the functions that must answer raise :class:`NvmlUnavailable` with a
+reason a person understands; a field a device does not support reads as None ("n/a").
+
+``$PLANNER_TUI_NVML_LIBRARY`` (or :func:`use_library`) loads the NVML library from an explicit path
+instead of the system's ``libnvidia-ml.so.1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pynvml
+
+from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
+
+log = logging.getLogger(__name__)
+
+LIBRARY_ENV = "PLANNER_TUI_NVML_LIBRARY"
+_MIB = 1024 * 1024
+T = TypeVar("T")
+
+
+class NvmlUnavailable(Exception):
+    """NVML cannot be used here (no driver, no library, no permission). ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _NvmlState:
+    """Process-wide NVML initialisation (NVML itself is process-wide)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.initialized = False
+        self.library_path: str | None = None  # set by use_library(); else $PLANNER_TUI_NVML_LIBRARY
+        self.loaded_path: str | None = None  # the path pynvml.nvmlLib was loaded from by us
+        self.last_failure: str | None = None
+
+
+_state = _NvmlState()
+
+
+def _reason(error: pynvml.NVMLError) -> str:
+    value = getattr(error, "value", None)
+    if value == pynvml.NVML_ERROR_LIBRARY_NOT_FOUND:
+        return "NVML library libnvidia-ml.so.1 not found (is the NVIDIA driver installed?)"
+    if value == pynvml.NVML_ERROR_DRIVER_NOT_LOADED:
+        return "NVIDIA driver not loaded"
+    if value == pynvml.NVML_ERROR_NO_PERMISSION:
+        return "no permission to use NVML"
+    try:
+        text = str(error)
+    except Exception:  # the error string itself needs the library
+        text = f"NVML error {value}"
+    return f"NVML initialisation failed: {text}"
+
+
+def _swap_library(path: str | None) -> None:
+    """Point pynvml at ``path`` (None: the system library on next init). Caller holds the lock."""
+    pynvml.nvmlLib = ctypes.CDLL(path) if path else None
+    # pynvml caches function pointers by name; they belong to the previous library.
+    pynvml._nvmlGetFunctionPointer_cache.clear()
+    pynvml._nvmlLib_refcount = 0
+    _state.loaded_path = path
+
+
+def _ensure_initialized() -> None:
+    """Initialise NVML once; raise :class:`NvmlUnavailable` (and retry on the next call) if it fails."""
+    with _state.lock:
+        if _state.initialized:
+            return
+        path = _state.library_path or os.environ.get(LIBRARY_ENV) or None
+        try:
+            if path != _state.loaded_path:
+                _swap_library(path)
+            pynvml.nvmlInit()
+        except OSError as exc:
+            _swap_library(None)
+            raise _unavailable(f"cannot load NVML library {path}: {exc}") from None
+        except pynvml.NVMLError as exc:
+            raise _unavailable(_reason(exc)) from None
+        _state.initialized = True
+        _state.last_failure = None
+
+
+def _unavailable(reason: str) -> NvmlUnavailable:
+    if reason != _state.last_failure:  # log a failure once, not every tick
+        log.info("no NVIDIA GPU: %s", reason)
+        _state.last_failure = reason
+    return NvmlUnavailable(reason)
+
+
+def use_library(path: str | os.PathLike[str] | None) -> None:
+    """Use the NVML library at ``path`` from now on (None: back to the system's library).
+
+    Shuts NVML down first if it was initialised, so the next call initialises the new library.
+    """
+    with _state.lock:
+        _shutdown_locked()
+        _state.library_path = str(Path(path)) if path is not None else None
+        _swap_library(None)
+
+
+def shutdown() -> None:
+    """Release NVML (it is initialised again on the next call)."""
+    with _state.lock:
+        _shutdown_locked()
+
+
+def _shutdown_locked() -> None:
+    if _state.initialized:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError as exc:
+            log.debug("nvmlShutdown failed: %s", exc)
+        _state.initialized = False
+
+
+def driver_version() -> str:
+    """The NVIDIA driver version. Raises :class:`NvmlUnavailable`."""
+    _ensure_initialized()
+    return str(pynvml.nvmlSystemGetDriverVersion())
+
+
+def list_gpu_indices() -> list[int]:
+    """Indices of the GPUs NVML sees. Raises :class:`NvmlUnavailable` without a driver or library."""
+    _ensure_initialized()
+    try:
+        return list(range(pynvml.nvmlDeviceGetCount()))
+    except pynvml.NVMLError as exc:
+        raise _unavailable(f"cannot count GPUs: {exc}") from None
+
+
+def _optional(call: Callable[[], T]) -> T | None:
+    """The call's result, or None when the device or driver does not support it."""
+    try:
+        return call()
+    except (pynvml.NVMLError, pynvml.NVMLLibraryMismatchError) as exc:
+        log.debug("NVML field not available: %s", exc)
+        return None
+
+
+_PROCESS_QUERIES = (
+    # newest first; an older driver lacks the _v3 entry points
+    ("nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2"),
+    ("nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v2"),
+)
+
+
+def _list_processes(handle: Any, versions: tuple[str, ...]) -> list[Any] | None:
+    for name in versions:
+        query = getattr(pynvml, name, None)
+        if query is None:
+            continue
+        listed = _optional(lambda q=query: q(handle))  # type: ignore[misc]
+        if listed is not None:
+            return list(listed)
+    return None
+
+
+def _device_processes(handle: Any) -> list[GpuProcess] | None:
+    """Compute and graphics processes on one GPU (memory summed per pid), None if not supported."""
+    processes: dict[int, GpuProcess] = {}
+    found = False
+    for versions in _PROCESS_QUERIES:
+        listed = _list_processes(handle, versions)
+        if listed is None:
+            continue
+        found = True
+        for proc in listed:
+            used = None if proc.usedGpuMemory is None else proc.usedGpuMemory / _MIB
+            previous = processes.get(int(proc.pid))
+            if previous is not None and previous.used_memory_mib is not None and used is not None:
+                used += previous.used_memory_mib
+            processes[int(proc.pid)] = GpuProcess(pid=int(proc.pid), used_memory_mib=used)
+    return list(processes.values()) if found else None
+
+
+def process_gpu_memory() -> dict[int, float]:
+    """GPU memory held by each process, pid -> MiB summed over GPUs; {} when NVML is unavailable."""
+    try:
+        indices = list_gpu_indices()
+    except NvmlUnavailable:
+        return {}
+    usage: dict[int, float] = {}
+    for index in indices:
+        handle = _optional(lambda i=index: pynvml.nvmlDeviceGetHandleByIndex(i))  # type: ignore[misc]
+        if handle is None:
+            continue
+        for proc in _device_processes(handle) or []:
+            if proc.used_memory_mib is not None:
+                usage[proc.pid] = usage.get(proc.pid, 0.0) + proc.used_memory_mib
+    return usage
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def read_gpu(index: int, now: float | None = None) -> GpuSample:
+    """One GPU's figures (origin NVML). Unsupported fields are None. Raises :class:`NvmlUnavailable`."""
+    _ensure_initialized()
+    timestamp = time.time() if now is None else now
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    except pynvml.NVMLError as exc:
+        log.warning("GPU %d cannot be read: %s", index, exc)
+        return GpuSample(index=index, origin=GpuOrigin.NVML, timestamp=timestamp)
+    name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
+    uuid = _optional(lambda: _text(pynvml.nvmlDeviceGetUUID(handle)))
+    util = _optional(lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
+    memory = _optional(lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
+    temperature = _optional(lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
+    power_mw = _optional(lambda: pynvml.nvmlDeviceGetPowerUsage(handle))
+    limit_mw = _optional(lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle))
+    fan = _optional(lambda: pynvml.nvmlDeviceGetFanSpeed(handle))
+    sm_clock = _optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
+    processes = _device_processes(handle) or []
+    return GpuSample(
+        index=index,
+        origin=GpuOrigin.NVML,
+        timestamp=timestamp,
+        name=name,
+        uuid=uuid,
+        utilization_pct=None if util is None else float(util.gpu),
+        memory_used_mib=None if memory is None else memory.used / _MIB,
+        memory_total_mib=None if memory is None else memory.total / _MIB,
+        temperature_c=None if temperature is None else float(temperature),
+        power_w=None if power_mw is None else power_mw / 1000.0,
+        power_limit_w=None if limit_mw is None else limit_mw / 1000.0,
+        fan_pct=None if fan is None else float(fan),
+        sm_clock_mhz=None if sm_clock is None else float(sm_clock),
+        processes=tuple(sorted(processes, key=lambda p: p.pid)),
+    )
+
+
+def read_gpus(now: float | None = None) -> list[GpuSample]:
+    """Every GPU's figures in one batch. Raises :class:`NvmlUnavailable` without a driver or library."""
+    timestamp = time.time() if now is None else now
+    return [read_gpu(index, timestamp) for index in list_gpu_indices()]
