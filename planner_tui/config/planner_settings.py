@@ -98,6 +98,15 @@ class MetricsSettings(StrictModel):
     history_s: float = Field(900.0, ge=10, description="seconds of history kept per series")
     preset: Literal["dynamo", "vllm"] = "dynamo"
     prometheus_url: str | None = Field(None, description="query a Prometheus server instead of scraping")
+    prometheus_selector: str = Field(
+        'dynamo_namespace="$namespace",dynamo_component="$component"',
+        description="PromQL label matchers picking a component's series ($namespace, $component substituted)",
+    )
+    rate_window_s: float = Field(10.0, gt=0, description="window of counter rates (requests per second)")
+    latency_window_s: float = Field(60.0, gt=0, description="window of histogram quantiles and means")
+    gpu_metrics_urls: list[str] = Field(
+        default_factory=list, description="extra endpoints serving DCGM GPU metrics (e.g. a dcgm-exporter)"
+    )
 
 
 class ResourcesSettings(StrictModel):

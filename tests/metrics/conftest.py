@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from planner_tui.metrics import nvml
 from tests.metrics.http_fixtures import MetricsServer
 
 FAKE_NVML_SOURCE = Path(__file__).with_name("fake_nvml.c")
+TARGET_SCRIPT = Path(__file__).with_name("metrics_target.py")
 
 
 def build_fake_nvml(out_dir: Path, *defines: str) -> Path:
@@ -59,3 +63,62 @@ def metrics_server() -> Iterator[MetricsServer]:
     server = MetricsServer().start()
     yield server
     server.stop()
+
+
+class TargetProcess:
+    """A real process (``metrics_target.py``) serving Prometheus text on loopback ports."""
+
+    def __init__(self, body_file: Path | None, count: int = 1, delay_s: float = 0.0) -> None:
+        args = [sys.executable, str(TARGET_SCRIPT), "--count", str(count)]
+        if body_file is not None:
+            args += ["--body-file", str(body_file)]
+        if delay_s:
+            args += ["--delay", str(delay_s)]
+        self.body_file = body_file
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, "the metrics target did not start"
+        info = json.loads(line)
+        self.pid: int = info["pid"]
+        self.ports: list[int] = info["ports"]
+
+    def url(self, index: int = 0, path: str = "/metrics") -> str:
+        return f"http://127.0.0.1:{self.ports[index]}{path}"
+
+    def write(self, text: str) -> None:
+        """Replace the served text (atomically, so a scrape never sees half a file)."""
+        assert self.body_file is not None
+        partial = self.body_file.with_suffix(".partial")
+        partial.write_text(text)
+        os.replace(partial, self.body_file)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def start_target(tmp_path: Path) -> Iterator[Callable[..., TargetProcess]]:
+    """Start metrics target processes: ``start_target(text)`` serves ``text``; all stopped afterwards."""
+    started: list[TargetProcess] = []
+
+    def start(text: str | None = None, count: int = 1, delay_s: float = 0.0) -> TargetProcess:
+        body = None
+        if text is not None:
+            body = tmp_path / f"body-{len(started)}.prom"
+            body.write_text(text)
+        target = TargetProcess(body, count, delay_s)
+        started.append(target)
+        return target
+
+    yield start
+    for target in started:
+        target.stop()

@@ -1,0 +1,250 @@
+"""Serving signals scraped from each replica's metrics endpoint, per replica and per component.
+
+Each tick scrapes the ``metrics_url`` of every running or ready replica (plus any extra DCGM
+endpoints), computes each signal of the component's role (gauges, counter rates, histogram
+quantiles and means over windows) per replica, then the component's aggregate: a sum for queue
+depth, in-flight, waiting and rates, a mean for KV usage and lengths, and for latencies a quantile of
+the replicas' merged histograms. A replica whose endpoint does not answer keeps its last known values,
+marked stale (never shown as zero), and is reported in the Snapshot's errors once it was ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from planner_tui.config.graph import GraphConfig
+from planner_tui.config.planner_settings import MetricsSettings
+from planner_tui.metrics.dcgm import gpus_from_samples, is_dcgm
+from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow
+from planner_tui.metrics.scrape import Sample, new_client, scrape
+from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
+from planner_tui.metrics.sources import Source, SourceReport, TickContext
+from planner_tui.model.components import ComponentState
+from planner_tui.model.gpus import GpuSample
+from planner_tui.model.replicas import Phase, ReplicaState
+from planner_tui.model.signals import Signal, SignalValue
+
+SCRAPED_PHASES = (Phase.RUNNING, Phase.READY)
+
+
+def index_samples(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
+    """Samples grouped by name."""
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(sample.name, []).append(sample)
+    return by_name
+
+
+@dataclass(slots=True)
+class ReplicaSeries:
+    """What is remembered of one replica between ticks: windows and last known values."""
+
+    counters: dict[str, CounterWindow] = field(default_factory=dict)
+    histograms: dict[str, HistogramWindow] = field(default_factory=dict)
+    values: dict[Signal, SignalValue] = field(default_factory=dict)
+    increases: dict[Signal, HistogramPoint] = field(default_factory=dict)
+    gpus: tuple[GpuSample, ...] = ()
+
+
+class SignalReader:
+    """Computes signals from one replica's samples, keeping the windows rates and quantiles need."""
+
+    def __init__(self, rate_window_s: float, latency_window_s: float) -> None:
+        self.rate_window_s = rate_window_s
+        self.latency_window_s = latency_window_s
+
+    def read(
+        self, spec: SignalSpec, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
+    ) -> tuple[float | None, HistogramPoint | None]:
+        """The signal's value (None when not computable yet) and, for histograms, the window's increase."""
+        histogram = spec.kind in (Kind.QUANTILE, Kind.MEAN)
+        name = next(
+            (
+                m
+                for m in spec.metrics
+                if (by_name.get(m + "_count") or by_name.get(m + "_bucket") if histogram else by_name.get(m))
+            ),
+            None,
+        )
+        if name is None:
+            return None, None
+        if spec.kind is Kind.GAUGE:
+            values = [s.value for s in by_name[name]]
+            return (sum(values) if spec.extensive else sum(values) / len(values)), None
+        if spec.kind is Kind.RATE:
+            window = series.counters.get(name)
+            if window is None:
+                window = series.counters[name] = CounterWindow(self.rate_window_s)
+            window.add(now, sum(s.value for s in by_name[name]))
+            return window.rate(), None
+        point = HistogramPoint.from_samples(by_name, name)
+        if point is None:
+            return None, None
+        hist = series.histograms.get(name)
+        if hist is None:
+            hist = series.histograms[name] = HistogramWindow(self.latency_window_s)
+        hist.add(now, point)
+        increase = hist.increase()
+        if increase is None:
+            return None, None
+        value = increase.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else increase.mean()
+        return value, increase
+
+
+def aggregate(
+    spec: SignalSpec, component: str, values: list[SignalValue], increases: list[HistogramPoint]
+) -> SignalValue | None:
+    """The component-level value from its replicas' values (and histogram increases)."""
+    known = [v for v in values if v.value is not None]
+    if not known:
+        return None
+    total: float | None
+    if spec.kind in (Kind.QUANTILE, Kind.MEAN) and increases:
+        merged = increases[0]
+        for more in increases[1:]:
+            merged = merged.plus(more)
+        total = merged.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else merged.mean()
+    else:
+        numbers = [v.value for v in known if v.value is not None]
+        total = sum(numbers) if spec.extensive else sum(numbers) / len(numbers)
+    if total is None:
+        return None
+    return SignalValue(
+        component=component,
+        signal=spec.signal,
+        value=total,
+        timestamp=min(v.timestamp for v in known),
+        stale=any(v.stale for v in known),
+        source=known[0].source,
+    )
+
+
+class EndpointSignalSource(Source):
+    """Serving signals and DCGM GPUs scraped from the replicas' own metrics endpoints."""
+
+    name = "scrape"
+
+    def __init__(
+        self,
+        settings: MetricsSettings | None = None,
+        graph: GraphConfig | None = None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings or (graph.metrics if graph else MetricsSettings())
+        self.graph = graph
+        self.timeout_s = self.settings.scrape_timeout_s + 0.1
+        self.reader = SignalReader(self.settings.rate_window_s, self.settings.latency_window_s)
+        self._client = client
+        self._owns_client = client is None
+        self._series: dict[tuple[str, str], ReplicaSeries] = {}
+        self._specs: dict[tuple[str, str], dict[Signal, SignalSpec]] = {}
+        self._extra_gpus: dict[str, tuple[GpuSample, ...]] = {}
+
+    def specs_for(self, state: ComponentState) -> dict[Signal, SignalSpec]:
+        """The component's signals (preset for its role, graph-file overrides applied)."""
+        key = (state.name, state.spec.role)
+        specs = self._specs.get(key)
+        if specs is None:
+            overrides = None
+            if self.graph is not None and state.name in self.graph.components:
+                overrides = self.graph.components[state.name].signals
+            specs = component_specs(self.settings.preset, state.spec.role, overrides)
+            # PromQL overrides are for the Prometheus query source; here only metric names count
+            specs = {signal: spec for signal, spec in specs.items() if spec.promql is None}
+            self._specs[key] = specs
+        return specs
+
+    async def collect(self, context: TickContext) -> SourceReport:
+        """Scrape every target once and compute this tick's values."""
+        targets: dict[str, tuple[ComponentState, ReplicaState]] = {}
+        for state in context.components.values():
+            for replica in state.replicas:
+                if replica.metrics_url and replica.phase in SCRAPED_PHASES:
+                    targets[replica.metrics_url] = (state, replica)
+        urls = [*targets, *(u for u in self.settings.gpu_metrics_urls if u not in targets)]
+        if self._client is None:
+            self._client = new_client(self.settings.max_concurrency)
+        results = await scrape(urls, self.settings.scrape_timeout_s, self.settings.max_concurrency, self._client)
+        now = context.now
+        errors: list[str] = []
+        replica_values: list[SignalValue] = []
+        gpus: list[GpuSample] = []
+        per_component: dict[str, list[ReplicaSeries]] = {}
+        seen: set[tuple[str, str]] = set()
+        for url, result in results.items():
+            target = targets.get(url)
+            if target is None:  # an extra GPU endpoint
+                if result.ok:
+                    self._extra_gpus[url] = tuple(gpus_from_samples(result.samples, now))
+                else:
+                    errors.append(f"GPU metrics {url}: {result.error}")
+                gpus.extend(self._extra_gpus.get(url, ()))
+                continue
+            state, replica = target
+            key = (state.name, replica.name)
+            seen.add(key)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = ReplicaSeries()
+            if result.ok:
+                self._read_replica(state, replica, result.samples, series, now)
+            else:
+                series.values = {s: _as_stale(v) for s, v in series.values.items()}
+                if replica.phase is Phase.READY:
+                    errors.append(f"{replica.name}: metrics {url}: {result.error}")
+            gpus.extend(series.gpus)
+            replica_values.extend(series.values.values())
+            per_component.setdefault(state.name, []).append(series)
+        for key in [k for k in self._series if k not in seen]:
+            del self._series[key]  # the replica went away or stopped serving
+        component_values = self._aggregates(context, per_component)
+        return SourceReport(
+            gpus=tuple(gpus) if gpus else None,
+            signals=tuple(component_values),
+            replica_signals=tuple(replica_values),
+            errors=tuple(errors),
+        )
+
+    def _read_replica(
+        self, state: ComponentState, replica: ReplicaState, samples: list[Sample], series: ReplicaSeries, now: float
+    ) -> None:
+        by_name = index_samples(samples)
+        values: dict[Signal, SignalValue] = {}
+        increases: dict[Signal, HistogramPoint] = {}
+        for signal, spec in self.specs_for(state).items():
+            value, increase = self.reader.read(spec, by_name, series, now)
+            if increase is not None:
+                increases[signal] = increase
+            if value is not None:
+                values[signal] = SignalValue(state.name, signal, value, now, False, replica.name, self.name)
+        series.values = values
+        series.increases = increases
+        dcgm = [s for s in samples if is_dcgm(s)]
+        series.gpus = tuple(gpus_from_samples(dcgm, now)) if dcgm else ()
+
+    def _aggregates(self, context: TickContext, per_component: Mapping[str, list[ReplicaSeries]]) -> list[SignalValue]:
+        out: list[SignalValue] = []
+        for name, replicas in per_component.items():
+            for signal, spec in self.specs_for(context.components[name]).items():
+                values = [r.values[signal] for r in replicas if signal in r.values]
+                increases = [r.increases[signal] for r in replicas if signal in r.increases]
+                value = aggregate(spec, name, values, increases)
+                if value is not None:
+                    out.append(value)
+        return out
+
+    async def close(self) -> None:
+        """Close the HTTP client this source made."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+
+def _as_stale(value: SignalValue) -> SignalValue:
+    if value.stale:
+        return value
+    return SignalValue(value.component, value.signal, value.value, value.timestamp, True, value.replica, value.source)

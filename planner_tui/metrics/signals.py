@@ -1,0 +1,168 @@
+"""Which metric is which signal, per component role: the ``dynamo`` and ``vllm`` presets and overrides.
+
+A :class:`SignalSpec` says how a :class:`~planner_tui.model.Signal` is read from a replica's metrics:
+a gauge, a counter turned into a per-second rate, a histogram quantile or a histogram mean over a
+window. ``metrics`` lists candidate names, first present wins (a prefill-only Dynamo worker has no
+``vllm:*`` gauges, so its queue falls back to ``dynamo_component_inflight_requests``).
+
+A graph file overrides a component's signal with ``signals = { kv_usage = "my_kv_metric" }``: a metric
+name (its kind is inferred) or, for the Prometheus query source, a PromQL expression, where
+``$namespace``, ``$component``, ``$selector`` and ``$window`` are substituted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from planner_tui.model.signals import Signal
+
+PRESETS = ("dynamo", "vllm")
+
+# Summed across series and replicas; the others are averaged (KV usage, latencies, lengths).
+EXTENSIVE = frozenset({Signal.QUEUE_DEPTH, Signal.INFLIGHT, Signal.WAITING, Signal.REQUEST_RATE})
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+class Kind(StrEnum):
+    """How a signal is computed from exposition samples."""
+
+    GAUGE = "gauge"  # current value
+    RATE = "rate"  # per-second increase of a counter over the rate window
+    QUANTILE = "quantile"  # histogram quantile over the latency window
+    MEAN = "mean"  # histogram sum / count increase over the latency window
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSpec:
+    """How one signal is read: candidate metric names (or a PromQL expression) and the kind."""
+
+    signal: Signal
+    metrics: tuple[str, ...]
+    kind: Kind = Kind.GAUGE
+    quantile: float = 0.95
+    promql: str | None = None
+
+    @property
+    def extensive(self) -> bool:
+        """True when values add up across series and replicas (queue depth, in-flight, rates)."""
+        return self.signal in EXTENSIVE
+
+    def describe(self) -> str:
+        """``rate(dynamo_frontend_requests_total)`` style, for the dashboard's signal legend."""
+        if self.promql:
+            return self.promql
+        names = " | ".join(self.metrics)
+        if self.kind is Kind.GAUGE:
+            return names
+        if self.kind is Kind.QUANTILE:
+            return f"p{round(self.quantile * 100)}({names})"
+        return f"{self.kind.value}({names})"
+
+
+def _spec(signal: Signal, *metrics: str, kind: Kind = Kind.GAUGE) -> SignalSpec:
+    return SignalSpec(signal, metrics, kind)
+
+
+_VLLM_LATENCY = (
+    _spec(Signal.TTFT_P95, "vllm:time_to_first_token_seconds", kind=Kind.QUANTILE),
+    _spec(Signal.ITL_P95, "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds", kind=Kind.QUANTILE),
+)
+_KV = _spec(Signal.KV_USAGE, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+_COMPONENT_RATE = _spec(Signal.REQUEST_RATE, "dynamo_component_requests_total", kind=Kind.RATE)
+
+_DYNAMO: dict[str, tuple[SignalSpec, ...]] = {
+    "frontend": (
+        _spec(Signal.QUEUE_DEPTH, "dynamo_frontend_queued_requests"),
+        _spec(Signal.INFLIGHT, "dynamo_frontend_inflight_requests"),
+        _spec(Signal.REQUEST_RATE, "dynamo_frontend_requests_total", kind=Kind.RATE),
+        _spec(Signal.TTFT_P95, "dynamo_frontend_time_to_first_token_seconds", kind=Kind.QUANTILE),
+        _spec(Signal.ITL_P95, "dynamo_frontend_inter_token_latency_seconds", kind=Kind.QUANTILE),
+        _spec(Signal.ISL, "dynamo_frontend_input_sequence_tokens", kind=Kind.MEAN),
+        _spec(Signal.OSL, "dynamo_frontend_output_sequence_tokens", kind=Kind.MEAN),
+    ),
+    "prefill": (
+        _spec(Signal.QUEUE_DEPTH, "vllm:num_requests_waiting", "dynamo_component_inflight_requests"),
+        _spec(Signal.INFLIGHT, "dynamo_component_inflight_requests", "vllm:num_requests_running"),
+        _spec(Signal.WAITING, "vllm:num_requests_waiting"),
+        _KV,
+        _COMPONENT_RATE,
+        *_VLLM_LATENCY,
+    ),
+    "decode": (
+        _KV,
+        _spec(Signal.WAITING, "vllm:num_requests_waiting"),
+        _spec(Signal.QUEUE_DEPTH, "vllm:num_requests_waiting"),
+        _spec(Signal.INFLIGHT, "vllm:num_requests_running", "dynamo_component_inflight_requests"),
+        _COMPONENT_RATE,
+        *_VLLM_LATENCY,
+    ),
+    "other": (
+        _spec(Signal.INFLIGHT, "dynamo_component_inflight_requests"),
+        _COMPONENT_RATE,
+    ),
+}
+_DYNAMO["worker"] = _DYNAMO["decode"]  # aggregated prefill+decode worker: a vLLM engine
+
+_VLLM_ENGINE = (
+    _KV,
+    _spec(Signal.WAITING, "vllm:num_requests_waiting"),
+    _spec(Signal.QUEUE_DEPTH, "vllm:num_requests_waiting"),
+    _spec(Signal.INFLIGHT, "vllm:num_requests_running"),
+    _spec(Signal.REQUEST_RATE, "vllm:request_success_total", kind=Kind.RATE),
+    *_VLLM_LATENCY,
+    _spec(Signal.ISL, "vllm:request_prompt_tokens", kind=Kind.MEAN),
+    _spec(Signal.OSL, "vllm:request_generation_tokens", kind=Kind.MEAN),
+)
+_VLLM: dict[str, tuple[SignalSpec, ...]] = {"other": _VLLM_ENGINE}
+
+_PRESETS: dict[str, dict[str, tuple[SignalSpec, ...]]] = {"dynamo": _DYNAMO, "vllm": _VLLM}
+
+
+def preset_specs(preset: str, role: str) -> dict[Signal, SignalSpec]:
+    """The signals of a component with ``role`` under ``preset`` (``dynamo`` or ``vllm``)."""
+    try:
+        roles = _PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown signal preset {preset!r}; known presets: {', '.join(PRESETS)}") from None
+    specs = roles.get(role, roles["other"])
+    return {spec.signal: spec for spec in specs}
+
+
+def is_metric_name(text: str) -> bool:
+    """True for a plain metric name (``vllm:num_requests_waiting``), False for a PromQL expression."""
+    return bool(_METRIC_NAME.match(text))
+
+
+def _histogram_base(name: str) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def spec_from_override(signal: Signal, text: str) -> SignalSpec:
+    """A spec from a graph file's override: a metric name (kind inferred) or a PromQL expression."""
+    text = text.strip()
+    if not text:
+        raise ValueError(f"the override of signal {signal.value!r} is empty; give a metric name or PromQL")
+    if not is_metric_name(text):
+        return SignalSpec(signal, (), Kind.GAUGE, promql=text)
+    if signal in (Signal.TTFT_P95, Signal.ITL_P95):
+        return SignalSpec(signal, (_histogram_base(text),), Kind.QUANTILE)
+    if signal in (Signal.ISL, Signal.OSL):
+        return SignalSpec(signal, (_histogram_base(text),), Kind.MEAN)
+    if signal is Signal.REQUEST_RATE or text.endswith("_total"):
+        return SignalSpec(signal, (text,), Kind.RATE)
+    return SignalSpec(signal, (text,), Kind.GAUGE)
+
+
+def component_specs(preset: str, role: str, overrides: Mapping[Signal, str] | None = None) -> dict[Signal, SignalSpec]:
+    """The preset's signals for ``role`` with the component's ``overrides`` applied."""
+    specs = preset_specs(preset, role)
+    for signal, text in (overrides or {}).items():
+        specs[Signal(signal)] = spec_from_override(Signal(signal), text)
+    return specs
