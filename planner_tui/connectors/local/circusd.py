@@ -1,0 +1,177 @@
+"""circusd as its own process: start it on loopback endpoints, tell whether it lives, stop it.
+
+circus's in-process arbiter is broken on Python 3.11 (REFERENCE.md section 2), so circusd always runs
+as a separate process, in its own session so that a Ctrl-C in the dashboard does not reach it and a
+graph can outlive the planner-tui that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.local.circus_client import CircusClient
+from planner_tui.connectors.local.processes import is_running as process_alive
+
+#: seconds between circus's process checks (reaping, respawn decisions)
+CHECK_DELAY_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CircusdHandle:
+    """A running circusd: its pid (with create time, so a reused pid is not mistaken) and endpoints."""
+
+    pid: int
+    create_time: float
+    endpoint: str
+    pubsub_endpoint: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The state-file form."""
+        return {
+            "pid": self.pid,
+            "create_time": self.create_time,
+            "endpoint": self.endpoint,
+            "pubsub_endpoint": self.pubsub_endpoint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CircusdHandle:
+        """Read the state-file form."""
+        return cls(
+            pid=int(data["pid"]),
+            create_time=float(data["create_time"]),
+            endpoint=str(data["endpoint"]),
+            pubsub_endpoint=str(data["pubsub_endpoint"]),
+        )
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_config(run_dir: Path, endpoint: str, pubsub: str, log_path: Path) -> Path:
+    # No stats_endpoint: setting it silently starts circusd-stats (REFERENCE.md section 2).
+    ini = run_dir / "circus.ini"
+    ini.write_text(
+        "[circus]\n"
+        f"endpoint = {endpoint}\n"
+        f"pubsub_endpoint = {pubsub}\n"
+        f"check_delay = {CHECK_DELAY_S}\n"
+        "statsd = False\n"
+        "warmup_delay = 0\n"
+        "loglevel = info\n"
+        f"logoutput = {log_path}\n",
+        encoding="utf-8",
+    )
+    return ini
+
+
+class Circusd:
+    """Starts and stops one namespace's circusd; ``run_dir`` holds its config and log."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.log_path = run_dir / "circusd.log"
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], str, str]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        endpoint = f"tcp://127.0.0.1:{free_loopback_port()}"
+        pubsub = f"tcp://127.0.0.1:{free_loopback_port()}"
+        ini = _write_config(self.run_dir, endpoint, pubsub, self.log_path)
+        with open(self.run_dir / "circusd.out", "ab") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "circus.circusd", str(ini)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.run_dir,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return popen, endpoint, pubsub
+
+    async def start(self, timeout: float = 20.0) -> CircusdHandle:
+        """Start circusd and wait until it answers; retries once with fresh ports if it dies at once."""
+        last_error = ""
+        for _attempt in range(3):
+            popen, endpoint, pubsub = await asyncio.to_thread(self._spawn)
+            self._popen = popen
+            client = CircusClient(endpoint, timeout=1.0)
+            deadline = time.monotonic() + timeout
+            try:
+                while time.monotonic() < deadline:
+                    if popen.poll() is not None:
+                        last_error = f"circusd exited with code {popen.returncode}"
+                        break
+                    try:
+                        await client.call("list", timeout=0.5)
+                    except ConnectorError:
+                        await asyncio.sleep(0.02)
+                        continue
+                    create_time = psutil.Process(popen.pid).create_time()
+                    return CircusdHandle(popen.pid, create_time, endpoint, pubsub)
+                else:
+                    last_error = f"circusd did not answer on {endpoint} within {timeout:.0f} s"
+                    await asyncio.to_thread(self._kill, popen)
+            finally:
+                await client.close()
+        raise ConnectorError(
+            f"cannot start circusd: {last_error}; see {self.log_path} and {self.run_dir / 'circusd.out'}"
+        )
+
+    @staticmethod
+    def _kill(popen: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(5)
+
+    def reap(self) -> None:
+        """Collect our circusd child's exit status, so a dead circusd is not left as a zombie."""
+        if self._popen is not None:
+            self._popen.poll()
+
+    def alive(self, handle: CircusdHandle) -> bool:
+        """True while ``handle``'s circusd runs."""
+        self.reap()
+        return process_alive(handle.pid, handle.create_time)
+
+    async def stop(self, handle: CircusdHandle, timeout: float = 10.0) -> None:
+        """Stop circusd (SIGTERM, then SIGKILL after ``timeout``) and wait until it is gone."""
+
+        def _stop() -> None:
+            if not process_alive(handle.pid, handle.create_time):
+                self.reap()
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(handle.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                self.reap()
+                if not process_alive(handle.pid, handle.create_time):
+                    return
+                time.sleep(0.02)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(handle.pid, signal.SIGKILL)
+            while process_alive(handle.pid, handle.create_time):
+                self.reap()
+                time.sleep(0.02)
+
+        await asyncio.to_thread(_stop)

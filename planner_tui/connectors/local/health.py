@@ -1,0 +1,193 @@
+"""Replica health: runtime phases, readiness probes, crash restarts with backoff, the failed state.
+
+A replica is ``starting`` until circus reports its pid, ``running`` until its health URL (or metrics
+URL) answers, then ``ready``. An unexpected exit makes it ``crashed``; it is restarted after a backoff
+that doubles each time, and after ``max_crash_restarts`` restarts it is ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from planner_tui.model.replicas import Phase
+
+if TYPE_CHECKING:
+    from planner_tui.connectors.local.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+#: seconds a recorded replica may be missing from circus before the monitor starts it itself
+LAUNCH_GRACE_S = 5.0
+
+
+@dataclass(slots=True)
+class ReplicaRuntime:
+    """What this process knows about a replica beyond the state file."""
+
+    phase: Phase = Phase.STARTING
+    reason: str | None = None
+    next_restart_at: float | None = None
+    busy: bool = False  # a stop, restart or start is in progress: the monitor keeps its hands off
+    last_probe: float = 0.0
+
+
+def crash_backoff(restarts: int, base_s: float, cap_s: float) -> float:
+    """Seconds to wait before restart number ``restarts + 1``: base, 2x base, 4x base ... up to cap."""
+    return float(min(cap_s, base_s * (2 ** max(0, restarts))))
+
+
+def describe_exit(code: int | None) -> str:
+    """``exited with code 3`` / ``killed by SIGKILL`` / ``exited (code unknown)``."""
+    if code is None:
+        return "exited (code unknown)"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+async def probe(client: httpx.AsyncClient, url: str, timeout: float = 0.5) -> bool:
+    """True when ``url`` answers with a 2xx status within ``timeout``."""
+    try:
+        response = await client.get(url, timeout=timeout)
+    except (httpx.HTTPError, OSError):
+        return False
+    return response.is_success
+
+
+class HealthMonitor:
+    """The loop that keeps a namespace's replicas in line with what circus runs.
+
+    Each tick: check circusd (recover it when it died), pick up pids, notice exits, restart crashed
+    replicas when their backoff expired, probe readiness. ``stop()`` is bounded.
+    """
+
+    def __init__(self, supervisor: Supervisor, interval_s: float = 0.25) -> None:
+        self.supervisor = supervisor
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self._events: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
+        self.ticks = 0
+
+    def start(self) -> None:
+        """Start the loop (idempotent)."""
+        if self._task is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="local-health-monitor")
+
+    async def stop(self) -> None:
+        """Stop the loop, waiting at most a few seconds."""
+        for task in (self._task, self._events):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5.0)
+        self._task = self._events = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("health check of namespace %s failed", self.supervisor.namespace)
+            await asyncio.sleep(self.interval_s)
+
+    async def tick(self) -> None:
+        """One pass over the namespace."""
+        sup = self.supervisor
+        self.ticks += 1
+        if not await sup.ensure_circusd():
+            return
+        if self.ticks % 4 == 0:
+            await sup.reload()  # another connector attached to this namespace may have changed it
+        self._ensure_event_listener()
+        statuses = await sup.watcher_statuses()
+        now = time.time()
+        probes = []
+        for name, rec in list(sup.state.replicas.items()):
+            rt = sup.runtime_of(name)
+            if rt.busy or rec.stopping or rec.failed_reason:
+                continue
+            status = statuses.get(name)
+            if status is None:
+                # recorded but unknown to circus (a change interrupted half-way): start it again,
+                # unless it was recorded just now and its connector is still adding it
+                if now - (rec.started_at or 0.0) > LAUNCH_GRACE_S:
+                    await sup.launch(name)
+                continue
+            if status == "active":
+                if rt.phase in (Phase.STARTING, Phase.CRASHED) or rec.pid is None:
+                    await sup.refresh_pid(name)
+                if rt.phase is not Phase.READY or now - rt.last_probe > 2.0:
+                    probes.append(self._probe(name))
+            elif status == "stopped":
+                await self._handle_exit(name, now)
+        if probes:
+            await asyncio.gather(*probes)
+
+    async def _handle_exit(self, name: str, now: float) -> None:
+        sup = self.supervisor
+        rec = sup.state.replicas[name]
+        rt = sup.runtime_of(name)
+        if rt.phase is not Phase.CRASHED:
+            comp = sup.graph.components.get(rec.component)
+            limit = comp.max_crash_restarts if comp else 0
+            rec_exit = sup.last_exit_code(name)
+            what = describe_exit(rec_exit)
+            last_err = sup.last_stderr_line(name)
+            detail = f"{what}{f'; last stderr: {last_err}' if last_err else ''}"
+            if rec.restarts >= limit:
+                reason = f"{detail}; crashed {rec.restarts + 1} time(s), max_crash_restarts = {limit}"
+                await sup.mark_failed(name, reason, exit_code=rec_exit)
+                return
+            delay = crash_backoff(rec.restarts, sup.crash_backoff_s, sup.crash_backoff_cap_s)
+            rt.phase = Phase.CRASHED
+            rt.reason = f"{detail}; restarting in {delay:.1f} s"
+            rt.next_restart_at = now + delay
+            await sup.record_exit(name, rec_exit)
+            log.warning("replica %s %s", name, rt.reason)
+            return
+        if rt.next_restart_at is not None and now >= rt.next_restart_at:
+            rt.next_restart_at = None
+            await sup.restart_crashed(name)
+
+    async def _probe(self, name: str) -> None:
+        sup = self.supervisor
+        rt = sup.runtime_of(name)
+        url = sup.probe_url(name)
+        rt.last_probe = time.time()
+        if url is None:
+            ok = sup.state.replicas[name].pid is not None
+        else:
+            assert self._http is not None
+            ok = await probe(self._http, url)
+        if rt.busy or name not in sup.state.replicas:
+            return
+        if ok and rt.phase in (Phase.STARTING, Phase.RUNNING):
+            rt.phase = Phase.READY
+            rt.reason = None
+        elif not ok and rt.phase is Phase.READY:
+            rt.phase = Phase.RUNNING
+            rt.reason = "health endpoint stopped answering"
+        elif not ok and rt.phase is Phase.STARTING and sup.state.replicas[name].pid is not None:
+            rt.phase = Phase.RUNNING
+
+    def _ensure_event_listener(self) -> None:
+        if self._events is None or self._events.done():
+            self._events = asyncio.get_running_loop().create_task(self.supervisor.listen_events())

@@ -1,0 +1,165 @@
+"""The namespace state file: what a second planner-tui needs to attach to a running graph.
+
+One JSON file per namespace (``<state dir>/local/<namespace>.json``) holds the graph, circusd's pid
+and endpoints, the desired replica counts and every replica's GPUs, port and pid. It is written
+atomically (temp file, fsync, rename) while holding ``<state dir>/local/allocations.lock``, the one
+lock that also serialises GPU and port allocation across every namespace and process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from planner_tui.config.paths import state_dir as default_state_dir
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.local.circusd import CircusdHandle
+
+FORMAT_VERSION = 1
+LOCK_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class ReplicaRecord:
+    """One replica as recorded in the state file (its watcher is ``{namespace}_{component}_{index}``)."""
+
+    component: str
+    index: int
+    gpus: list[int] = field(default_factory=list)
+    port: int | None = None
+    pid: int | None = None
+    pid_create_time: float | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    exit_code: int | None = None
+    failed_reason: str | None = None  # set once the replica is marked failed
+    stopping: bool = False  # being removed: its GPUs and port are freed once it exited
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReplicaRecord:
+        """Read the state-file form, ignoring unknown keys (newer writers)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(slots=True)
+class NamespaceState:
+    """Everything the state file holds for one namespace."""
+
+    namespace: str
+    graph: dict[str, Any]
+    working_dir: str | None = None
+    circusd: CircusdHandle | None = None
+    desired: dict[str, int] = field(default_factory=dict)
+    replicas: dict[str, ReplicaRecord] = field(default_factory=dict)  # watcher name -> record
+    updated_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON document."""
+        return {
+            "version": FORMAT_VERSION,
+            "namespace": self.namespace,
+            "graph": self.graph,
+            "working_dir": self.working_dir,
+            "circusd": self.circusd.to_json() if self.circusd else None,
+            "desired": self.desired,
+            "replicas": {name: asdict(rec) for name, rec in sorted(self.replicas.items())},
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NamespaceState:
+        """Parse the file's JSON document."""
+        return cls(
+            namespace=str(data["namespace"]),
+            graph=dict(data["graph"]),
+            working_dir=data.get("working_dir"),
+            circusd=CircusdHandle.from_json(data["circusd"]) if data.get("circusd") else None,
+            desired={str(k): int(v) for k, v in (data.get("desired") or {}).items()},
+            replicas={str(k): ReplicaRecord.from_json(v) for k, v in (data.get("replicas") or {}).items()},
+            updated_at=float(data.get("updated_at") or 0.0),
+        )
+
+
+class StateStore:
+    """Reads and writes namespace state files under one state directory, under the shared lock."""
+
+    def __init__(self, namespace: str, state_dir: Path | str | None = None) -> None:
+        self.namespace = namespace
+        self.root = (Path(state_dir) if state_dir is not None else default_state_dir()).absolute() / "local"
+        self.path = self.root / f"{namespace}.json"
+        self.run_dir = self.root / namespace
+        self.log_dir = self.run_dir / "logs"
+        self._lock = FileLock(str(self.root / "allocations.lock"), timeout=LOCK_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the state directory's lock (blocking: call from a worker thread)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._lock:
+                yield
+        except Timeout:
+            raise ConnectorError(
+                f"the state lock {self._lock.lock_file} is held by another process for over "
+                f"{LOCK_TIMEOUT_S:.0f} s; is another planner-tui stuck?"
+            ) from None
+
+    def read(self) -> NamespaceState | None:
+        """This namespace's state, or None when there is no state file."""
+        return read_state_file(self.path)
+
+    def write(self, state: NamespaceState) -> None:
+        """Write atomically: a reader sees the old file or the new one, never half of one."""
+        state.updated_at = time.time()
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.namespace}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state.to_json(), handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def remove(self) -> None:
+        """Delete this namespace's state file (the graph was stopped)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def other_namespaces(self) -> list[NamespaceState]:
+        """The state of every other namespace under this state directory (for GPU/port holdings)."""
+        out = []
+        for path in sorted(self.root.glob("*.json")):
+            if path == self.path:
+                continue
+            state = read_state_file(path)
+            if state is not None:
+                out.append(state)
+        return out
+
+
+def read_state_file(path: Path) -> NamespaceState | None:
+    """Parse one state file; None if absent. A corrupt file raises ConnectorError naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return NamespaceState.from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConnectorError(
+            f"state file {path} is unreadable ({exc}); stop the graph's processes and delete the file"
+        ) from None

@@ -1,0 +1,444 @@
+"""The supervisor: one namespace's circusd, state file and replica watchers, kept consistent.
+
+Every change of the recorded state goes through :meth:`Supervisor.transact`, which re-reads the state
+file under the lock, applies the change and writes it back atomically, so two planner-tui processes
+attached to the same namespace (or sharing GPUs across namespaces) never undo each other's changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from planner_tui.config.graph import GraphConfig
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.local import logs
+from planner_tui.connectors.local.circus_client import CircusClient, CircusCommandError, circus_events
+from planner_tui.connectors.local.circusd import Circusd, CircusdHandle
+from planner_tui.connectors.local.health import ReplicaRuntime
+from planner_tui.connectors.local.processes import create_time_of, is_running, stop_process_tree
+from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
+from planner_tui.connectors.local.watchers import build_watcher, replica_urls
+from planner_tui.model.replicas import Phase
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Supervisor:
+    """Owns the circus client, the recorded state and the in-memory replica runtime of a namespace."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        graph: GraphConfig,
+        working_dir: str,
+        *,
+        crash_backoff_s: float = 0.5,
+        crash_backoff_cap_s: float = 30.0,
+        auto_recover: bool = True,
+        call_timeout_s: float = 10.0,
+        log_max_bytes: int = logs.MAX_BYTES,
+        log_backups: int = logs.BACKUPS,
+    ) -> None:
+        self.store = store
+        self.namespace = store.namespace
+        self.graph = graph
+        self.working_dir = working_dir
+        self.crash_backoff_s = crash_backoff_s
+        self.crash_backoff_cap_s = crash_backoff_cap_s
+        self.auto_recover = auto_recover
+        self.call_timeout_s = call_timeout_s
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
+        self.state = NamespaceState(
+            namespace=self.namespace, graph=graph.model_dump(mode="json"), working_dir=working_dir
+        )
+        self.circusd = Circusd(store.run_dir)
+        self.client: CircusClient | None = None
+        self.runtime: dict[str, ReplicaRuntime] = {}
+        self.problems: list[str] = []
+        self.recoveries = 0
+        self._exit_codes: dict[str, int | None] = {}
+        self._recover_lock = asyncio.Lock()
+
+    # -- state -------------------------------------------------------------------------------------
+    async def transact(self, change: Callable[[NamespaceState], T]) -> T:
+        """Apply ``change`` to the freshest recorded state under the lock and write it atomically."""
+
+        def run() -> tuple[NamespaceState, T]:
+            with self.store.locked():
+                state = self.store.read() or copy.deepcopy(self.state)
+                result = change(state)
+                self.store.write(state)
+                return state, result
+
+        state, result = await asyncio.to_thread(run)
+        self.state = state
+        return result
+
+    async def reload(self) -> None:
+        """Re-read the state file (changes made by another connector on this namespace)."""
+
+        def read() -> NamespaceState | None:
+            with self.store.locked():
+                return self.store.read()
+
+        state = await asyncio.to_thread(read)
+        if state is not None:
+            self.state = state
+
+    def runtime_of(self, name: str) -> ReplicaRuntime:
+        """The in-memory runtime of watcher ``name`` (created on first use)."""
+        rt = self.runtime.get(name)
+        if rt is None:
+            rt = self.runtime[name] = ReplicaRuntime()
+        return rt
+
+    def probe_url(self, name: str) -> str | None:
+        """The URL whose answer makes replica ``name`` ready (health URL, else metrics URL)."""
+        rec = self.state.replicas.get(name)
+        if rec is None or rec.component not in self.graph.components:
+            return None
+        metrics, health = replica_urls(self.graph, rec.component, rec.index, tuple(rec.gpus), rec.port)
+        return health or metrics
+
+    def last_exit_code(self, name: str) -> int | None:
+        """The exit code circus reported for watcher ``name``'s last process, if seen."""
+        return self._exit_codes.get(name)
+
+    def last_stderr_line(self, name: str) -> str | None:
+        """The last line the replica wrote to stderr (helps explain a crash)."""
+        lines = logs.tail_lines(logs.log_path(self.store.log_dir, name, "stderr"), 1)
+        if not lines:
+            return None
+        return logs.parse_line(lines[-1], 0.0)[1][:300]
+
+    # -- circusd -----------------------------------------------------------------------------------
+    def _client(self) -> CircusClient:
+        if self.client is None:
+            raise ConnectorError(f"namespace {self.namespace}: not connected to circusd")
+        return self.client
+
+    async def call(self, command: str, **props: Any) -> dict[str, Any]:
+        """A circus command on this namespace's circusd."""
+        return await self._client().call(command, **props)
+
+    async def start_circusd(self) -> None:
+        """Start a fresh circusd and record it."""
+        handle = await self.circusd.start()
+        await self._connect(handle)
+
+        def record(state: NamespaceState) -> None:
+            state.circusd = handle
+            state.graph = self.graph.model_dump(mode="json")
+            state.working_dir = self.working_dir
+
+        await self.transact(record)
+
+    async def _connect(self, handle: CircusdHandle) -> None:
+        if self.client is not None:
+            await self.client.close()
+        self.client = CircusClient(handle.endpoint, timeout=self.call_timeout_s)
+
+    async def adopt(self, handle: CircusdHandle) -> None:
+        """Connect to an already running circusd."""
+        await self._connect(handle)
+
+    def circusd_alive(self) -> bool:
+        """True while the recorded circusd runs."""
+        handle = self.state.circusd
+        return handle is not None and self.circusd.alive(handle)
+
+    async def ensure_circusd(self) -> bool:
+        """Check circusd; when it died, report it and (with ``auto_recover``) start it again."""
+        if self.circusd_alive():
+            return True
+        message = f"circusd of namespace {self.namespace} is not running"
+        if message not in self.problems:
+            self.problems.append(message)
+            log.error("%s; %s", message, "restarting it" if self.auto_recover else "not restarting it")
+            for name in self.state.replicas:
+                rt = self.runtime_of(name)
+                if rt.phase.is_live:
+                    rt.phase = Phase.CRASHED
+                    rt.reason = "circusd died; restarting it"
+        if not self.auto_recover:
+            return False
+        await self.recover()
+        return self.circusd_alive()
+
+    async def recover(self) -> None:
+        """Start circusd again and restart the recorded replicas (orphans of the old one are stopped)."""
+        async with self._recover_lock:
+            if self.circusd_alive():
+                return
+            await self.kill_orphans()
+            await self.start_circusd()
+            self.recoveries += 1
+            self.problems = [p for p in self.problems if "circusd" not in p]
+            removed = [n for n, r in self.state.replicas.items() if r.stopping]
+            if removed:
+                await self.transact(lambda s: [s.replicas.pop(n, None) for n in removed])
+            await asyncio.gather(*(self.launch(n) for n, r in list(self.state.replicas.items()) if not r.failed_reason))
+            log.warning(
+                "circusd of namespace %s restarted; %d replica(s) relaunched", self.namespace, len(self.state.replicas)
+            )
+
+    async def kill_orphans(self) -> None:
+        """Stop replica processes left behind by a circusd that died (checked by pid and start time)."""
+
+        def kill() -> None:
+            for rec in self.state.replicas.values():
+                if rec.pid and is_running(rec.pid, rec.pid_create_time):
+                    stop_process_tree(rec.pid, rec.pid_create_time, 2.0)
+
+        await asyncio.to_thread(kill)
+
+    async def watcher_statuses(self) -> dict[str, str]:
+        """circus status of this namespace's watchers (``active``, ``stopped``, ...)."""
+        reply = await self.call("status")
+        prefix = f"{self.namespace}_"
+        statuses = reply.get("statuses") or {}
+        return {str(k): str(v) for k, v in statuses.items() if str(k).startswith(prefix)}
+
+    async def listen_events(self) -> None:
+        """Record exit codes and pids from circusd's pub/sub events until cancelled."""
+        handle = self.state.circusd
+        if handle is None:
+            return
+        async for topic, event in circus_events(handle.pubsub_endpoint):
+            parts = topic.split(".")
+            if len(parts) < 3:
+                continue
+            name, kind = ".".join(parts[1:-1]), parts[-1]
+            if kind == "reap":
+                code = event.get("exit_code")
+                self._exit_codes[name] = int(code) if isinstance(code, int) else None
+
+    # -- replicas ----------------------------------------------------------------------------------
+    async def _set_record(self, name: str, **fields: Any) -> None:
+        def change(state: NamespaceState) -> None:
+            rec = state.replicas.get(name)
+            if rec is not None:
+                for key, value in fields.items():
+                    setattr(rec, key, value)
+
+        await self.transact(change)
+
+    async def launch(self, name: str) -> None:
+        """Add (or start) the watcher of recorded replica ``name``; a replica that cannot start is failed."""
+        rec = self.state.replicas.get(name)
+        if rec is None:
+            return
+        rt = self.runtime_of(name)
+        rt.busy = True
+        try:
+            spec = build_watcher(
+                self.graph,
+                rec.component,
+                rec.index,
+                tuple(rec.gpus),
+                rec.port,
+                self.working_dir,
+                self.store.log_dir,
+                self.log_max_bytes,
+                self.log_backups,
+            )
+            if spec.problem:
+                await self.mark_failed(name, f"cannot start: {spec.problem}")
+                return
+            self.store.log_dir.mkdir(parents=True, exist_ok=True)
+            self._exit_codes.pop(name, None)
+            rt.phase, rt.reason = Phase.STARTING, None
+            try:
+                reply = await self.call(
+                    "add", name=name, cmd=spec.cmd, args=spec.args, options=spec.options, start=True, waiting=True
+                )
+            except CircusCommandError as exc:
+                if "already exist" not in exc.reason:
+                    await self.mark_failed(name, f"circus refused to add the watcher: {exc.reason}")
+                    return
+                # another connector on this namespace added it: adopt its process, or start it
+                running = (await self.call("list", name=name)).get("pids") or []
+                reply = (
+                    {"started": running}
+                    if running
+                    else await self.call("start", name=name, waiting=True, match="simple")
+                )
+            await self._after_start(name, reply)
+        finally:
+            rt.busy = False
+
+    async def _after_start(self, name: str, reply: dict[str, Any]) -> None:
+        # ``add`` answers {"started": [...]}; ``start`` nests it as {"info": {"started": [...]}}
+        nested = reply.get("info")
+        info: dict[str, Any] = nested if isinstance(nested, dict) else reply
+        started = info.get("started") or []
+        if not started:
+            # spawn failed inside circusd (e.g. permission denied): circusd's log says why
+            await self.mark_failed(
+                name, f"cannot start: circusd could not spawn the process; see {self.circusd.log_path}"
+            )
+            return
+        pid = int(started[0])
+        await self._set_record(
+            name, pid=pid, pid_create_time=create_time_of(pid), started_at=time.time(), failed_reason=None
+        )
+        rt = self.runtime_of(name)
+        if rt.phase is Phase.STARTING:
+            rt.phase = Phase.RUNNING
+
+    async def refresh_pid(self, name: str) -> None:
+        """Ask circus for watcher ``name``'s pid and record it when it changed."""
+        try:
+            reply = await self.call("list", name=name)
+        except CircusCommandError:
+            return
+        pids = reply.get("pids") or []
+        rec = self.state.replicas.get(name)
+        rt = self.runtime_of(name)
+        if not pids or rec is None:
+            return
+        pid = int(pids[0])
+        if pid != rec.pid:
+            await self._set_record(name, pid=pid, pid_create_time=create_time_of(pid), started_at=time.time())
+        if rt.phase in (Phase.STARTING, Phase.CRASHED):
+            rt.phase, rt.reason = Phase.RUNNING, None
+
+    async def mark_failed(self, name: str, reason: str, exit_code: int | None = None) -> None:
+        """Give up on replica ``name``: it stays listed as failed with ``reason``."""
+        rt = self.runtime_of(name)
+        rt.phase, rt.reason, rt.next_restart_at = Phase.FAILED, reason, None
+        await self._set_record(name, failed_reason=reason, exit_code=exit_code, pid=None)
+        log.error("replica %s failed: %s", name, reason)
+
+    async def record_exit(self, name: str, exit_code: int | None) -> None:
+        """Remember a crash's exit code; the pid is gone."""
+        await self._set_record(name, exit_code=exit_code, pid=None)
+
+    async def restart_crashed(self, name: str) -> None:
+        """Start a crashed replica's watcher again, counting the restart."""
+        rec = self.state.replicas.get(name)
+        if rec is None:
+            return
+        await self._set_record(name, restarts=rec.restarts + 1)
+        rt = self.runtime_of(name)
+        rt.busy = True
+        try:
+            self._exit_codes.pop(name, None)
+            rt.phase, rt.reason = Phase.STARTING, None
+            try:
+                reply = await self.call("start", name=name, waiting=True, match="simple")
+            except CircusCommandError as exc:
+                if "not found" in exc.reason.lower() or "doesn't exist" in exc.reason.lower():
+                    rt.busy = False
+                    await self.launch(name)
+                    return
+                raise
+            await self._after_start(name, reply)
+        finally:
+            rt.busy = False
+
+    async def stop_process(self, name: str) -> None:
+        """SIGTERM replica ``name``'s process tree, SIGKILL after the graceful timeout; circus keeps the watcher."""
+        rec = self.state.replicas.get(name)
+        if rec is None:
+            return
+        comp = self.graph.components.get(rec.component)
+        grace = comp.graceful_timeout_s if comp else 10.0
+        pid = rec.pid
+        reachable = self.client is not None and self.circusd_alive()
+        if pid is None and reachable:
+            with contextlib.suppress(ConnectorError):
+                reply = await self.call("list", name=name)
+                pids = reply.get("pids") or []
+                pid = int(pids[0]) if pids else None
+        if pid is not None:
+            await asyncio.to_thread(stop_process_tree, pid, rec.pid_create_time if pid == rec.pid else None, grace)
+        if reachable:
+            with contextlib.suppress(ConnectorError):
+                await self.call("stop", name=name, waiting=True, match="simple")
+
+    async def restart_replica(self, name: str) -> None:
+        """Stop replica ``name`` (gracefully) and start it again; a failed replica gets a fresh start."""
+        rt = self.runtime_of(name)
+        rt.busy = True
+        try:
+            rt.phase, rt.reason = Phase.STOPPING, "restarting"
+            await self.stop_process(name)
+            await self._set_record(name, restarts=0, failed_reason=None, exit_code=None, pid=None)
+        finally:
+            rt.busy = False
+        rt.phase = Phase.STARTING
+        await self.launch(name)
+
+    async def remove(self, name: str) -> None:
+        """Stop replica ``name``, remove its watcher, then free its GPUs and port in the state file."""
+        rt = self.runtime_of(name)
+        rt.busy = True
+        rt.phase, rt.reason = Phase.STOPPING, "scaling down"
+        try:
+            await self.stop_process(name)
+            if self.circusd_alive():
+                with contextlib.suppress(ConnectorError):
+                    await self.call("rm", name=name, waiting=True)
+        finally:
+            await self.transact(lambda s: s.replicas.pop(name, None))
+            self.runtime.pop(name, None)
+
+    def replica_names(self, component: str) -> list[str]:
+        """Watchers of ``component`` in replica order (stopping ones included)."""
+        recs = [(r.index, n) for n, r in self.state.replicas.items() if r.component == component]
+        return [n for _, n in sorted(recs)]
+
+    def record(self, name: str) -> ReplicaRecord | None:
+        """The recorded replica ``name``, if any."""
+        return self.state.replicas.get(name)
+
+    def log_sources(self, component: str) -> list[logs.LogSource]:
+        """The log files of ``component``'s replicas (stdout and stderr)."""
+        out = []
+        for name in self.replica_names(component):
+            rec = self.state.replicas[name]
+            label = f"{rec.component}-{rec.index}"
+            for stream in ("stdout", "stderr"):
+                path = logs.log_path(self.store.log_dir, name, stream)
+                out.append(logs.LogSource(rec.component, label, stream, path, self.log_backups))
+        return out
+
+    async def close(self) -> None:
+        """Close the circus client (circusd keeps running)."""
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def stop_everything(self) -> None:
+        """Stop every replica (graceful), then circusd; verify by pid that nothing is left."""
+        names = list(self.state.replicas)
+        for name in names:
+            rt = self.runtime_of(name)
+            rt.busy = True
+            rt.phase = Phase.STOPPING
+        await asyncio.gather(*(self.stop_process(n) for n in names), return_exceptions=True)
+        await self.close()
+        if self.state.circusd is not None:
+            await self.circusd.stop(self.state.circusd)
+        await self.kill_orphans()
+
+        def forget() -> None:
+            with self.store.locked():
+                self.store.remove()
+
+        await asyncio.to_thread(forget)
+
+
+def state_dir_of(store: StateStore) -> Path:
+    """The state directory a store works in."""
+    return store.root.parent

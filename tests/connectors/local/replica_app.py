@@ -1,0 +1,93 @@
+"""A small replica process for the local connector's tests.
+
+Serves ``/health`` and ``/metrics`` on 127.0.0.1:PORT with http.server, writes log lines, and can
+crash on purpose: ``--exit-after S --exit-code N`` exits after S seconds, ``--lines N`` writes N
+lines at start, ``--line-every S`` keeps writing a line every S seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="replica")
+    parser.add_argument("--exit-after", type=float, default=None)
+    parser.add_argument("--exit-code", type=int, default=3)
+    parser.add_argument("--lines", type=int, default=0)
+    parser.add_argument("--line-every", type=float, default=0.0)
+    parser.add_argument("--line-size", type=int, default=0)
+    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--waiting", type=float, default=0.0)
+    args = parser.parse_args()
+    started = time.time()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if time.time() - started < args.ready_after:
+                self.send_response(503)
+                self.end_headers()
+                return
+            if self.path == "/health":
+                body = b"ok\n"
+            elif self.path == "/metrics":
+                body = (
+                    f'vllm:num_requests_waiting{{model="m"}} {args.waiting}\n'
+                    f"dynamo_component_inflight_requests 1\n"
+                    f'replica_info{{cuda="{os.environ.get("CUDA_VISIBLE_DEVICES", "")}"}} {os.getpid()}\n'
+                ).encode()
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: (print(f"{args.name} stopping", flush=True), os._exit(0)))
+    print(
+        f"{args.name} pid={os.getpid()} port={args.port} gpus={os.environ.get('CUDA_VISIBLE_DEVICES', '')} "
+        f"home={os.environ.get('HOME', '')}",
+        flush=True,
+    )
+    print(f"{args.name} stderr hello", file=sys.stderr, flush=True)
+    pad = "x" * args.line_size
+    for i in range(args.lines):
+        print(f"{args.name} line {i} {pad}", flush=True)
+
+    def ticker() -> None:
+        i = 0
+        while True:
+            time.sleep(args.line_every)
+            print(f"{args.name} tick {i} {pad}", flush=True)
+            i += 1
+
+    if args.line_every > 0:
+        threading.Thread(target=ticker, daemon=True).start()
+    if args.exit_after is not None:
+
+        def crash() -> None:
+            time.sleep(args.exit_after)
+            print(f"{args.name} crashing with {args.exit_code}", file=sys.stderr, flush=True)
+            os._exit(args.exit_code)
+
+        threading.Thread(target=crash, daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

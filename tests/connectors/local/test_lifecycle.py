@@ -1,0 +1,119 @@
+"""Starting, attaching, shutting down and recovering a local graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.local import LocalConnector
+from planner_tui.model.replicas import Phase
+from tests.connectors.local.conftest import alive, eventually, make_graph, worker
+
+
+def pids_of(conn: LocalConnector) -> dict[str, int | None]:
+    return {r.name: r.pid for s in conn.component_states().values() for r in s.replicas}
+
+
+async def test_second_connector_attaches_to_the_running_graph(connect, state_root: Path) -> None:  # type: ignore[no-untyped-def]
+    graph = make_graph("attach", {"decode": worker()})
+    first = await connect(graph)
+    await first.scale_component("decode", 2)
+    await first.wait_until_stable(["decode"], 30)
+    circusd_pid = first.supervisor.state.circusd.pid  # type: ignore[union-attr]
+
+    second = await connect(graph)  # same namespace: attaches through the state file
+    assert second.supervisor.state.circusd.pid == circusd_pid  # type: ignore[union-attr]
+    assert pids_of(second) == pids_of(first)
+    await eventually(lambda: second.component_states()["decode"].ready_replicas == 2, what="attached view ready")
+
+    third = await LocalConnector.attach("attach")  # no graph file
+    assert third.graph.components["decode"].max_replicas == 4
+    assert pids_of(third) == pids_of(first)
+
+    # a change through one instance is seen by the others' next transaction and does not clash
+    await third.scale_component("decode", 3)
+    await third.wait_until_stable(["decode"], 30)
+    await first.scale_component("decode", 4)
+    await first.wait_until_stable(["decode"], 30)
+    indices = sorted(r.index for r in first.component_states()["decode"].replicas)
+    assert indices == [0, 1, 2, 3]
+    assert len({g for r in first.component_states()["decode"].replicas for g in r.gpus}) == 4
+    await third.shutdown(stop_graph=False)
+
+
+async def test_attach_without_a_running_graph_says_so() -> None:
+    with pytest.raises(ConnectorError, match="no running graph in namespace ghost"):
+        await LocalConnector.attach("ghost")
+
+
+async def test_shutdown_stops_every_process(state_root: Path) -> None:
+    graph = make_graph("stop-all", {"prefill": worker(role="prefill"), "decode": worker()})
+    async with LocalConnector(graph.namespace, graph=graph) as conn:
+        await conn.scale_component("decode", 3)
+        await conn.wait_until_stable(["decode", "prefill"], 30)
+        pids = [p for p in pids_of(conn).values() if p]
+        circusd = conn.supervisor.state.circusd
+        assert circusd is not None and len(pids) == 4
+    assert not alive(circusd.pid)
+    assert [p for p in pids if alive(p)] == []
+    assert not (state_root / "local" / "stop-all.json").exists()
+
+
+async def test_shutdown_can_leave_the_graph_running_for_attach(state_root: Path) -> None:
+    graph = make_graph("keep", {"decode": worker()})
+    conn = await LocalConnector.create("keep", graph=graph)
+    await conn.wait_until_stable(["decode"], 30)
+    pid = pids_of(conn)["decode-0"]
+    await conn.shutdown(stop_graph=False)
+    assert pid is not None and alive(pid)
+    state = json.loads((state_root / "local" / "keep.json").read_text())
+    assert state["replicas"]["keep_decode_0"]["pid"] == pid
+
+    again = await LocalConnector.attach("keep")
+    assert pids_of(again)["decode-0"] == pid
+    await again.shutdown(stop_graph=True)
+    assert not alive(pid)
+
+
+async def test_circusd_killed_is_noticed_and_the_graph_recovered(connect) -> None:  # type: ignore[no-untyped-def]
+    conn = await connect(make_graph("phoenix", {"decode": worker()}))
+    await conn.scale_component("decode", 2)
+    await conn.wait_until_stable(["decode"], 30)
+    old = pids_of(conn)
+    old_circusd = conn.supervisor.state.circusd
+    assert old_circusd is not None
+
+    os.kill(old_circusd.pid, signal.SIGKILL)  # its replicas become orphans
+
+    await eventually(lambda: conn.recoveries == 1, what="circusd restarted")
+    new_circusd = conn.supervisor.state.circusd
+    assert new_circusd is not None and new_circusd.pid != old_circusd.pid and alive(new_circusd.pid)
+    await conn.wait_until_stable(["decode"], 30)
+    new = pids_of(conn)
+    assert set(new) == set(old)
+    assert all(not alive(pid) for pid in old.values() if pid)  # orphans were stopped
+    assert all(pid and alive(pid) for pid in new.values())
+    assert [r.phase for r in conn.component_states()["decode"].replicas] == [Phase.READY, Phase.READY]
+    assert conn.problems == []
+
+
+async def test_attach_restarts_a_graph_whose_circusd_died(connect, state_root: Path) -> None:  # type: ignore[no-untyped-def]
+    graph = make_graph("revive", {"decode": worker()})
+    first = await LocalConnector.create("revive", graph=graph, auto_recover=False)
+    await first.wait_until_stable(["decode"], 30)
+    old_pid = pids_of(first)["decode-0"]
+    circusd = first.supervisor.state.circusd
+    assert circusd is not None
+    await first.shutdown(stop_graph=False)
+    os.kill(circusd.pid, signal.SIGKILL)
+    await eventually(lambda: not alive(circusd.pid), what="circusd gone")
+
+    second = await connect(graph)
+    await second.wait_until_stable(["decode"], 30)
+    assert old_pid is not None and not alive(old_pid)
+    assert pids_of(second)["decode-0"] != old_pid
