@@ -8,9 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from planner_tui.config.graph import GraphConfig
 from planner_tui.connectors.local.processes import usage_of
 from planner_tui.connectors.local.state_file import NamespaceState
@@ -94,36 +91,13 @@ class _Scraped:
 
 
 async def _scrape(urls: Sequence[str], timeout: float) -> dict[str, _Scraped]:
-    try:
-        from planner_tui.metrics.scrape import scrape
-    except ImportError:
-        return await _scrape_here(urls, timeout)
+    from planner_tui.metrics.scrape import scrape
+
     results = await scrape(urls, timeout=timeout, concurrency=32)
     return {
         url: _Scraped(url, res.ok, res.error, [(s.name, dict(s.labels), float(s.value)) for s in res.samples])
         for url, res in results.items()
     }
-
-
-async def _scrape_here(urls: Sequence[str], timeout: float) -> dict[str, _Scraped]:
-    # used until planner_tui.metrics.scrape is available
-    async with httpx.AsyncClient(trust_env=False, timeout=timeout) as client:
-
-        async def one(url: str) -> _Scraped:
-            try:
-                response = await client.get(url)
-                response.raise_for_status()
-                samples = [
-                    (s.name, dict(s.labels), float(s.value))
-                    for family in text_string_to_metric_families(response.text)
-                    for s in family.samples
-                ]
-                return _Scraped(url, True, None, samples)
-            except (httpx.HTTPError, ValueError) as exc:
-                return _Scraped(url, False, f"{type(exc).__name__}: {exc}")
-
-        results = await asyncio.gather(*(one(u) for u in urls))
-    return {r.url: r for r in results}
 
 
 def _key(name: str, labels: dict[str, str]) -> str:
