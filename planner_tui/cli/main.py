@@ -10,6 +10,7 @@ from planner_tui.cli.lazy_group import LazyGroup
 # Subcommands are imported when used, so `planner-tui --version` and the dashboard start fast.
 COMMANDS: dict[str, str] = {
     "config": "planner_tui.cli.config_cmd:config_group",
+    "decisions": "planner_tui.cli.decisions_cmd:decisions",
 }
 
 

@@ -7,6 +7,7 @@ from planner_tui.model.decisions import (
     LimitApplied,
     Outcome,
     PlannerMode,
+    Verdict,
 )
 from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
 from planner_tui.model.logs import LogLine
@@ -38,4 +39,5 @@ __all__ = [
     "SignalValue",
     "Snapshot",
     "TargetReplica",
+    "Verdict",
 ]

@@ -16,6 +16,16 @@ class PlannerMode(StrEnum):
     PAUSED = "paused"  # do not decide
 
 
+class Verdict(StrEnum):
+    """What a policy concluded for a component at one tick (the upstream ``load_scaling_decision`` states)."""
+
+    NO_CHANGE = "no_change"
+    SCALE_UP = "scale_up"
+    SCALE_DOWN = "scale_down"
+    INSUFFICIENT_DATA = "insufficient_data"
+    SCALING_IN_PROGRESS = "scaling_in_progress"
+
+
 class Outcome(StrEnum):
     """What became of one component's decision."""
 
@@ -44,7 +54,9 @@ class ComponentDecision:
 
     ``desired`` is what the policy asked for before limits; ``target`` what remains after
     ``limits``. ``reason`` is one line a person understands, e.g.
-    ``decode 2->3: KV load 0.94 > 0.90 for 3 intervals``.
+    ``decode 2->3: KV load 0.94 > 0.90 for 3 intervals``. ``verdict`` is the policy's conclusion,
+    ``load`` the figure it compared (e.g. KV load per worker) and ``predicted`` any predictions it
+    made (``("request_rate", 12.5)`` pairs), for the dashboard and the exporter.
     """
 
     component: str
@@ -57,6 +69,9 @@ class ComponentDecision:
     limits: tuple[LimitApplied, ...] = ()
     outcome: Outcome = Outcome.PENDING
     error: str | None = None
+    verdict: Verdict = Verdict.NO_CHANGE
+    load: float | None = None
+    predicted: tuple[tuple[str, float], ...] = ()
 
     @property
     def changes(self) -> bool:
@@ -66,11 +81,16 @@ class ComponentDecision:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Everything the planner decided at one tick (``timestamp``, Unix time) in ``mode``."""
+    """Everything the planner decided at one tick (``timestamp``, Unix time) in ``mode``.
+
+    ``snapshot_timestamp`` is the time of the Snapshot the decision was made from (its inputs' age).
+    """
 
     timestamp: float
     mode: PlannerMode
     components: tuple[ComponentDecision, ...] = ()
+    namespace: str = ""
+    snapshot_timestamp: float | None = None
 
     def for_component(self, name: str) -> ComponentDecision | None:
         """This tick's decision for component ``name``, if any."""

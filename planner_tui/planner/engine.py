@@ -1,0 +1,296 @@
+"""The pure planner engine: ``decide(snapshot, state, config, now) -> Decision``.
+
+No I/O and no clock reads: the same inputs always give the same Decision, so every decision can be
+unit-tested and replayed. :func:`plan` also returns the next :class:`PlannerState`; the runner calls
+it once per tick and keeps the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
+from planner_tui.config.planner_settings import PlannerSettings, Policy
+from planner_tui.model.components import ComponentState
+from planner_tui.model.decisions import ComponentDecision, Decision, LimitApplied, Outcome, PlannerMode, Verdict
+from planner_tui.model.replicas import Phase
+from planner_tui.model.snapshot import Snapshot
+from planner_tui.planner.inputs import ComponentSignals, SnapshotIndex
+from planner_tui.planner.limits import BudgetItem, apply_gpu_budget, clamp_bounds, stabilise
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.planner.policies.load import recommend_load
+from planner_tui.planner.policies.target import recommend_target
+from planner_tui.planner.policies.throughput import recommend_throughput
+from planner_tui.planner.profile import CapacityProfile
+from planner_tui.planner.state import ComponentMemory, PlannerState
+
+PolicyFunction = Callable[[PolicyContext], Recommendation]
+
+POLICIES: Mapping[Policy, PolicyFunction] = MappingProxyType(
+    {Policy.LOAD: recommend_load, Policy.THROUGHPUT: recommend_throughput, Policy.TARGET: recommend_target}
+)
+
+#: roles the graph-wide ``planner.policy`` applies to; other roles need an explicit component policy
+WORKER_ROLES = frozenset({Role.PREFILL, Role.DECODE, Role.WORKER})
+
+
+def resolve_policy(component: ComponentConfig, graph_policy: Policy) -> Policy:
+    """The component's policy: its own, else the graph's for worker roles, else none (not autoscaled)."""
+    if component.policy is not None:
+        return component.policy
+    return graph_policy if component.role in WORKER_ROLES else Policy.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """What the engine needs besides the snapshot: the graph and the loaded capacity profile."""
+
+    graph: GraphConfig
+    profile: CapacityProfile | None = None
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, graph: GraphConfig, profile: CapacityProfile | None = None) -> EngineConfig:
+        """Resolve every component's policy once."""
+        policies = {n: resolve_policy(c, graph.planner.policy) for n, c in graph.components.items()}
+        return cls(graph, profile, MappingProxyType(policies))
+
+    @property
+    def autoscaled(self) -> list[str]:
+        """Components with a policy, in file order."""
+        return [n for n, p in self.policies.items() if p is not Policy.NONE]
+
+
+def _as_engine_config(config: EngineConfig | GraphConfig) -> EngineConfig:
+    return config if isinstance(config, EngineConfig) else EngineConfig.of(config)
+
+
+def decide(
+    snapshot: Snapshot,
+    state: PlannerState,
+    config: EngineConfig | GraphConfig,
+    now: float,
+    mode: PlannerMode | None = None,
+) -> Decision:
+    """The planner's Decision for ``snapshot`` at ``now`` (one ComponentDecision per autoscaled component)."""
+    return plan(snapshot, state, config, now, mode)[0]
+
+
+@dataclass(slots=True)
+class _Work:
+    """One component's decision while it is being built."""
+
+    name: str
+    policy: Policy
+    current: int
+    rec: Recommendation
+    value: int
+    limits: list[LimitApplied]
+    pinned: bool = False
+    pin_text: str = ""
+
+
+def plan(
+    snapshot: Snapshot,
+    state: PlannerState,
+    config: EngineConfig | GraphConfig,
+    now: float,
+    mode: PlannerMode | None = None,
+) -> tuple[Decision, PlannerState]:
+    """Decide, and return the state to carry to the next tick (memory updated, expired pins dropped)."""
+    cfg = _as_engine_config(config)
+    graph, settings = cfg.graph, cfg.graph.planner
+    mode = mode or settings.mode
+    state = state.expire_pins(now)
+    index = SnapshotIndex.build(snapshot)
+    max_age = max(3 * graph.metrics.interval_s, 2 * settings.adjustment_interval_s)
+    frontends = tuple(
+        ComponentSignals(n, snapshot.components.get(n), index, now, max_age)
+        for n, c in graph.components.items()
+        if c.role is Role.FRONTEND
+    )
+    memories = dict(state.components)
+    work: list[_Work] = []
+    for name in cfg.autoscaled:
+        comp_cfg = graph.components[name]
+        comp_state = snapshot.components.get(name)
+        memory = state.memory(name)
+        if comp_state is None:
+            current = memory.last_count if memory.last_count is not None else comp_cfg.effective_initial_replicas
+            comp_state = ComponentState(comp_cfg.to_spec(name), current)
+            ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, False, frontends, cfg)
+            rec = hold(ctx, Verdict.INSUFFICIENT_DATA, "no state reported for this component in the snapshot")
+            work.append(_Work(name, cfg.policies[name], current, rec, current, []))
+            continue
+        current = comp_state.desired_replicas
+        memory, moving = _observe(memory, comp_state, now)
+        ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, moving, frontends, cfg)
+        rec = POLICIES[cfg.policies[name]](ctx)
+        item = _limit_component(name, cfg.policies[name], current, rec, comp_cfg, settings, now)
+        pin = state.pin(name, now)
+        if pin is not None:
+            item.limits.append(LimitApplied("pin", item.value, pin.replicas, pin.describe()))
+            item.value, item.pinned, item.pin_text = pin.replicas, True, pin.describe()
+        memories[name] = item.rec.memory
+        work.append(item)
+
+    _apply_budget(work, snapshot, cfg)
+    decisions = tuple(_finish(w, mode) for w in work)
+    decision = Decision(
+        timestamp=now, mode=mode, components=decisions, namespace=graph.namespace, snapshot_timestamp=snapshot.timestamp
+    )
+    new_state = replace(state, components=MappingProxyType(memories), ticks=state.ticks + 1, last_tick_at=now)
+    return decision, new_state
+
+
+def _context(
+    name: str,
+    comp_cfg: ComponentConfig,
+    comp_state: ComponentState,
+    index: SnapshotIndex,
+    memory: ComponentMemory,
+    now: float,
+    max_age: float,
+    moving: bool,
+    frontends: tuple[ComponentSignals, ...],
+    cfg: EngineConfig,
+) -> PolicyContext:
+    return PolicyContext(
+        name=name,
+        config=comp_cfg,
+        settings=cfg.graph.planner,
+        state=comp_state,
+        signals=ComponentSignals(name, comp_state, index, now, max_age),
+        index=index,
+        memory=memory,
+        now=now,
+        current=comp_state.desired_replicas,
+        moving=moving,
+        frontends=tuple(f for f in frontends if f.name != name),
+        profile=cfg.profile,
+    )
+
+
+def _observe(memory: ComponentMemory, comp_state: ComponentState, now: float) -> tuple[ComponentMemory, bool]:
+    """Record this tick's replica count; True when it is moving (changed since last tick, or replicas stopping)."""
+    current = comp_state.desired_replicas
+    before = memory.last_count
+    changed = before is not None and before != current
+    stopping = any(r.phase is Phase.STOPPING for r in comp_state.replicas)
+    memory = replace(
+        memory,
+        last_count=current,
+        last_observed_at=now,
+        last_change_at=now if changed else memory.last_change_at,
+        last_scale_up_at=now if changed and before is not None and current > before else memory.last_scale_up_at,
+    )
+    return memory, changed or stopping
+
+
+def _limit_component(
+    name: str,
+    policy: Policy,
+    current: int,
+    rec: Recommendation,
+    comp_cfg: ComponentConfig,
+    settings: PlannerSettings,
+    now: float,
+) -> _Work:
+    limits: list[LimitApplied] = []
+    value = rec.desired
+    if rec.with_capacity_coming is not None and rec.with_capacity_coming != value:
+        limits.append(
+            LimitApplied("cold_start", value, rec.with_capacity_coming, "starting replicas count as capacity coming")
+        )
+        value = rec.with_capacity_coming
+    value, bound = clamp_bounds(value, comp_cfg.min_replicas, comp_cfg.max_replicas)
+    if bound is not None:
+        limits.append(bound)
+    history = (*rec.memory.recommendations, (now, value))
+    window = max(settings.scale_up_stabilization_s, settings.scale_down_stabilization_s)
+    history = tuple((t, r) for t, r in history if now - t <= window)
+    value, stable = stabilise(
+        value, current, history, now, settings.scale_up_stabilization_s, settings.scale_down_stabilization_s
+    )
+    if stable is not None:
+        limits.append(stable)
+    memory = replace(rec.memory, recommendations=history)
+    return _Work(name, policy, current, replace(rec, memory=memory), value, limits)
+
+
+def _apply_budget(work: list[_Work], snapshot: Snapshot, cfg: EngineConfig) -> None:
+    graph = cfg.graph
+    decided = {w.name: w for w in work}
+    items: list[BudgetItem] = []
+    for name, comp in graph.components.items():
+        if comp.gpus_per_replica <= 0:
+            continue
+        w = decided.get(name)
+        if w is None:
+            state = snapshot.components.get(name)
+            target = state.desired_replicas if state is not None else comp.effective_initial_replicas
+            items.append(BudgetItem(name, target, comp.gpus_per_replica, comp.min_replicas, adjustable=False))
+            continue
+        items.append(
+            BudgetItem(
+                name,
+                w.value,
+                comp.gpus_per_replica,
+                comp.min_replicas,
+                adjustable=not w.pinned,
+                remainder=comp.effective_sub_component_type == "decode",
+            )
+        )
+    targets, limits = apply_gpu_budget(items, graph.planner.max_gpu_budget)
+    for name, limit in limits.items():
+        w = decided[name]
+        w.limits.append(limit)
+        w.value = targets[name]
+
+
+def _finish(w: _Work, mode: PlannerMode) -> ComponentDecision:
+    target = w.value
+    if mode is PlannerMode.PAUSED and not w.pinned:
+        target = w.current
+    reason = _reason(w, target, mode)
+    if w.pinned:
+        outcome = Outcome.PINNED
+    elif mode is PlannerMode.PAUSED:
+        outcome = Outcome.PAUSED
+    elif target == w.current:
+        outcome = Outcome.UNCHANGED
+    elif mode is PlannerMode.ADVISORY:
+        outcome = Outcome.ADVISORY
+    else:
+        outcome = Outcome.PENDING
+    return ComponentDecision(
+        component=w.name,
+        policy=w.policy.value,
+        current=w.current,
+        desired=w.rec.desired,
+        target=target,
+        reason=reason,
+        inputs=w.rec.inputs,
+        limits=tuple(w.limits),
+        outcome=outcome,
+        verdict=w.rec.verdict,
+        load=w.rec.load,
+        predicted=w.rec.predicted,
+    )
+
+
+def _reason(w: _Work, target: int, mode: PlannerMode) -> str:
+    """``decode 2->3: KV load 0.94 > 0.90 for 3 intervals`` (plus what limited it)."""
+    head = f"{w.name} {w.current}->{target}" if target != w.current else f"{w.name} {w.current} (hold)"
+    if w.pinned:
+        head = f"{w.name} {w.current}->{target}" if target != w.current else f"{w.name} {w.current}"
+        return f"{head}: {w.pin_text}; policy wanted {w.rec.desired}: {w.rec.clause}"
+    text = f"{head}: {w.rec.clause}"
+    biting = [lim.detail for lim in w.limits if lim.before != lim.after]
+    if biting:
+        text += "; " + "; ".join(biting)
+    if mode is PlannerMode.PAUSED:
+        text = f"{w.name} {w.current} (paused): policy would go to {w.value}: {w.rec.clause}"
+    return text

@@ -1,0 +1,142 @@
+"""Reading the signals a policy needs out of a Snapshot, with cold-start and staleness rules.
+
+A Snapshot is indexed once per tick (so 256 components cost O(signals), not O(components x signals)).
+Per-replica values count only from READY replicas: a replica still starting reports cold-start
+samples (empty caches, queues that have not drained yet) that would make the planner over-scale.
+Replicas that are starting count as capacity coming instead (see :attr:`Reading.per_live`).
+
+Component-level (aggregate) values are read as totals for the extensive signals (queue depth,
+in-flight, waiting, request rate) and as means for the others (KV usage, latencies, ISL/OSL).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from planner_tui.model.components import ComponentState
+from planner_tui.model.replicas import Phase
+from planner_tui.model.signals import Signal, SignalValue
+from planner_tui.model.snapshot import Snapshot
+
+EXTENSIVE = frozenset({Signal.QUEUE_DEPTH, Signal.INFLIGHT, Signal.WAITING, Signal.REQUEST_RATE})
+
+
+@dataclass(slots=True)
+class SnapshotIndex:
+    """Signal values of one Snapshot by (component, signal), built once per tick."""
+
+    aggregate: dict[tuple[str, Signal], SignalValue]
+    per_replica: dict[tuple[str, Signal], list[SignalValue]]
+
+    @classmethod
+    def build(cls, snapshot: Snapshot) -> SnapshotIndex:
+        """Index ``snapshot``'s component-level and per-replica signal values."""
+        aggregate = {(v.component, v.signal): v for v in snapshot.signals}
+        per_replica: dict[tuple[str, Signal], list[SignalValue]] = defaultdict(list)
+        for value in snapshot.replica_signals:
+            per_replica[(value.component, value.signal)].append(value)
+        return cls(aggregate, dict(per_replica))
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One signal of one component at this tick.
+
+    ``total`` sums the ready replicas (or is the aggregate's total), ``ready`` and ``live`` are the
+    replica counts it is divided by: ``per_ready`` is what a naive planner uses, ``per_live`` counts
+    starting replicas as capacity coming. ``inputs`` are the SignalValues used (for the record).
+    """
+
+    signal: Signal
+    total: float
+    mean: float
+    ready: int
+    live: int
+    inputs: tuple[SignalValue, ...]
+
+    @property
+    def per_ready(self) -> float:
+        """The total divided by the ready replicas (cold-start naive)."""
+        return self.total / max(self.ready, 1)
+
+    @property
+    def per_live(self) -> float:
+        """The total divided by the live replicas (starting ones count as capacity coming)."""
+        return self.total / max(self.live, 1)
+
+
+def is_fresh(value: SignalValue, now: float, max_age_s: float) -> bool:
+    """True when ``value`` is known, not marked stale and not older than ``max_age_s``."""
+    return value.value is not None and not value.stale and now - value.timestamp <= max_age_s
+
+
+class ComponentSignals:
+    """The signals of one component at one tick, read through the cold-start and staleness rules."""
+
+    __slots__ = ("_index", "_ready_names", "live", "max_age_s", "name", "now", "ready", "stale_inputs")
+
+    def __init__(
+        self, name: str, state: ComponentState | None, index: SnapshotIndex, now: float, max_age_s: float
+    ) -> None:
+        self.name = name
+        self._index = index
+        self.now = now
+        self.max_age_s = max_age_s
+        replicas = state.replicas if state is not None else ()
+        self._ready_names: frozenset[str] | None = frozenset(r.name for r in replicas if r.phase is Phase.READY)
+        self.ready = len(self._ready_names)
+        self.live = state.current_replicas if state is not None else 0
+        if state is not None and not replicas:
+            # A connector that reports counts but no replica list: take every replica's values as ready.
+            self._ready_names = None
+            self.ready = self.live = state.desired_replicas
+        #: values that were present but stale (recorded so a decision shows why it had no data)
+        self.stale_inputs: list[SignalValue] = []
+
+    def read(self, signal: Signal) -> Reading | None:
+        """The signal summed over ready replicas, else the component aggregate; None without fresh data."""
+        per_replica = self._index.per_replica.get((self.name, signal))
+        if per_replica:
+            used = []
+            for value in per_replica:
+                if not self._is_ready(value.replica):
+                    continue  # cold-start samples of replicas that are not ready yet
+                if is_fresh(value, self.now, self.max_age_s):
+                    used.append(value)
+                else:
+                    self.stale_inputs.append(value)
+            if used:
+                total = sum(v.value for v in used if v.value is not None)
+                return Reading(signal, total, total / len(used), self.ready, self.live, tuple(used))
+        aggregate = self._index.aggregate.get((self.name, signal))
+        if aggregate is None or aggregate.value is None:
+            return None
+        if not is_fresh(aggregate, self.now, self.max_age_s):
+            self.stale_inputs.append(aggregate)
+            return None
+        number = aggregate.value
+        if signal in EXTENSIVE:
+            total, mean = number, number / max(self.ready, 1)
+        else:
+            total, mean = number * max(self.ready, 1), number
+        return Reading(signal, total, mean, self.ready, self.live, (aggregate,))
+
+    def _is_ready(self, replica: str | None) -> bool:
+        return self._ready_names is None or replica in self._ready_names
+
+    def first(self, *signals: Signal) -> Reading | None:
+        """The first of ``signals`` that has fresh data."""
+        for signal in signals:
+            reading = self.read(signal)
+            if reading is not None:
+                return reading
+        return None
+
+    def per_replica_values(self, signal: Signal) -> dict[str, float]:
+        """Fresh values of ``signal`` by ready replica name (empty when only an aggregate exists)."""
+        out: dict[str, float] = {}
+        for value in self._index.per_replica.get((self.name, signal), ()):
+            if self._is_ready(value.replica) and is_fresh(value, self.now, self.max_age_s):
+                out[value.replica or ""] = value.value or 0.0
+        return out

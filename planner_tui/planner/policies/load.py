@@ -1,0 +1,165 @@
+"""The load policy: upstream Dynamo's load-based rules for prefill and decode workers.
+
+- prefill: queue per worker; scale down below ``prefill_queue_scale_down`` (0.2), up above
+  ``prefill_queue_scale_up`` (5.0) only if the linear trend ``prefill_trend_intervals`` (3) intervals
+  ahead stays above it;
+- decode (and aggregated workers): KV load per worker = KV usage + ``decode_waiting_weight`` (0.02)
+  per waiting request; down below 0.5, up above 0.9; no decode scale-down for
+  ``decode_scale_down_grace_intervals`` (3) intervals after a decode scale-up;
+- at most ``max_step`` (1) per interval; no change while the worker count is moving.
+
+Better than upstream: per-worker loads count only ready replicas' samples and divide by the live
+replicas, so replicas still starting count as capacity coming (no cold-start over-scaling), and
+the naive figure is kept so the record shows what cold-start awareness prevented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from planner_tui.model.decisions import Verdict
+from planner_tui.model.signals import Signal
+from planner_tui.planner.inputs import Reading
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.planner.predictors import extrapolate
+
+LOAD_SERIES = "load"
+KEEP_POINTS = 12
+
+
+def _stale_note(ctx: PolicyContext) -> str:
+    stale = ctx.signals.stale_inputs
+    if not stale:
+        return ""
+    oldest = max(v.age(ctx.now) for v in stale)
+    return f" ({len(stale)} stale value{'s' if len(stale) != 1 else ''}, oldest {oldest:.0f} s)"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def recommend_load(ctx: PolicyContext) -> Recommendation:
+    """Prefill queue rule for prefill components; KV load rule for decode and aggregated workers."""
+    sub_type = ctx.state.spec.sub_component_type or ctx.config.effective_sub_component_type
+    if sub_type == "prefill":
+        return _prefill(ctx)
+    if sub_type == "decode" or ctx.config.role.value == "worker":
+        return _decode(ctx)
+    # Any other component under the load policy: KV load when it reports KV usage, else its queue.
+    if ctx.signals.read(Signal.KV_USAGE) is not None:
+        return _decode(ctx)
+    return _prefill(ctx)
+
+
+def _streaks(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[int, int]:
+    above = ctx.memory.above + 1 if value > high else 0
+    below = ctx.memory.below + 1 if value < low else 0
+    return above, below
+
+
+def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[Recommendation, int, int]:
+    above, below = _streaks(ctx, value, low, high)
+    memory = replace(ctx.memory.with_point(LOAD_SERIES, ctx.now, value, KEEP_POINTS), above=above, below=below)
+    # A placeholder carrying the memory; callers build the real recommendation from it.
+    return hold(ctx, Verdict.NO_CHANGE, "", memory=memory, load=value), above, below
+
+
+def _moving_clause(ctx: PolicyContext, what: str) -> str:
+    before = ctx.memory.last_count
+    stopping = sum(1 for r in ctx.state.replicas if r.phase.value == "stopping")
+    if stopping:
+        return f"{_plural(stopping, 'replica')} stopping; waiting before changing again ({what})"
+    return f"replica count moving {before}->{ctx.current}; waiting one interval ({what})"
+
+
+def _prefill(ctx: PolicyContext) -> Recommendation:
+    s = ctx.settings
+    low, high, step = s.prefill_queue_scale_down, s.prefill_queue_scale_up, s.max_step
+    reading = ctx.signals.first(Signal.QUEUE_DEPTH, Signal.WAITING)
+    if reading is None or (ctx.signals.ready == 0 and ctx.current > 0):
+        why = "no ready replica yet" if reading is not None else "no fresh prefill queue data"
+        return hold(ctx, Verdict.INSUFFICIENT_DATA, why + _stale_note(ctx), inputs=tuple(ctx.signals.stale_inputs))
+    value = reading.per_live
+    base, above, below = _remember(ctx, value, low, high)
+    inputs = reading.inputs
+    figure = f"queue {value:.2f} per worker"
+    if ctx.moving:
+        return replace(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+    if value > high:
+        clause = f"queue {value:.2f} > {high:.2f} per worker for {_plural(above, 'interval')}"
+        if s.prefill_trend_intervals > 0:
+            series = base.memory.series(LOAD_SERIES)
+            ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
+            trend = extrapolate(series, ahead)
+            if trend <= high:
+                return replace(
+                    base,
+                    clause=f"queue {value:.2f} > {high:.2f} but trend {trend:.2f} in "
+                    f"{_plural(s.prefill_trend_intervals, 'interval')}",
+                    inputs=inputs,
+                )
+            clause += f", trend {trend:.2f} in {_plural(s.prefill_trend_intervals, 'interval')}"
+        return replace(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+    if value < low:
+        clause = f"queue {value:.2f} < {low:.2f} per worker for {_plural(below, 'interval')}"
+        return replace(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+    rec = replace(base, clause=f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}", inputs=inputs)
+    return _cold_start(rec, reading, ctx, high, step, "queue")
+
+
+def _decode(ctx: PolicyContext) -> Recommendation:
+    s = ctx.settings
+    low, high, step = s.decode_kv_scale_down, s.decode_kv_scale_up, s.max_step
+    kv = ctx.signals.read(Signal.KV_USAGE)
+    if kv is None or (ctx.signals.ready == 0 and ctx.current > 0):
+        why = "no ready replica yet" if kv is not None else "no fresh KV usage data"
+        return hold(ctx, Verdict.INSUFFICIENT_DATA, why + _stale_note(ctx), inputs=tuple(ctx.signals.stale_inputs))
+    waiting = ctx.signals.read(Signal.WAITING)
+    total = kv.total + s.decode_waiting_weight * (waiting.total if waiting is not None else 0.0)
+    combined = Reading(Signal.KV_USAGE, total, total / max(kv.ready, 1), kv.ready, kv.live, kv.inputs)
+    inputs = kv.inputs + (waiting.inputs if waiting is not None else ())
+    value = combined.per_live
+    base, above, below = _remember(ctx, value, low, high)
+    figure = f"KV load {value:.2f}"
+    if ctx.moving:
+        return replace(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+    if value > high:
+        clause = f"KV load {value:.2f} > {high:.2f} for {_plural(above, 'interval')}"
+        return replace(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+    if value < low:
+        grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
+        last_up = ctx.memory.last_scale_up_at
+        if last_up is not None and ctx.now - last_up < grace_s:
+            clause = (
+                f"KV load {value:.2f} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
+                f"(no scale-down for {_plural(s.decode_scale_down_grace_intervals, 'interval')})"
+            )
+            return replace(base, clause=clause, inputs=inputs)
+        clause = f"KV load {value:.2f} < {low:.2f} for {_plural(below, 'interval')}"
+        return replace(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+    rec = replace(base, clause=f"KV load {value:.2f} within {low:.2f}..{high:.2f}", inputs=inputs)
+    return _cold_start(rec, combined, ctx, high, step, "KV load")
+
+
+def _cold_start(
+    rec: Recommendation,
+    reading: Reading,
+    ctx: PolicyContext,
+    high: float,
+    step: int,
+    label: str,
+) -> Recommendation:
+    """When only the starting replicas keep the load under the threshold, say what they prevented."""
+    starting = reading.live - reading.ready
+    if starting <= 0:
+        return rec
+    per_ready = reading.per_ready
+    if per_ready <= high:
+        return rec
+    return replace(
+        rec,
+        desired=ctx.current + step,
+        with_capacity_coming=ctx.current,
+        clause=rec.clause + f" ({label} {per_ready:.2f} per ready worker, {_plural(starting, 'replica')} starting)",
+    )

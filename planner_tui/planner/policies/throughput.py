@@ -1,0 +1,130 @@
+"""The throughput (SLA) policy: predicted demand divided by per-replica capacity.
+
+Every tick it reads the graph's request rate, ISL and OSL (from the frontend, else the component
+itself), predicts the next interval with the configured predictor, and computes the token demand a
+component must serve: prefill ``rate x ISL``, decode ``rate x OSL``, an aggregated worker both.
+Capacity per replica comes from the profile file (tokens/s at the TTFT/ITL target, by sequence
+length) or, without one, is measured online: the highest per-replica throughput seen while the
+latency target was met, lowered when it is missed. ``replicas = ceil(demand / capacity)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from types import MappingProxyType
+
+from planner_tui.model.decisions import Verdict
+from planner_tui.model.signals import Signal, SignalValue
+from planner_tui.planner.inputs import ComponentSignals, Reading
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.planner.predictors import kalman_step, predict
+from planner_tui.planner.state import ComponentMemory
+
+#: capacity is lowered to this fraction of the observed throughput when the latency target is missed
+SLA_MISS_FACTOR = 0.9
+
+
+def _demand_reading(ctx: PolicyContext, signal: Signal) -> Reading | None:
+    sources: tuple[ComponentSignals, ...] = (*ctx.frontends, ctx.signals)
+    for source in sources:
+        reading = source.read(signal)
+        if reading is not None:
+            return reading
+    return None
+
+
+def _kind(ctx: PolicyContext) -> str:
+    sub_type = ctx.state.spec.sub_component_type or ctx.config.effective_sub_component_type
+    if sub_type in ("prefill", "decode"):
+        return sub_type
+    return "worker"
+
+
+def recommend_throughput(ctx: PolicyContext) -> Recommendation:
+    """``ceil(predicted token demand / per-replica capacity)``."""
+    s = ctx.settings
+    rate = _demand_reading(ctx, Signal.REQUEST_RATE)
+    isl = _demand_reading(ctx, Signal.ISL)
+    osl = _demand_reading(ctx, Signal.OSL)
+    if rate is None or isl is None or osl is None:
+        missing = [n for n, r in (("request rate", rate), ("ISL", isl), ("OSL", osl)) if r is None]
+        return hold(ctx, Verdict.INSUFFICIENT_DATA, "no fresh " + ", ".join(missing) + " data")
+    inputs: tuple[SignalValue, ...] = rate.inputs + isl.inputs + osl.inputs
+    memory = ctx.memory
+    kalman = dict(memory.kalman)
+    predicted: dict[str, float] = {}
+    observed = {"request_rate": rate.total, "isl": isl.mean, "osl": osl.mean}
+    for name, value in observed.items():
+        memory = memory.with_point(name, ctx.now, value, max(s.prediction_window, 2))
+        kalman[name] = kalman_step(kalman.get(name), value)
+        values = [v for _, v in memory.series(name)]
+        predicted[name] = max(0.0, predict(s.predictor, values, s.prediction_window, kalman[name]))
+    memory = replace(memory, kalman=MappingProxyType(kalman))
+
+    kind = _kind(ctx)
+    tokens_per_request = {"prefill": "isl", "decode": "osl"}.get(kind)
+    p_tokens = predicted["isl"] + predicted["osl"] if tokens_per_request is None else predicted[tokens_per_request]
+    o_tokens = observed["isl"] + observed["osl"] if tokens_per_request is None else observed[tokens_per_request]
+    demand = predicted["request_rate"] * p_tokens
+    observed_demand = observed["request_rate"] * o_tokens
+
+    capacity, source, memory, extra = _capacity(ctx, kind, predicted, observed_demand, memory)
+    inputs += extra
+    shown = (("request_rate", predicted["request_rate"]), ("isl", predicted["isl"]), ("osl", predicted["osl"]))
+    if capacity is None:
+        return hold(ctx, Verdict.INSUFFICIENT_DATA, source, memory=memory, inputs=inputs, predicted=shown)
+    desired = math.ceil(demand / capacity - 1e-9)
+    verdict = (
+        Verdict.SCALE_UP
+        if desired > ctx.current
+        else Verdict.SCALE_DOWN
+        if desired < ctx.current
+        else Verdict.NO_CHANGE
+    )
+    clause = (
+        f"predicted {predicted['request_rate']:.2f} req/s x {p_tokens:.0f} tokens = {demand:.0f} tok/s "
+        f"/ {capacity:.0f} tok/s per replica ({source}) -> {desired}"
+    )
+    return Recommendation(
+        desired=desired,
+        verdict=verdict,
+        clause=clause,
+        memory=memory,
+        inputs=inputs,
+        load=observed_demand / max(ctx.signals.live, 1),
+        predicted=(*shown, ("replicas", float(desired))),
+    )
+
+
+def _capacity(
+    ctx: PolicyContext, kind: str, predicted: dict[str, float], observed_demand: float, memory: ComponentMemory
+) -> tuple[float | None, str, ComponentMemory, tuple[SignalValue, ...]]:
+    """Per-replica tokens/s: from the profile, else measured online against the latency target."""
+    s = ctx.settings
+    curve = ctx.profile.curve_for(ctx.name, kind, ctx.config.role.value) if ctx.profile else None
+    if curve is not None:
+        length = predicted["isl"] if curve.axis == "isl" else predicted["isl"] + predicted["osl"] / 2
+        return curve.capacity(length), f"profile at {curve.axis} {length:.0f}", memory, ()
+    latency_signal, target_s = (
+        (Signal.TTFT_P95, s.ttft_target_ms / 1000) if kind == "prefill" else (Signal.ITL_P95, s.itl_target_ms / 1000)
+    )
+    latency = ctx.signals.read(latency_signal) or _demand_reading(ctx, latency_signal)
+    known = memory.capacity.get("tokens_per_s")
+    ready = ctx.signals.ready
+    if latency is None or ready == 0 or observed_demand <= 0:
+        if known is not None:
+            return known, "measured online", memory, ()
+        return None, f"no capacity profile and no {latency_signal.value} data to measure capacity online", memory, ()
+    per_replica = observed_demand / ready
+    met = latency.mean <= target_s
+    if met:
+        capacity = per_replica if known is None else max(known, per_replica)
+    else:
+        capacity = per_replica * SLA_MISS_FACTOR if known is None else min(known, per_replica * SLA_MISS_FACTOR)
+    caps = dict(memory.capacity)
+    caps["tokens_per_s"] = capacity
+    memory = replace(memory, capacity=MappingProxyType(caps))
+    verdict = "met" if met else "missed"
+    source = f"measured online, {latency_signal.value} {latency.mean * 1000:.0f} ms {verdict}"
+    return capacity, source, memory, latency.inputs

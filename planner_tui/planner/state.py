@@ -1,0 +1,117 @@
+"""What the planner remembers between ticks, as explicit immutable values.
+
+The engine is a pure function of (snapshot, state, config, now); everything a rule needs from earlier
+ticks lives here: recent per-worker loads (for trends and "for N intervals" reasons), the last
+observed replica count and when it last went up (grace period, "no change while moving"), recent
+recommendations (stabilisation windows), predictor state, online capacity estimates, and pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+Series = tuple[tuple[float, float], ...]  # (timestamp, value), oldest first
+
+_EMPTY_SERIES: Mapping[str, Series] = MappingProxyType({})
+_EMPTY_FLOATS: Mapping[str, float] = MappingProxyType({})
+_EMPTY_KALMAN: Mapping[str, tuple[float, float]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A manual hold: keep ``component`` at ``replicas`` until ``until`` (Unix time; None = until unpinned)."""
+
+    component: str
+    replicas: int
+    until: float | None = None
+    reason: str = "pinned"
+
+    def active(self, now: float) -> bool:
+        """True while the pin holds (no expiry, or expiry still ahead)."""
+        return self.until is None or now < self.until
+
+    def describe(self) -> str:
+        """``pinned at 3 (manual scale)``, with the expiry when there is one."""
+        import datetime as _dt
+
+        text = f"pinned at {self.replicas} ({self.reason})"
+        if self.until is not None:
+            text += " until " + _dt.datetime.fromtimestamp(self.until).strftime("%H:%M:%S")
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentMemory:
+    """What the planner remembers about one component.
+
+    ``loads`` holds recent series keyed by name (``load`` is the policy's per-worker figure; the
+    throughput policy keeps ``request_rate``/``isl``/``osl``). ``above``/``below`` count consecutive
+    intervals the load was over the scale-up / under the scale-down threshold. ``recommendations``
+    are recent (time, replicas) recommendations after min/max, for the stabilisation windows.
+    """
+
+    last_count: int | None = None
+    last_observed_at: float | None = None
+    last_change_at: float | None = None
+    last_scale_up_at: float | None = None
+    loads: Mapping[str, Series] = field(default_factory=lambda: _EMPTY_SERIES)
+    above: int = 0
+    below: int = 0
+    recommendations: tuple[tuple[float, int], ...] = ()
+    kalman: Mapping[str, tuple[float, float]] = field(default_factory=lambda: _EMPTY_KALMAN)
+    capacity: Mapping[str, float] = field(default_factory=lambda: _EMPTY_FLOATS)
+
+    def series(self, name: str) -> Series:
+        """The remembered series ``name`` (empty when never recorded)."""
+        return self.loads.get(name, ())
+
+    def with_point(self, name: str, timestamp: float, value: float, keep: int) -> ComponentMemory:
+        """A copy with ``(timestamp, value)`` appended to series ``name``, keeping the last ``keep`` points."""
+        points = (*self.loads.get(name, ()), (timestamp, value))[-keep:]
+        loads = dict(self.loads)
+        loads[name] = points
+        return replace(self, loads=MappingProxyType(loads))
+
+
+_EMPTY_MEMORY: Mapping[str, ComponentMemory] = MappingProxyType({})
+_EMPTY_PINS: Mapping[str, Pin] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerState:
+    """Everything carried from one tick to the next: per-component memory and the active pins."""
+
+    components: Mapping[str, ComponentMemory] = field(default_factory=lambda: _EMPTY_MEMORY)
+    pins: Mapping[str, Pin] = field(default_factory=lambda: _EMPTY_PINS)
+    ticks: int = 0
+    last_tick_at: float | None = None
+
+    def memory(self, component: str) -> ComponentMemory:
+        """The memory of ``component`` (empty for one not seen yet)."""
+        return self.components.get(component) or ComponentMemory()
+
+    def pin(self, component: str, now: float) -> Pin | None:
+        """The active pin on ``component`` at ``now``, if any."""
+        pin = self.pins.get(component)
+        return pin if pin is not None and pin.active(now) else None
+
+    def with_pin(self, pin: Pin) -> PlannerState:
+        """A copy with ``pin`` set (replacing any pin on the same component)."""
+        pins = dict(self.pins)
+        pins[pin.component] = pin
+        return replace(self, pins=MappingProxyType(pins))
+
+    def without_pin(self, component: str) -> PlannerState:
+        """A copy with the pin on ``component`` removed (control returns to the planner)."""
+        if component not in self.pins:
+            return self
+        pins = {k: v for k, v in self.pins.items() if k != component}
+        return replace(self, pins=MappingProxyType(pins))
+
+    def expire_pins(self, now: float) -> PlannerState:
+        """A copy without the pins whose time has passed."""
+        if all(p.active(now) for p in self.pins.values()):
+            return self
+        return replace(self, pins=MappingProxyType({k: v for k, v in self.pins.items() if v.active(now)}))
