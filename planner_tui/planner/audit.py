@@ -181,10 +181,10 @@ def follow_records(
                 buffer += chunk
                 *lines, buffer = buffer.split("\n")
                 for line in lines:
-                    record = parse_line(line)
-                    if record is not None and _stamp(record) > last_ts:
-                        last_ts = _stamp(record)
-                        yield record
+                    parsed = parse_line(line)
+                    if parsed is not None and _stamp(parsed) > last_ts:
+                        last_ts = _stamp(parsed)
+                        yield parsed
                 continue
             try:
                 current: int | None = os.stat(path).st_ino
