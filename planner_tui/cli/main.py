@@ -11,6 +11,7 @@ from planner_tui.cli.lazy_group import LazyGroup
 COMMANDS: dict[str, str] = {
     "config": "planner_tui.cli.config_cmd:config_group",
     "decisions": "planner_tui.cli.decisions_cmd:decisions",
+    "dashboard": "planner_tui.cli.dashboard_cmd:dashboard",
 }
 
 
@@ -23,9 +24,14 @@ COMMANDS: dict[str, str] = {
 @click.version_option(__version__, "-V", "--version", prog_name="planner-tui")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Autoscaling planner and terminal dashboard for LLM serving graphs."""
+    """Autoscaling planner and terminal dashboard for LLM serving graphs.
+
+    With no command, runs the dashboard on the embedded demo graph.
+    """
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from planner_tui.cli.dashboard_cmd import dashboard
+
+        ctx.invoke(dashboard)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The Textual dashboard. This package is the only place that imports Textual."""

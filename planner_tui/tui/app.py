@@ -1,0 +1,287 @@
+"""The dashboard application: owns the source's event stream and the latest data; screens render it.
+
+Every call to the source runs in a worker (never on the UI's critical path) and reports back as a
+Message; snapshots coalesce when they pile up; failures become a notification and a status line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import BindingType
+
+from planner_tui.config import GraphConfig, Policy
+from planner_tui.model import Decision, Phase, Snapshot
+from planner_tui.tui import settings
+from planner_tui.tui.actions import APP_ACTIONS, bindings
+from planner_tui.tui.commands import ActionCommands
+from planner_tui.tui.messages import ActionFinished, DecisionArrived, SnapshotArrived, SourceFailed, SourceOpened
+from planner_tui.tui.screens import HelpScreen, MainScreen, QuitChoice, QuitDialog
+from planner_tui.tui.source import DashboardSource, classify, connector_kind
+from planner_tui.tui.themes import DEFAULT_THEME, load_theme_files
+from planner_tui.tui.trends import Trends
+from planner_tui.tui.widgets import StatusLine
+from planner_tui.tui.widgets.header_bar import HeaderState
+
+log = logging.getLogger(__name__)
+
+MAX_DECISIONS = 500
+CLOSE_TIMEOUT_S = 60.0
+
+SourceOpener = Callable[[], Awaitable[DashboardSource]]
+
+
+class DashboardApp(App[None]):
+    """The planner-tui dashboard.
+
+    Give it a ``source`` that is already open (a Session, a StaticSource) or an ``opener`` coroutine
+    factory that opens one; the first frame appears before the graph has started either way.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "planner-tui"
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings([a for a in APP_ACTIONS if a.id != "command_palette"]))
+    COMMANDS = App.COMMANDS | {ActionCommands}
+
+    def __init__(
+        self,
+        source: DashboardSource | None = None,
+        *,
+        opener: SourceOpener | None = None,
+        read_only: bool = False,
+        theme: str | None = None,
+        clock: Callable[[], float] = time.time,
+        close_on_quit: bool = True,
+        remember_theme: bool = True,
+        header_interval_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.source: DashboardSource | None = source
+        self.opener = opener
+        self.read_only = read_only or bool(source is not None and source.read_only)
+        self.clock = clock
+        self.close_on_quit = close_on_quit
+        self.snapshot: Snapshot | None = None
+        self.decisions: deque[Decision] = deque(maxlen=MAX_DECISIONS)
+        self.trends = Trends()
+        self.window_s = 300.0
+        self.source_error: str | None = None
+        self.header_interval_s = header_interval_s
+        self._remember_theme = False
+        self._wanted_theme = theme
+        self._remember_after_start = remember_theme
+        self.main_screen = MainScreen(read_only=self.read_only)
+        for custom in load_theme_files():
+            self.register_theme(custom)
+        chosen = theme or settings.remembered_theme() or DEFAULT_THEME
+        if chosen not in self.available_themes:
+            log.warning("unknown theme %r; using %s", chosen, DEFAULT_THEME)
+            chosen = DEFAULT_THEME
+        self.theme = chosen
+
+    # -- data the screens read -----------------------------------------------------------------------
+    @property
+    def graph(self) -> GraphConfig | None:
+        """The graph's configuration, once the source is open."""
+        return self.source.graph if self.source is not None else None
+
+    def graph_policy(self) -> Policy:
+        """The planner's default policy."""
+        return self.graph.planner.policy if self.graph is not None else Policy.LOAD
+
+    def alerts(self) -> list[str]:
+        """Problems worth a glance: collection errors, crashed or failed replicas, a failing source."""
+        found: list[str] = []
+        if self.source_error:
+            found.append(self.source_error)
+        if self.snapshot is not None:
+            found += list(self.snapshot.errors)
+            for state in self.snapshot.components.values():
+                for replica in state.replicas:
+                    if replica.phase in (Phase.CRASHED, Phase.FAILED):
+                        found.append(f"{replica.name} {replica.phase.value}: {replica.reason or 'exited'}")
+        return found
+
+    def header_state(self) -> HeaderState:
+        """What the header shows right now."""
+        source = self.source
+        if source is None:
+            namespace = self._pending_namespace()
+            return HeaderState(namespace, "connecting…", None, self.read_only, None, len(self.alerts()), False)
+        next_tick = source.next_tick_at
+        return HeaderState(
+            namespace=source.namespace,
+            connector=connector_kind(source),
+            mode=source.mode,
+            read_only=self.read_only,
+            next_tick_s=None if next_tick is None else next_tick - self.clock(),
+            alerts=len(self.alerts()),
+            connected=self.source_error is None,
+        )
+
+    def _pending_namespace(self) -> str:
+        return getattr(self.opener, "namespace", "?")
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        """Show the main screen at once, then connect in the background."""
+        self.push_screen(self.main_screen)
+        self._remember_theme = self._remember_after_start
+        self.set_interval(self.header_interval_s, self.main_screen.refresh_header)
+        if self.source is not None:
+            self._adopt(self.source)
+        elif self.opener is not None:
+            self.main_screen.query_one(StatusLine).set_info("starting the graph…")
+            self._open_source()
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember the chosen theme for the next start."""
+        if self._remember_theme:
+            settings.remember_theme(theme)
+
+    def _adopt(self, source: DashboardSource) -> None:
+        self.source = source
+        self.read_only = self.read_only or source.read_only
+        history = getattr(source, "history", None)
+        if isinstance(history, Sequence):
+            self.trends.ingest_many(s for s in history if isinstance(s, Snapshot))
+        self.decisions.extend(source.decisions)
+        if source.latest_snapshot is not None:
+            self._take_snapshot(source.latest_snapshot)
+        self._follow_source(source)
+        self.main_screen.refresh_view()
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def _open_source(self) -> None:
+        assert self.opener is not None
+        try:
+            source = await self.opener()
+        except Exception as exc:  # any failure to start is shown, never raised into the UI
+            log.exception("opening the session failed")
+            self.post_message(SourceFailed(f"cannot start the graph: {exc}"))
+            return
+        self.post_message(SourceOpened(source))
+
+    @work(exclusive=True, group="source-events", exit_on_error=False)
+    async def _follow_source(self, source: DashboardSource) -> None:
+        queue = source.subscribe()
+        try:
+            while True:
+                event = classify(await queue.get())
+                if event is None:
+                    continue
+                if event.snapshot is not None:
+                    self.post_message(SnapshotArrived(event.snapshot))
+                elif event.decision is not None:
+                    self.post_message(DecisionArrived(event.decision))
+                elif event.error is not None:
+                    self.post_message(SourceFailed(event.error))
+        finally:
+            source.unsubscribe(queue)
+
+    def call_source(self, label: str, call: Callable[[Any], Awaitable[Any]], done: str) -> None:
+        """Run ``call(source)`` in a worker; the result arrives as an ActionFinished message."""
+        self._run_call(label, call, done)
+
+    @work(group="actions", exit_on_error=False)
+    async def _run_call(self, label: str, call: Callable[[Any], Awaitable[Any]], done: str) -> None:
+        source = self.source
+        if source is None:
+            self.post_message(ActionFinished(label, "", "the graph is not connected yet"))
+            return
+        try:
+            await call(source)
+        except Exception as exc:  # typed connector errors carry the reason; show them, keep running
+            self.post_message(ActionFinished(label, "", f"{label} failed: {exc}"))
+        else:
+            self.post_message(ActionFinished(label, done))
+
+    # -- messages ------------------------------------------------------------------------------------
+    def _take_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.trends.ingest(snapshot)
+
+    def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
+        """A new snapshot: record it and redraw the main screen if it is showing."""
+        self._take_snapshot(message.snapshot)
+        if self.source_error is not None and not message.snapshot.errors:
+            self.source_error = None
+            self.main_screen.query_one(StatusLine).set_error(None)
+        self.main_screen.refresh_view()
+
+    def on_decision_arrived(self, message: DecisionArrived) -> None:
+        """Log a decision."""
+        self.decisions.append(message.decision)
+        self.main_screen.refresh_view()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        """Say what failed; keep running."""
+        new = message.message != self.source_error
+        self.source_error = message.message
+        self.main_screen.query_one(StatusLine).set_error(message.message)
+        if new:
+            self.notify(message.message, severity="error", title="Connector", timeout=8)
+        self.main_screen.refresh_header()
+
+    def on_source_opened(self, message: SourceOpened) -> None:
+        """The graph is up: start following it."""
+        self.main_screen.query_one(StatusLine).set_info("connected")
+        self._adopt(message.source)
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        """Report a finished call."""
+        status = self.main_screen.query_one(StatusLine)
+        if message.error:
+            status.set_info(message.error)
+            self.notify(message.error, severity="error", title="Action failed", timeout=8)
+        else:
+            status.set_info(message.message)
+            self.notify(message.message, title=message.action, timeout=3)
+        self.main_screen.refresh_view()
+
+    # -- app-wide actions ------------------------------------------------------------------------------
+    def run_registry_action(self, action_id: str) -> None:
+        """Run a registry action from the command palette."""
+        if action_id in ("help", "quit"):
+            self.run_worker(self.run_action(action_id), exit_on_error=False)
+            return
+        if self.screen is not self.main_screen:
+            self.notify("close this view first (esc)", severity="warning")
+            return
+        self.run_worker(self.main_screen.run_action(action_id), exit_on_error=False)
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        self.push_screen(HelpScreen(read_only=self.read_only))
+
+    async def action_quit(self) -> None:
+        """Ask whether to stop the graph or leave it running, then quit."""
+        namespace = self.source.namespace if self.source is not None else self._pending_namespace()
+
+        def chosen(choice: QuitChoice | None) -> None:
+            if choice is not None:
+                self._close_and_exit(choice is QuitChoice.STOP)
+
+        self.push_screen(QuitDialog(read_only=self.read_only, namespace=namespace), chosen)
+
+    @work(exclusive=True, group="shutdown", exit_on_error=False)
+    async def _close_and_exit(self, stop_graph: bool) -> None:
+        self.workers.cancel_group(self, "open")
+        self.workers.cancel_group(self, "source-events")
+        source = self.source
+        if source is not None and self.close_on_quit:
+            self.main_screen.query_one(StatusLine).set_info(
+                "stopping the graph…" if stop_graph else "detaching (the graph keeps running)…"
+            )
+            try:
+                await asyncio.wait_for(source.close(stop_graph=stop_graph and not self.read_only), CLOSE_TIMEOUT_S)
+            except Exception as exc:  # quitting must always work
+                log.error("closing the session failed: %s", exc)
+        self.exit()

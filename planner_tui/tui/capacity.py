@@ -1,0 +1,69 @@
+"""Checks a requested replica count against a component's bounds and the free GPUs (no Textual)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner_tui.config import GraphConfig
+from planner_tui.model import ComponentState, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class GpuHeadroom:
+    """GPUs known to the graph, assigned to live replicas, free, and left under the GPU budget."""
+
+    inventory: int | None  # None: unknown (gpus = "auto" and no GPU source)
+    assigned: int
+    budget_left: int | None  # None: unlimited
+
+    @property
+    def free(self) -> int | None:
+        """Unassigned GPUs, or None when the inventory is unknown."""
+        return None if self.inventory is None else max(0, self.inventory - self.assigned)
+
+    def extra_replicas(self, gpus_per_replica: int) -> int | None:
+        """How many more replicas needing ``gpus_per_replica`` GPUs fit, or None when unlimited/unknown."""
+        if gpus_per_replica <= 0:
+            return None
+        limits = [n for n in (self.free, self.budget_left) if n is not None]
+        return min(limits) // gpus_per_replica if limits else None
+
+
+def gpu_headroom(graph: GraphConfig, snapshot: Snapshot | None) -> GpuHeadroom:
+    """The GPU headroom of the graph as ``snapshot`` shows it."""
+    declared = graph.resources.gpus
+    if isinstance(declared, list):
+        inventory: int | None = len(declared)
+    elif snapshot is not None and snapshot.gpus:
+        inventory = len(snapshot.gpus)
+    else:
+        inventory = None
+    assigned: set[int] = set()
+    if snapshot is not None:
+        for state in snapshot.components.values():
+            for replica in state.replicas:
+                if replica.phase.is_live:
+                    assigned.update(replica.gpus)
+    budget = graph.planner.max_gpu_budget
+    return GpuHeadroom(inventory, len(assigned), None if budget < 0 else max(0, budget - len(assigned)))
+
+
+def check_scale(text: str, state: ComponentState, headroom: GpuHeadroom) -> tuple[int | None, str | None]:
+    """Parse and check a requested replica count: ``(count, None)`` or ``(None, reason)``."""
+    spec = state.spec
+    try:
+        count = int(text.strip())
+    except ValueError:
+        return None, f"enter a whole number between {spec.min_replicas} and {spec.max_replicas}"
+    if count < spec.min_replicas or count > spec.max_replicas:
+        return None, f"{spec.name} allows {spec.min_replicas}..{spec.max_replicas} replicas, got {count}"
+    more = count - state.desired_replicas
+    extra = headroom.extra_replicas(spec.gpus_per_replica)
+    if more > 0 and extra is not None and more > extra:
+        needed = more * spec.gpus_per_replica
+        return None, (
+            f"{more} more replica{'s' if more > 1 else ''} need {needed} GPU{'s' if needed > 1 else ''}; "
+            f"{headroom.free if headroom.free is not None else '?'} free"
+            + (f", {headroom.budget_left} left in the GPU budget" if headroom.budget_left is not None else "")
+        )
+    return count, None

@@ -1,0 +1,38 @@
+"""Starting the dashboard on a graph: the app opens the runtime Session in the background."""
+
+from __future__ import annotations
+
+from planner_tui.config import GraphConfig
+from planner_tui.model import PlannerMode
+from planner_tui.tui.source import DashboardSource
+from planner_tui.tui.themes import available_theme_names
+
+__all__ = ["SessionOpener", "available_theme_names", "run_dashboard"]
+
+
+class SessionOpener:
+    """Opens a :class:`planner_tui.runtime.Session` on ``graph`` (starting or attaching to it)."""
+
+    def __init__(self, graph: GraphConfig, *, mode: PlannerMode | None = None, read_only: bool = False) -> None:
+        self.graph = graph
+        self.namespace = graph.namespace
+        self.mode = mode
+        self.read_only = read_only
+
+    async def __call__(self) -> DashboardSource:
+        """Open the Session (imported here, so the first frame does not wait for the runtime's imports)."""
+        from planner_tui.runtime import Session
+
+        session = await Session.open(self.graph, mode=self.mode, read_only=self.read_only)
+        return session
+
+
+def run_dashboard(
+    graph: GraphConfig, *, read_only: bool = False, theme: str | None = None, advisory: bool = False
+) -> None:
+    """Run the dashboard on ``graph`` until the person quits."""
+    from planner_tui.tui.app import DashboardApp
+
+    mode = PlannerMode.ADVISORY if advisory else None
+    app = DashboardApp(opener=SessionOpener(graph, mode=mode, read_only=read_only), read_only=read_only, theme=theme)
+    app.run()

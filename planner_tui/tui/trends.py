@@ -1,0 +1,108 @@
+"""Short in-memory history of the figures the dashboard charts, fed from the Snapshots it receives."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from planner_tui.model import Signal, Snapshot
+
+#: the longest chart window the user can pick (15 minutes)
+MAX_WINDOW_S = 900.0
+#: chart windows the user cycles through, in seconds
+WINDOWS_S: tuple[float, ...] = (60.0, 300.0, 900.0)
+
+# (series key, component role to sum over, signal) charted in the queue panel
+QUEUE_SERIES: tuple[tuple[str, str, Signal], ...] = (
+    ("prefill_queue", "prefill", Signal.QUEUE_DEPTH),
+    ("decode_queue", "decode", Signal.WAITING),
+    ("decode_kv", "decode", Signal.KV_USAGE),
+    ("frontend_queued", "frontend", Signal.QUEUE_DEPTH),
+    ("frontend_inflight", "frontend", Signal.INFLIGHT),
+    ("ttft_p95", "frontend", Signal.TTFT_P95),
+    ("itl_p95", "frontend", Signal.ITL_P95),
+)
+
+
+class Trends:
+    """Time series keyed by name, each bounded to :data:`MAX_WINDOW_S` seconds of points."""
+
+    def __init__(self, keep_s: float = MAX_WINDOW_S, max_points: int = 4096) -> None:
+        self.keep_s = keep_s
+        self.max_points = max_points
+        self._series: dict[str, deque[tuple[float, float]]] = {}
+
+    def add(self, key: str, timestamp: float, value: float | None) -> None:
+        """Append one point (ignored when ``value`` is None, so gaps stay gaps)."""
+        if value is None:
+            return
+        points = self._series.get(key)
+        if points is None:
+            points = self._series[key] = deque(maxlen=self.max_points)
+        if points and timestamp <= points[-1][0]:
+            return  # a replayed or out-of-order snapshot: keep the series monotonic
+        points.append((timestamp, value))
+        horizon = timestamp - self.keep_s
+        while points and points[0][0] < horizon:
+            points.popleft()
+
+    def points(self, key: str) -> list[tuple[float, float]]:
+        """Every point kept for ``key``, oldest first."""
+        return list(self._series.get(key, ()))
+
+    def latest(self, key: str) -> float | None:
+        """The newest value of ``key``, if any."""
+        points = self._series.get(key)
+        return points[-1][1] if points else None
+
+    def buckets(self, key: str, now: float, window_s: float, width: int) -> list[float | None]:
+        """The last ``window_s`` seconds of ``key`` downsampled to ``width`` time buckets (max per bucket).
+
+        Buckets without a point are None, so a chart shows missing data instead of a made-up zero.
+        """
+        out: list[float | None] = [None] * max(0, width)
+        if width <= 0:
+            return out
+        start = now - window_s
+        step = window_s / width
+        for timestamp, value in reversed(self._series.get(key, ())):
+            if timestamp < start:
+                break
+            slot = min(width - 1, int((timestamp - start) / step))
+            current = out[slot]
+            if current is None or value > current:
+                out[slot] = value
+        return out
+
+    def ingest(self, snapshot: Snapshot) -> None:
+        """Record the charted figures of one snapshot: queue totals, KV use, latencies and GPU use."""
+        t = snapshot.timestamp
+        for key, role, signal in QUEUE_SERIES:
+            self.add(key, t, role_signal(snapshot, role, signal))
+        for gpu in snapshot.gpus:
+            self.add(f"gpu{gpu.index}.util", t, gpu.utilization_pct)
+
+    def ingest_many(self, snapshots: Iterable[Snapshot]) -> None:
+        """Record several snapshots, oldest first."""
+        for snapshot in snapshots:
+            self.ingest(snapshot)
+
+
+def role_signal(snapshot: Snapshot, role: str, signal: Signal) -> float | None:
+    """A signal summed (or for KV and latencies, maxed) over the components with ``role``.
+
+    Queue depths and in-flight counts add up across components; KV usage and p95 latencies are
+    fractions/percentiles, so the worst component is shown.
+    """
+    values = []
+    for name, state in snapshot.components.items():
+        if state.spec.role != role:
+            continue
+        value = snapshot.signal(name, signal)
+        if value is not None and value.value is not None:
+            values.append(value.value)
+    if not values:
+        return None
+    if signal in (Signal.KV_USAGE, Signal.TTFT_P95, Signal.ITL_P95):
+        return max(values)
+    return sum(values)

@@ -1,0 +1,88 @@
+"""The decision log: the latest planner decisions with their reasons, coloured by outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.content import Content
+from textual.widgets import Static
+
+from planner_tui.model import ComponentDecision, Decision, Outcome
+from planner_tui.tui import render
+
+OUTCOME_STYLES = {
+    Outcome.APPLIED: "bold $success",
+    Outcome.ADVISORY: "bold $warning",
+    Outcome.PINNED: "bold $accent",
+    Outcome.FAILED: "bold $error",
+    Outcome.PAUSED: "$foreground-muted",
+    Outcome.UNCHANGED: "$foreground-muted",
+    Outcome.PENDING: "$secondary",
+}
+
+
+def decision_line(decision: Decision, item: ComponentDecision, now: float) -> Content:
+    """``  35s ago  APPLIED   decode 2->3: KV load 0.94 > 0.90 for 3 intervals``."""
+    age = render.duration(now - decision.timestamp)
+    parts: list[str | tuple[str, str]] = [
+        (f"{age:>7} ago  ", "$foreground-muted"),
+        (f"{item.outcome.value.upper():<9}", OUTCOME_STYLES[item.outcome]),
+        " ",
+        (item.reason, "$foreground" if item.outcome is not Outcome.UNCHANGED else "$foreground-muted"),
+    ]
+    if item.limits:
+        parts.append(("  [" + ", ".join(f"{lim.limit}: {lim.detail}" for lim in item.limits) + "]", "$secondary"))
+    if item.error:
+        parts.append((f"  ({item.error})", "$error"))
+    return Content.assemble(*parts)
+
+
+class DecisionLog(Static):
+    """Newest decision first; as many as fit the panel."""
+
+    DEFAULT_CSS = """
+    DecisionLog {
+        border: round $border-blurred; border-title-color: $primary; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.border_title = "Decisions"
+        self._inputs: tuple[Sequence[Decision], float] | None = None
+        self._drawn: tuple[object, ...] | None = None
+
+    def show(self, decisions: Sequence[Decision], now: float) -> None:
+        """Redraw with ``decisions`` (oldest first, as the Session keeps them)."""
+        self._inputs = (decisions, now)
+        if self.display and self.screen.is_current:
+            self._draw()
+
+    def on_resize(self) -> None:
+        """Show as many lines as fit."""
+        if self._inputs is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        assert self._inputs is not None
+        decisions, now = self._inputs
+        rows = max(1, self.content_region.height or 6)
+        key = (len(decisions), decisions[-1].timestamp if decisions else None, int(now), rows)
+        if key == self._drawn:
+            return
+        self._drawn = key
+        lines: list[Content] = []
+        for decision in reversed(decisions):
+            for item in decision.components:
+                if item.outcome is Outcome.UNCHANGED:
+                    continue  # every tick decides "no change" for most components: not news
+                lines.append(decision_line(decision, item, now))
+                if len(lines) >= rows:
+                    break
+            if len(lines) >= rows:
+                break
+        if not lines:
+            lines.append(Content.styled("no decisions yet: the planner decides every interval", "$foreground-muted"))
+        self.border_title = f"Decisions · {len(decisions)}"
+        self.update(Content("\n").join(lines))
