@@ -115,6 +115,7 @@ class Circusd:
             self._popen = popen
             client = CircusClient(endpoint, timeout=1.0)
             deadline = time.monotonic() + timeout
+            answered = False
             try:
                 while time.monotonic() < deadline:
                     if popen.poll() is not None:
@@ -126,11 +127,13 @@ class Circusd:
                         await asyncio.sleep(0.02)
                         continue
                     create_time = psutil.Process(popen.pid).create_time()
+                    answered = True
                     return CircusdHandle(popen.pid, create_time, endpoint, pubsub)
                 else:
                     last_error = f"circusd did not answer on {endpoint} within {timeout:.0f} s"
-                    await asyncio.to_thread(self._kill, popen)
             finally:
+                if not answered and popen.poll() is None:
+                    self._kill(popen)  # cancelled or timed out: never leave a circusd nobody knows about
                 await client.close()
         raise ConnectorError(
             f"cannot start circusd: {last_error}; see {self.log_path} and {self.run_dir / 'circusd.out'}"

@@ -145,9 +145,38 @@ class _FileFollower:
             rotated = True
         if rotated:
             out.extend(self._read_available())  # whatever was written before the rename
+            out.extend(self._read_skipped_rotations())
             self.close()
             if self._open():
                 out.extend(self._read_available())
+        return out
+
+    def _read_skipped_rotations(self) -> list[LogLine]:
+        """Lines of files rotated in and out again between two polls (newer than the one we had open)."""
+        path = self.source.path
+        newer: list[Path] = []
+        for i in range(1, self.source.backups + 1):
+            rotated = path.with_name(f"{path.name}.{i}")
+            try:
+                if os.stat(rotated).st_ino == self._inode:
+                    break
+            except FileNotFoundError:
+                return []  # our file is gone from the chain: nothing reliable to add
+            newer.append(rotated)
+        else:
+            return []
+        out: list[LogLine] = []
+        for rotated in reversed(newer):  # oldest first
+            try:
+                data = rotated.read_bytes()
+            except FileNotFoundError:
+                continue
+            fallback = _mtime(rotated)
+            s = self.source
+            out.extend(
+                LogLine(s.component, s.replica, ts, text, s.stream)
+                for ts, text in (parse_line(r, fallback) for r in data.split(b"\n") if r)
+            )
         return out
 
     def _read_available(self) -> list[LogLine]:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from filelock import FileLock
+
 from planner_tui.config.graph import GraphConfig
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local import logs
@@ -29,6 +31,9 @@ from planner_tui.model.replicas import Phase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: circus commands that take circusd's exclusive lock
+EXCLUSIVE_COMMANDS = frozenset({"add", "start", "stop", "rm", "restart"})
 
 
 class Supervisor:
@@ -65,8 +70,10 @@ class Supervisor:
         self.runtime: dict[str, ReplicaRuntime] = {}
         self.problems: list[str] = []
         self.recoveries = 0
+        self.graph_stopped = False
         self._exit_codes: dict[str, int | None] = {}
         self._recover_lock = asyncio.Lock()
+        self._exclusive = asyncio.Lock()
 
     # -- state -------------------------------------------------------------------------------------
     async def transact(self, change: Callable[[NamespaceState], T]) -> T:
@@ -127,7 +134,14 @@ class Supervisor:
         return self.client
 
     async def call(self, command: str, **props: Any) -> dict[str, Any]:
-        """A circus command on this namespace's circusd."""
+        """A circus command on this namespace's circusd.
+
+        circusd runs one state-changing command at a time and refuses the others with errno 5; they
+        are queued here instead, so concurrent scale-ups do not spin in retries.
+        """
+        if command in EXCLUSIVE_COMMANDS:
+            async with self._exclusive:
+                return await self._client().call(command, **props)
         return await self._client().call(command, **props)
 
     async def start_circusd(self) -> None:
@@ -157,8 +171,22 @@ class Supervisor:
         return handle is not None and self.circusd.alive(handle)
 
     async def ensure_circusd(self) -> bool:
-        """Check circusd; when it died, report it and (with ``auto_recover``) start it again."""
+        """Check circusd; when it died, report it and (with ``auto_recover``) start it again.
+
+        A graph stopped on purpose (its state file removed by another connector) is not restarted.
+        """
+        if self.graph_stopped:
+            return False
         if self.circusd_alive():
+            return True
+        await self.reload()
+        if not self.store.path.exists():
+            self.graph_stopped = True
+            self.problems = [f"the graph of namespace {self.namespace} was stopped by another planner-tui"]
+            return False
+        if self.circusd_alive():  # another connector already started it again
+            assert self.state.circusd is not None
+            await self.adopt(self.state.circusd)
             return True
         message = f"circusd of namespace {self.namespace} is not running"
         if message not in self.problems:
@@ -168,28 +196,43 @@ class Supervisor:
                 rt = self.runtime_of(name)
                 if rt.phase.is_live:
                     rt.phase = Phase.CRASHED
-                    rt.reason = "circusd died; restarting it"
+                    rt.reason = "circusd died" + ("; restarting it" if self.auto_recover else "")
         if not self.auto_recover:
             return False
         await self.recover()
         return self.circusd_alive()
 
     async def recover(self) -> None:
-        """Start circusd again and restart the recorded replicas (orphans of the old one are stopped)."""
+        """Start circusd again and restart the recorded replicas (orphans of the old one are stopped).
+
+        Holds the namespace's recovery lock, so two connectors never both start a circusd.
+        """
         async with self._recover_lock:
-            if self.circusd_alive():
-                return
-            await self.kill_orphans()
-            await self.start_circusd()
-            self.recoveries += 1
+            lock = FileLock(str(self.store.run_dir / "recover.lock"), timeout=60, thread_local=False)
+            self.store.run_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(lock.acquire)
+            try:
+                await self.reload()
+                if self.circusd_alive():
+                    assert self.state.circusd is not None
+                    await self.adopt(self.state.circusd)
+                else:
+                    await self._restart_graph()
+            finally:
+                await asyncio.to_thread(lock.release)
             self.problems = [p for p in self.problems if "circusd" not in p]
-            removed = [n for n, r in self.state.replicas.items() if r.stopping]
-            if removed:
-                await self.transact(lambda s: [s.replicas.pop(n, None) for n in removed])
-            await asyncio.gather(*(self.launch(n) for n, r in list(self.state.replicas.items()) if not r.failed_reason))
-            log.warning(
-                "circusd of namespace %s restarted; %d replica(s) relaunched", self.namespace, len(self.state.replicas)
-            )
+
+    async def _restart_graph(self) -> None:
+        await self.kill_orphans()
+        await self.start_circusd()
+        self.recoveries += 1
+        removed = [n for n, r in self.state.replicas.items() if r.stopping]
+        if removed:
+            await self.transact(lambda s: [s.replicas.pop(n, None) for n in removed])
+        await asyncio.gather(*(self.launch(n) for n, r in list(self.state.replicas.items()) if not r.failed_reason))
+        log.warning(
+            "circusd of namespace %s restarted; %d replica(s) relaunched", self.namespace, len(self.state.replicas)
+        )
 
     async def kill_orphans(self) -> None:
         """Stop replica processes left behind by a circusd that died (checked by pid and start time)."""

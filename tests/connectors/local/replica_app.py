@@ -67,13 +67,13 @@ def main() -> None:
     print(f"{args.name} stderr hello", file=sys.stderr, flush=True)
     pad = "x" * args.line_size
     for i in range(args.lines):
-        print(f"{args.name} line {i} {pad}", flush=True)
+        print(f"{args.name} line {i} {pad}".rstrip(), flush=True)
 
     def ticker() -> None:
         i = 0
         while True:
             time.sleep(args.line_every)
-            print(f"{args.name} tick {i} {pad}", flush=True)
+            print(f"{args.name} tick {i} {pad}".rstrip(), flush=True)
             i += 1
 
     if args.line_every > 0:
