@@ -19,7 +19,7 @@ from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
 from planner_tui.metrics.dcgm import gpus_from_samples, is_dcgm
 from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow
-from planner_tui.metrics.scrape import Sample, new_client, scrape
+from planner_tui.metrics.scrape import Sample, Scraper
 from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
 from planner_tui.model.components import ComponentState
@@ -138,8 +138,7 @@ class EndpointSignalSource(Source):
         self.graph = graph
         self.timeout_s = self.settings.scrape_timeout_s + 0.1
         self.reader = SignalReader(self.settings.rate_window_s, self.settings.latency_window_s)
-        self._client = client
-        self._owns_client = client is None
+        self._scraper = Scraper(client)
         self._series: dict[tuple[str, str], ReplicaSeries] = {}
         self._specs: dict[tuple[str, str], dict[Signal, SignalSpec]] = {}
         self._extra_gpus: dict[str, tuple[GpuSample, ...]] = {}
@@ -166,9 +165,7 @@ class EndpointSignalSource(Source):
                 if replica.metrics_url and replica.phase in SCRAPED_PHASES:
                     targets[replica.metrics_url] = (state, replica)
         urls = [*targets, *(u for u in self.settings.gpu_metrics_urls if u not in targets)]
-        if self._client is None:
-            self._client = new_client(self.settings.max_concurrency)
-        results = await scrape(urls, self.settings.scrape_timeout_s, self.settings.max_concurrency, self._client)
+        results = await self._scraper.scrape(urls, self.settings.scrape_timeout_s, self.settings.max_concurrency)
         now = context.now
         errors: list[str] = []
         replica_values: list[SignalValue] = []
@@ -238,10 +235,8 @@ class EndpointSignalSource(Source):
         return out
 
     async def close(self) -> None:
-        """Close the HTTP client this source made."""
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+        """Close the connections kept open between ticks."""
+        await self._scraper.close()
 
 
 def _as_stale(value: SignalValue) -> SignalValue:

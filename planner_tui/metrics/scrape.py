@@ -8,22 +8,16 @@ and never stalls the other targets.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from planner_tui.metrics.exposition import Sample, parse_exposition
+from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, UnsupportedUrl
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One exposition sample: ``name`` as written (``foo_total``, ``foo_bucket`` ...), labels, value."""
-
-    name: str
-    labels: dict[str, str]
-    value: float
+__all__ = ["Sample", "ScrapeResult", "Scraper", "new_client", "parse_exposition", "scrape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,47 +31,87 @@ class ScrapeResult:
     duration_s: float = 0.0
 
 
-def parse_exposition(text: str) -> list[Sample]:
-    """Samples of a Prometheus text exposition. Raises ValueError for text that does not parse."""
-    samples: list[Sample] = []
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            value = float(sample.value)
-            if math.isnan(value):
-                continue
-            samples.append(Sample(sample.name, dict(sample.labels), value))
-    return samples
-
-
 def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return f"timed out after {timeout:g} s"
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
         return f"cannot connect: {exc or 'connection refused'}"
+    if isinstance(exc, OSError):
+        return f"cannot connect: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _scrape_one(client: httpx.AsyncClient, url: str, timeout: float, gate: asyncio.Semaphore) -> ScrapeResult:
-    async with gate:
-        start = time.perf_counter()
-        try:
-            # wait_for bounds the whole exchange; httpx's timeout applies per phase.
-            response = await asyncio.wait_for(client.get(url, timeout=timeout), timeout)
-        except (httpx.HTTPError, TimeoutError, OSError) as exc:
-            return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - start)
-        if response.status_code >= 300:
-            return ScrapeResult(url, False, f"HTTP {response.status_code}", [], time.perf_counter() - start)
-        try:
-            samples = parse_exposition(response.text)
-        except (ValueError, TypeError, IndexError) as exc:
-            return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - start)
-        return ScrapeResult(url, True, None, samples, time.perf_counter() - start)
+def _result(url: str, status: int, body: bytes, started: float) -> ScrapeResult:
+    if status >= 300:
+        return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
+    try:
+        samples = parse_exposition(body.decode("utf-8", errors="replace"))
+    except (ValueError, TypeError, IndexError) as exc:
+        return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
+    return ScrapeResult(url, True, None, samples, time.perf_counter() - started)
 
 
 def new_client(concurrency: int = 32) -> httpx.AsyncClient:
-    """An HTTP client suited to scraping: pooled connections, no proxy settings from the environment."""
+    """An httpx client suited to scraping: pooled connections, no proxy settings from the environment."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(limits=limits, trust_env=False)
+
+
+class Scraper:
+    """Scrapes many endpoints each tick, keeping connections open between ticks.
+
+    Plain ``http`` targets use a small keep-alive HTTP/1.1 client (:mod:`planner_tui.metrics.http11`),
+    which costs a fraction of a general-purpose client per request; others (``https``) use httpx.
+    Pass ``client`` to send everything through that httpx client instead.
+    """
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self._client = client
+        self._owns_client = False
+        self._pool = None if client is not None else Http11Pool()
+
+    async def _get(self, url: str, timeout: float) -> tuple[int, bytes]:
+        if self._pool is not None:
+            try:
+                return await self._pool.get(url)
+            except UnsupportedUrl:
+                pass
+        if self._client is None:
+            self._client = new_client()
+            self._owns_client = True
+        response = await self._client.get(url, timeout=timeout)
+        return response.status_code, response.content
+
+    async def _one(self, url: str, timeout: float, gate: asyncio.Semaphore) -> ScrapeResult:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                # wait_for bounds the whole exchange (connect, request, body), not each phase
+                status, body = await asyncio.wait_for(self._get(url, timeout), timeout)
+            except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
+                return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
+            return _result(url, status, body, started)
+
+    async def scrape(self, urls: Sequence[str], timeout: float, concurrency: int) -> dict[str, ScrapeResult]:
+        """One :class:`ScrapeResult` per distinct URL, at most ``concurrency`` at a time, each within ``timeout``."""
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        unique = list(dict.fromkeys(urls))
+        if not unique:
+            return {}
+        gate = asyncio.Semaphore(concurrency)
+        results = await asyncio.gather(*(self._one(url, timeout, gate) for url in unique))
+        return {result.url: result for result in results}
+
+    async def close(self) -> None:
+        """Close the connections kept open (and the httpx client made here)."""
+        if self._pool is not None:
+            await self._pool.close()
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
 
 
 async def scrape(
@@ -85,22 +119,12 @@ async def scrape(
 ) -> dict[str, ScrapeResult]:
     """Scrape ``urls`` concurrently (at most ``concurrency`` at a time), each within ``timeout`` seconds.
 
-    Returns one :class:`ScrapeResult` per distinct URL. Pass a long-lived ``client`` to reuse
-    connections between ticks; without one a client is made and closed here.
+    Returns one :class:`ScrapeResult` per distinct URL; never raises for a target that is down.
+    With ``client`` every request goes through that httpx client; without one, connections are
+    made here and closed afterwards (use a long-lived :class:`Scraper` to reuse them between ticks).
     """
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    unique = list(dict.fromkeys(urls))
-    if not unique:
-        return {}
-    gate = asyncio.Semaphore(concurrency)
-    owned = client is None
-    http = client if client is not None else new_client(concurrency)
+    scraper = Scraper(client)
     try:
-        results = await asyncio.gather(*(_scrape_one(http, url, timeout, gate) for url in unique))
+        return await scraper.scrape(urls, timeout, concurrency)
     finally:
-        if owned:
-            await http.aclose()
-    return {result.url: result for result in results}
+        await scraper.close()

@@ -1,0 +1,123 @@
+"""Parsing expositions: the fast path reads every text exactly as prometheus_client's parser does."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
+
+from planner_tui.metrics.exposition import Sample, parse_exposition, parse_fast, parse_with_prometheus_client
+
+
+def real_registry_text(label_value: str) -> str:
+    """What a Python exporter (vLLM uses prometheus_client) serves."""
+    registry = CollectorRegistry()
+    Gauge("vllm:num_requests_waiting", "waiting", ["model_name"], registry=registry).labels(label_value).set(3)
+    Counter("vllm:num_preemptions", "preemptions", ["model_name"], registry=registry).labels(label_value).inc(5)
+    latency = Histogram("vllm:time_to_first_token_seconds", "ttft", ["model_name"], registry=registry)
+    for value in (0.01, 0.2, 0.7, 3.0):
+        latency.labels(label_value).observe(value)
+    Summary("request_size_bytes", "sizes", registry=registry).observe(512)
+    return generate_latest(registry).decode()
+
+
+def test_a_python_exporter_takes_the_fast_path_with_identical_samples() -> None:
+    text = real_registry_text("llama-3, 8B {instruct}")
+    fast = parse_fast(text)
+    assert fast is not None and fast == parse_with_prometheus_client(text)
+    names = {s.name for s in fast}
+    assert {"vllm:num_preemptions_total", "vllm:time_to_first_token_seconds_bucket", "request_size_bytes_sum"} <= names
+
+
+def test_escaped_label_values_go_through_prometheus_client() -> None:
+    text = real_registry_text('say "hi"\\there')
+    assert parse_fast(text) is None
+    samples = parse_exposition(text)
+    assert Sample("vllm:num_requests_waiting", {"model_name": 'say "hi"\\there'}, 3.0) in samples
+
+
+def test_a_counter_family_without_total_is_renamed_like_the_reference() -> None:
+    text = "# TYPE requests counter\nrequests 7\n"
+    assert parse_exposition(text) == [Sample("requests_total", {}, 7.0)] == parse_with_prometheus_client(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this is { not prometheus text\n",
+        "metric 1_000\n",
+        "# TYPE metric\nmetric 1\n",
+        "# TYPE metric sparkline\nmetric 1\n",
+        "bad-name 1\n",
+        'metric{a="1" 2\n',
+    ],
+)
+def test_what_the_reference_refuses_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_with_prometheus_client(text)
+    with pytest.raises(ValueError):
+        parse_exposition(text)
+
+
+NAMES = st.sampled_from(["up", "vllm:kv_cache_usage_perc", "dynamo_component_requests", "lat", "x_total", "a:b_c"])
+LABEL_NAMES = st.sampled_from(["model", "le", "gpu", "dynamo_endpoint", "_x"])
+LABEL_VALUES = st.text(alphabet=st.sampled_from([*list("abc XYZ019.,=:{}-_+#"), "ü"]), max_size=8)
+VALUES = st.one_of(
+    st.integers(-(10**6), 10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr).map(lambda r: {"inf": "+Inf", "-inf": "-Inf"}.get(r, r)),
+    st.sampled_from(["NaN", "+Inf", "-Inf", "1e-3", "0.5"]),
+)
+
+
+@st.composite
+def expositions(draw: st.DrawFn) -> str:
+    lines = []
+    for _ in range(draw(st.integers(0, 6))):
+        name = draw(NAMES)
+        kind = draw(st.sampled_from(["counter", "gauge", "histogram", "summary", "untyped", None]))
+        if draw(st.booleans()):
+            lines.append(f"# HELP {name} some help text")
+        if kind:
+            lines.append(f"# TYPE {name} {kind}")
+        for _ in range(draw(st.integers(0, 4))):
+            suffix = draw(st.sampled_from(["", "_total", "_bucket", "_sum", "_count"]))
+            labels = draw(st.dictionaries(LABEL_NAMES, LABEL_VALUES, max_size=3))
+            label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            if labels and draw(st.booleans()):
+                label_text += ","
+            sample = name + suffix + ("{" + label_text + "}" if labels or draw(st.booleans()) else "")
+            timestamp = f" {draw(st.integers(0, 2**40))}" if draw(st.booleans()) else ""
+            lines.append(f"{draw(st.sampled_from(['', '  ']))}{sample} {draw(VALUES)}{timestamp}")
+        if draw(st.booleans()):
+            lines.append(draw(st.sampled_from(["", "# a comment", "#", "   "])))
+    return "\n".join(lines) + draw(st.sampled_from(["\n", ""]))
+
+
+def _same(a: list[Sample], b: list[Sample]) -> bool:
+    return len(a) == len(b) and all(
+        x.name == y.name
+        and x.labels == y.labels
+        and (x.value == y.value or (math.isnan(x.value) and math.isnan(y.value)))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(expositions())
+def test_fast_path_agrees_with_prometheus_client(text: str) -> None:
+    try:
+        reference = parse_with_prometheus_client(text)
+    except ValueError:
+        fast = None
+        try:
+            fast = parse_fast(text)
+        except ValueError:
+            return
+        assert fast is None, f"the fast path accepted what the reference refuses: {text!r}"
+        return
+    fast = parse_fast(text)
+    assert fast is None or _same(fast, reference), text
+    assert _same(parse_exposition(text), reference)
