@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "config": "planner_tui.cli.config_cmd:config_group",
     "decisions": "planner_tui.cli.decisions_cmd:decisions",
     "dashboard": "planner_tui.cli.dashboard_cmd:dashboard",
+    "sim": "planner_tui.cli.sim_cmd:sim_group",
 }
 
 

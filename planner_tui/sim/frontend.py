@@ -1,0 +1,320 @@
+"""The simulated frontend process: generates requests from a load profile and routes them to workers.
+
+Requests join the prefill queue; prefill (or aggregated) workers pull them, report the first token, and
+prefill workers' requests move on to the decode queue for decode workers. Endpoints (all loopback):
+
+- ``GET /metrics``: Dynamo frontend metrics; ``GET /health``: 200 while serving;
+- ``GET /sim/stats``: request conservation (``requests_in == completed + in_flight``) as JSON;
+- ``GET|POST /control/profile``, ``POST /control/scale``: read or change the load while running;
+- ``POST /sim/pull``, ``/sim/report``, ``/sim/leave``: the workers' side (see :mod:`.broker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from planner_tui.sim.broker import QUEUES, ROLE_QUEUE, Broker, Completion
+from planner_tui.sim.clock import SimClock
+from planner_tui.sim.exposition import (
+    CONTENT_TYPE_LATEST,
+    DURATION_BUCKETS,
+    ITL_BUCKETS,
+    TOKEN_BUCKETS,
+    TTFT_BUCKETS,
+    Histogram,
+    MetricsEndpoint,
+    counter,
+    gauge,
+)
+from planner_tui.sim.http import HttpServer, Request, Response
+from planner_tui.sim.process import run_process
+from planner_tui.sim.profiles import ArrivalSchedule, ProfileError, Workload, parse_workload
+
+log = logging.getLogger(__name__)
+
+MAX_PULL_WAIT_S = 5.0
+YIELD_EVERY = 64  # arrivals generated back to back before letting the loop serve HTTP
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendOptions:
+    """How to run the frontend."""
+
+    workload: Workload
+    port: int = 0
+    host: str = "127.0.0.1"
+    seed: int = 0
+    speedup: float = 1.0
+    model: str = "sim-model"
+    lease_s: float = 10.0  # real seconds without a call before a worker's requests are handed back
+
+
+class Frontend:
+    """Request generator, router and metrics of the simulated graph."""
+
+    def __init__(self, options: FrontendOptions) -> None:
+        self.options = options
+        self.clock = SimClock(options.speedup)
+        self.broker = Broker(options.lease_s)
+        self.workload = options.workload
+        self._rng = random.Random(options.seed)
+        self._schedule = ArrivalSchedule(self.workload, self._rng, start=0.0)
+        self._profile_changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        labels = {"model": options.model}
+        self._labels = labels
+        self.ttft = Histogram("dynamo_frontend_time_to_first_token_seconds", "Time to first token", TTFT_BUCKETS)
+        self.itl = Histogram("dynamo_frontend_inter_token_latency_seconds", "Inter-token latency", ITL_BUCKETS)
+        self.duration = Histogram("dynamo_frontend_request_duration_seconds", "Request duration", DURATION_BUCKETS)
+        self.isl = Histogram("dynamo_frontend_input_sequence_tokens", "Input sequence length", TOKEN_BUCKETS)
+        self.osl = Histogram("dynamo_frontend_output_sequence_tokens", "Output sequence length", TOKEN_BUCKETS)
+        self.generation_lag_s = 0.0
+        self._metrics = MetricsEndpoint(self._collect)
+        self.server = HttpServer(
+            {
+                ("GET", "/metrics"): self._get_metrics,
+                ("GET", "/health"): self._get_health,
+                ("GET", "/sim/stats"): self._get_stats,
+                ("GET", "/control/profile"): self._get_profile,
+                ("POST", "/control/profile"): self._post_profile,
+                ("POST", "/control/scale"): self._post_scale,
+                ("POST", "/sim/pull"): self._post_pull,
+                ("POST", "/sim/report"): self._post_report,
+                ("POST", "/sim/leave"): self._post_leave,
+            },
+            options.host,
+            options.port,
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serve and generate load until :meth:`stop` (or SIGTERM/SIGINT when installed)."""
+        await self.server.start()
+        log.info(
+            "frontend listening on http://%s:%d, load %s, speedup %g",
+            self.options.host,
+            self.server.port,
+            self.workload.to_dict(),
+            self.options.speedup,
+        )
+        tasks = [asyncio.create_task(self._generate()), asyncio.create_task(self._expire_leases())]
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=2.0)
+            await self.server.close()
+            stats = self.broker.stats()
+            log.info(
+                "frontend stopped: %d in, %d completed, %d in flight",
+                stats["requests_in"],
+                stats["completed"],
+                stats["in_flight"],
+            )
+
+    def set_workload(self, workload: Workload, keep_phase: bool = False) -> None:
+        """Switch to ``workload`` now; ``keep_phase`` keeps the profile's time origin (rate scaling)."""
+        now = self.clock.now()
+        origin = self._schedule.origin if keep_phase else None
+        self.workload = workload
+        self._schedule = ArrivalSchedule(workload, self._rng, start=now, origin=origin)
+        self._profile_changed.set()
+        log.info("load profile now %s", workload.to_dict())
+
+    def target_rps(self) -> float:
+        """The profile's request rate now."""
+        return self.workload.profile.rate(self.clock.now() - self._schedule.origin)
+
+    async def _generate(self) -> None:
+        burst = 0
+        while True:
+            schedule = self._schedule
+            at, arrival = schedule.next_event()
+            delay = self.clock.real(at - self.clock.now())
+            if delay > 0.002:
+                burst = 0
+                self._profile_changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._profile_changed.wait(), delay)
+                    continue  # a new profile: start again from its schedule
+            if arrival is None or schedule is not self._schedule:
+                continue
+            now = self.clock.now()
+            self.generation_lag_s = max(0.0, now - at)
+            self.broker.submit(arrival.input_tokens, arrival.output_tokens, now)
+            burst += 1
+            if burst >= YIELD_EVERY:
+                burst = 0
+                await asyncio.sleep(0)
+
+    async def _expire_leases(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for worker_id in self.broker.expire():
+                log.warning("worker %s stopped calling; its requests went back to the queue", worker_id)
+
+    # --- control and status ----------------------------------------------------------------------
+
+    async def _get_health(self, request: Request) -> Response:
+        return Response.json({"status": "ready", "role": "frontend"})
+
+    async def _get_metrics(self, request: Request) -> Response:
+        return Response(200, self._metrics.render(), CONTENT_TYPE_LATEST)
+
+    async def _get_stats(self, request: Request) -> Response:
+        stats = self.broker.stats()
+        stats["target_rps"] = round(self.target_rps(), 6)
+        stats["sim_time_s"] = round(self.clock.now(), 3)
+        stats["profile"] = self.workload.to_dict()
+        return Response.json(stats)
+
+    async def _get_profile(self, request: Request) -> Response:
+        return Response.json(self.workload.to_dict())
+
+    async def _post_profile(self, request: Request) -> Response:
+        try:
+            workload = parse_workload(request.json(), self.workload)
+        except ProfileError as exc:
+            return Response.error(400, f"bad profile: {exc}")
+        self.set_workload(workload)
+        return Response.json(workload.to_dict())
+
+    async def _post_scale(self, request: Request) -> Response:
+        body = request.json()
+        factor = body.get("factor") if isinstance(body, dict) else None
+        if isinstance(factor, bool) or not isinstance(factor, int | float):
+            return Response.error(400, 'expected {"factor": N}, a number >= 0 that multiplies the request rate')
+        try:
+            workload = self.workload.scaled(float(factor))
+        except ProfileError as exc:
+            return Response.error(400, str(exc))
+        self.set_workload(workload, keep_phase=True)
+        return Response.json(workload.to_dict())
+
+    # --- the workers' side -----------------------------------------------------------------------
+
+    async def _post_pull(self, request: Request) -> Response:
+        body = _object(request)
+        worker_id, role = _worker(body)
+        want = body.get("want", 1)
+        wait_s = body.get("wait_s", 0.0)
+        if not isinstance(want, int) or want < 0 or not isinstance(wait_s, int | float):
+            raise ValueError("'want' must be an integer >= 0 and 'wait_s' a number")
+        taken = await self.broker.pull(worker_id, role, want, min(float(wait_s), MAX_PULL_WAIT_S))
+        return Response.json({"requests": [r.wire() for r in taken]})
+
+    async def _post_report(self, request: Request) -> Response:
+        body = _object(request)
+        worker_id, role = _worker(body)
+        lease = self.broker.touch(worker_id, role)
+        now = self.clock.now()
+        for first in self.broker.first_tokens(worker_id, list(body.get("first_tokens", [])), now):
+            self.ttft.observe(now - first.arrived_at)
+        accepted = 0
+        for item in body.get("completed", []):
+            done = self.broker.complete(
+                worker_id, int(item["id"]), now, item.get("error") is None, item.get("itl_mean_s")
+            )
+            if done is not None:
+                accepted += 1
+                self._record(done)
+        handed = self.broker.hand_back(worker_id, [int(i) for i in body.get("handed_back", [])])
+        return Response.json({"accepted": accepted, "handed_back": handed, "held": len(lease.held)})
+
+    async def _post_leave(self, request: Request) -> Response:
+        body = _object(request)
+        worker_id, _role = _worker(body)
+        handed = self.broker.leave(worker_id)
+        if handed:
+            log.info("worker %s left; %d requests went back to the queue", worker_id, handed)
+        return Response.json({"handed_back": handed})
+
+    def _record(self, done: Completion) -> None:
+        self.duration.observe(done.duration_s)
+        self.isl.observe(done.request.input_tokens)
+        if done.ok:
+            self.osl.observe(done.request.output_tokens)
+            if done.itl_mean_s is not None:
+                self.itl.observe(float(done.itl_mean_s), max(1, done.request.output_tokens - 1))
+
+    # --- metrics ---------------------------------------------------------------------------------
+
+    def _collect(self) -> Iterable[Metric]:
+        broker, labels = self.broker, self._labels
+        yield gauge(
+            "dynamo_frontend_queued_requests",
+            "Requests waiting for their first token",
+            broker.awaiting_first_token,
+            labels,
+        )
+        yield gauge("dynamo_frontend_inflight_requests", "Requests in flight", broker.in_flight, labels)
+        total = CounterMetricFamily(
+            "dynamo_frontend_requests",
+            "Requests finished",
+            labels=["endpoint", "request_type", "status", "model"],
+        )
+        model = self.options.model
+        total.add_metric(["chat_completions", "stream", "success", model], broker.completed - broker.failed)
+        total.add_metric(["chat_completions", "stream", "error", model], broker.failed)
+        yield total
+        for histogram in (self.ttft, self.itl, self.duration, self.isl, self.osl):
+            yield histogram.family(labels)
+        last_ttft = GaugeMetricFamily(
+            "dynamo_frontend_worker_last_time_to_first_token_seconds",
+            "Last time to first token per worker",
+            labels=["worker_id", "worker_type"],
+        )
+        for worker_id, lease in sorted(broker.workers.items()):
+            if lease.last_ttft_s is not None:
+                last_ttft.add_metric([worker_id, lease.role], lease.last_ttft_s)
+        yield last_ttft
+        queue_size = GaugeMetricFamily(
+            "planner_tui_sim_queue_size", "Requests waiting in the frontend's queues", labels=["queue"]
+        )
+        for name in QUEUES:
+            queue_size.add_metric([name], broker.queued(name))
+        yield queue_size
+        workers = GaugeMetricFamily("planner_tui_sim_workers", "Workers pulling work", labels=["role"])
+        for role in ROLE_QUEUE:
+            workers.add_metric([role], sum(1 for w in broker.workers.values() if w.role == role))
+        yield workers
+        yield counter("planner_tui_sim_requests_in", "Requests generated", broker.requests_in)
+        yield counter("planner_tui_sim_requests_completed", "Requests completed (including errors)", broker.completed)
+        yield gauge("planner_tui_sim_target_requests_per_second", "The load profile's rate now", self.target_rps())
+        yield gauge("planner_tui_sim_generation_lag_seconds", "How far generation runs behind", self.generation_lag_s)
+        yield gauge("planner_tui_sim_conserved", "1 while requests_in == completed + in_flight", broker.conserved())
+
+
+def _object(request: Request) -> dict[str, Any]:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
+def _worker(body: dict[str, Any]) -> tuple[str, str]:
+    worker_id, role = body.get("worker"), body.get("role")
+    if not isinstance(worker_id, str) or not worker_id:
+        raise ValueError("'worker' (the worker's id) is required")
+    if role not in ROLE_QUEUE:
+        raise ValueError(f"'role' must be one of {', '.join(ROLE_QUEUE)}, got {role!r}")
+    return worker_id, str(role)
+
+
+def serve(options: FrontendOptions) -> None:
+    """Run a frontend in this process until SIGTERM or SIGINT."""
+    run_process(lambda: Frontend(options))

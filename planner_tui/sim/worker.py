@@ -1,0 +1,325 @@
+"""The simulated worker process: pulls requests from the frontend and serves them with the perf model.
+
+Roles: ``prefill`` (prompt and first token, then the request moves to the decode queue), ``decode``
+(the remaining tokens) and ``worker`` (aggregated, both). After a cold start (``/health`` answers 503)
+it becomes ready and starts pulling, so a new replica adds capacity as soon as it is ready. On SIGTERM it
+stops pulling, hands back requests it has not started, lets running ones finish for up to the drain
+timeout, then hands back the rest: no request is lost when a replica is scaled down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import Metric
+
+from planner_tui.sim.clock import SimClock
+from planner_tui.sim.exposition import (
+    CONTENT_TYPE_LATEST,
+    DURATION_BUCKETS,
+    ITL_BUCKETS,
+    TTFT_BUCKETS,
+    Histogram,
+    MetricsEndpoint,
+    counter,
+    gauge,
+)
+from planner_tui.sim.gpus import GpuLoad, dcgm_families, visible_gpus
+from planner_tui.sim.http import HttpError, HttpServer, JsonClient, Request, Response
+from planner_tui.sim.perf_model import Engine, EngineRole, PerfParams, Sequence, StepResult
+from planner_tui.sim.process import run_process
+
+log = logging.getLogger(__name__)
+
+PULL_WAIT_S = 2.0  # real seconds a pull waits for work (also the heartbeat period when busy)
+RETRY_S = 0.5
+BUSY_WINDOW_S = 5.0  # simulated seconds over which GPU utilisation is averaged
+MAX_CATCH_UP_S = 1.0  # simulated seconds of lateness that later steps make up for
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How to run a worker."""
+
+    role: EngineRole
+    frontend_url: str
+    port: int = 0
+    host: str = "127.0.0.1"
+    params: PerfParams = field(default_factory=PerfParams)
+    speedup: float = 1.0
+    drain_timeout_s: float = 3.0  # real seconds to let running requests finish after SIGTERM
+    worker_id: str | None = None
+    model: str = "sim-model"
+    gpus: tuple[int, ...] = ()
+    seed: int = 0  # seeds the step-time jitter
+
+
+class Worker:
+    """One simulated engine replica."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        self.role = options.role
+        self.clock = SimClock(options.speedup)
+        self.engine = Engine(options.role, options.params, random.Random(options.seed))
+        self.worker_id = options.worker_id or f"{options.role.value}-{os.getpid()}"
+        self.ready = False
+        self.draining = False
+        self.requests_total = 0
+        self._stop = asyncio.Event()
+        self._work_added = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._outbox_ready = asyncio.Event()
+        self._report_failing = False
+        self._first_tokens: list[int] = []
+        self._completed: list[dict[str, Any]] = []
+        self._steps: deque[tuple[float, float]] = deque()  # (start, end) simulated times
+        self._step_started: float | None = None
+        labels = {"model_name": options.model}
+        self._labels = labels
+        self.ttft = Histogram("vllm:time_to_first_token_seconds", "Time to first token", TTFT_BUCKETS)
+        self.itl = Histogram("vllm:inter_token_latency_seconds", "Inter-token latency", ITL_BUCKETS)
+        self.e2e = Histogram("vllm:e2e_request_latency_seconds", "End-to-end request latency", DURATION_BUCKETS)
+        self._metrics = MetricsEndpoint(self._collect)
+        self._pull_client = JsonClient(options.frontend_url)
+        self._report_client = JsonClient(options.frontend_url)
+        self.server = HttpServer(
+            {("GET", "/metrics"): self._get_metrics, ("GET", "/health"): self._get_health},
+            options.host,
+            options.port,
+        )
+
+    def stop(self) -> None:
+        """Begin the drain (what SIGTERM does)."""
+        self._stop.set()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Cold start, serve until :meth:`stop`, then drain and hand back what is left."""
+        await self.server.start()
+        log.info(
+            "%s worker %s on http://%s:%d, cold start %g s, frontend %s",
+            self.role.value,
+            self.worker_id,
+            self.options.host,
+            self.server.port,
+            self.options.params.cold_start_s,
+            self.options.frontend_url,
+        )
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.clock.real(self.options.params.cold_start_s))
+            if self._stop.is_set():
+                return
+            self.ready = True
+            log.info("%s ready", self.worker_id)
+            engine_task = asyncio.create_task(self._engine_loop())
+            pull_task = asyncio.create_task(self._pull_loop())
+            report_task = asyncio.create_task(self._report_loop())
+            await self._stop.wait()
+            await self._drain(engine_task, pull_task, report_task)
+        finally:
+            await self._pull_client.close()
+            await self._report_client.close()
+            await self.server.close()
+
+    async def _drain(
+        self, engine_task: asyncio.Task[None], pull_task: asyncio.Task[None], report_task: asyncio.Task[None]
+    ) -> None:
+        self.draining = True
+        self._capacity.set()
+        # A pull in progress may be handing us requests: let it finish (bounded) so none is in limbo.
+        await asyncio.wait([pull_task], timeout=PULL_WAIT_S + 1.0)
+        pull_task.cancel()
+        handed = [s.request_id for s in self.engine.take_waiting()]
+        if handed:
+            await self._send({"handed_back": handed})
+        deadline = asyncio.get_running_loop().time() + self.options.drain_timeout_s
+        while not self.engine.idle and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        engine_task.cancel()
+        await asyncio.wait([engine_task], timeout=1.0)
+        leftover = [s.request_id for s in self.engine.take_all()]
+        report_task.cancel()
+        await asyncio.wait([report_task], timeout=1.0)
+        await self._flush()
+        try:
+            answer = await self._report_client.request("POST", "/sim/leave", self._identity(), timeout=5.0)
+            log.info(
+                "%s stopped: %d handed back unstarted, %d handed back unfinished (frontend requeued %s)",
+                self.worker_id,
+                len(handed),
+                len(leftover),
+                answer.get("handed_back"),
+            )
+        except HttpError as exc:
+            log.warning("%s could not tell the frontend it stops (%s); its lease will expire", self.worker_id, exc)
+
+    # --- the engine ------------------------------------------------------------------------------
+
+    async def _engine_loop(self) -> None:
+        planned_end: float | None = None
+        while True:
+            duration = self.engine.begin_step()
+            if duration is None:
+                planned_end = None
+                self._work_added.clear()
+                self._capacity.set()
+                await self._work_added.wait()
+                continue
+            # Back-to-back steps are scheduled on the simulated timeline, so time lost to a late wake-up
+            # (a loaded machine, a high speed-up) is caught up instead of slowing the engine down.
+            now = self.clock.now()
+            start = planned_end if planned_end is not None and now - planned_end < MAX_CATCH_UP_S else now
+            self._step_started = start
+            planned_end = start + duration
+            await self.clock.sleep(planned_end - now)
+            now = self.clock.now()
+            result = self.engine.finish_step(now)
+            self._steps.append((start, now))
+            self._step_started = None
+            self._record(result, now)
+            if self.engine.wants():
+                self._capacity.set()
+
+    def _record(self, result: StepResult, now: float) -> None:
+        for seq in result.first_tokens:
+            self.ttft.observe(now - seq.received_at)
+            self._first_tokens.append(seq.request_id)
+        if result.decoded:
+            self.itl.observe(result.duration, result.decoded)
+        for seq in [*result.finished, *self.engine.take_failed()]:
+            self.requests_total += 1
+            if seq.error is None and self.role is EngineRole.PREFILL:
+                continue  # reported as a first token; the frontend moves it to the decode queue
+            self.e2e.observe(now - seq.received_at)
+            itl = seq.itl_sum / seq.itl_count if seq.itl_count else None
+            self._completed.append({"id": seq.request_id, "itl_mean_s": itl, "error": seq.error})
+        if self._first_tokens or self._completed:
+            self._outbox_ready.set()
+
+    # --- talking to the frontend -----------------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        return {"worker": self.worker_id, "role": self.role.value}
+
+    async def _pull_loop(self) -> None:
+        while not self.draining:
+            want = self.engine.wants()
+            if want == 0:
+                self._capacity.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._capacity.wait(), PULL_WAIT_S)
+                if self.draining:
+                    return
+                want = self.engine.wants()  # 0 again: the call below is only a heartbeat
+            payload = {**self._identity(), "want": want, "wait_s": PULL_WAIT_S if want else 0.0}
+            try:
+                answer = await self._pull_client.request("POST", "/sim/pull", payload, timeout=PULL_WAIT_S + 10.0)
+            except HttpError as exc:
+                log.debug("pull failed: %s", exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            now = self.clock.now()
+            for item in answer.get("requests", []):
+                self.engine.add(
+                    Sequence(
+                        int(item["id"]),
+                        int(item["input_tokens"]),
+                        int(item["output_tokens"]),
+                        now,
+                        generated=int(item.get("generated", 0)),
+                    )
+                )
+                self._work_added.set()
+
+    async def _report_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            if not await self._flush():
+                await asyncio.sleep(RETRY_S)
+
+    async def _flush(self) -> bool:
+        """Send pending first tokens and completions; on failure keep them for the next try and return False."""
+        while self._first_tokens or self._completed:
+            firsts, done = self._first_tokens, self._completed
+            self._first_tokens, self._completed = [], []
+            if not await self._send({"first_tokens": firsts, "completed": done}):
+                self._first_tokens[:0], self._completed[:0] = firsts, done
+                self._outbox_ready.set()
+                return False
+        return True
+
+    async def _send(self, report: dict[str, Any]) -> bool:
+        try:
+            await self._report_client.request("POST", "/sim/report", {**self._identity(), **report}, timeout=10.0)
+        except HttpError as exc:
+            if not self._report_failing:
+                log.warning("report to the frontend failed (will retry): %s", exc)
+            self._report_failing = True
+            return False
+        if self._report_failing:
+            log.info("reports reach the frontend again")
+        self._report_failing = False
+        return True
+
+    # --- endpoints -------------------------------------------------------------------------------
+
+    async def _get_health(self, request: Request) -> Response:
+        if self.draining:
+            return Response.json({"status": "draining", "role": self.role.value}, 503)
+        if not self.ready:
+            return Response.json({"status": "starting", "role": self.role.value}, 503)
+        return Response.json({"status": "ready", "role": self.role.value, "worker": self.worker_id})
+
+    async def _get_metrics(self, request: Request) -> Response:
+        return Response(200, self._metrics.render(), CONTENT_TYPE_LATEST)
+
+    def busy_fraction(self) -> float:
+        """Share of the last :data:`BUSY_WINDOW_S` simulated seconds spent in steps."""
+        now = self.clock.now()
+        start = now - BUSY_WINDOW_S
+        while self._steps and self._steps[0][1] < start:
+            self._steps.popleft()
+        busy = sum(end - max(begin, start) for begin, end in self._steps)
+        if self._step_started is not None:
+            busy += now - max(self._step_started, start)
+        return min(1.0, busy / BUSY_WINDOW_S)
+
+    def _collect(self) -> Iterable[Metric]:
+        engine, labels = self.engine, self._labels
+        yield gauge("vllm:num_requests_running", "Requests in the running batch", engine.num_running, labels)
+        yield gauge("vllm:num_requests_waiting", "Requests waiting in this engine", engine.num_waiting, labels)
+        yield gauge("vllm:kv_cache_usage_perc", "KV-cache usage, 0..1", engine.kv_usage, labels)
+        yield counter("vllm:num_preemptions", "Preempted sequences", engine.preemptions_total, labels)
+        for histogram in (self.ttft, self.itl, self.e2e):
+            yield histogram.family(labels)
+        component = {"dynamo_component": self.role.value, "dynamo_endpoint": "generate"}
+        yield gauge("dynamo_component_inflight_requests", "Requests held by this worker", engine.inflight, component)
+        yield counter("dynamo_component_requests", "Requests this worker finished", self.requests_total, component)
+        yield gauge("planner_tui_sim_worker_ready", "1 once the cold start is over", float(self.ready))
+        if self.options.params.cold_start_s > 0:
+            loaded = min(1.0, self.clock.now() / self.options.params.cold_start_s)
+        else:
+            loaded = 1.0
+        yield from dcgm_families(self.options.gpus, GpuLoad(self.busy_fraction(), loaded, engine.kv_usage))
+
+
+def serve(options: WorkerOptions) -> None:
+    """Run a worker in this process until SIGTERM or SIGINT, then drain."""
+    run_process(lambda: Worker(options))
+
+
+def gpus_from_env() -> tuple[int, ...]:
+    """The simulated GPUs: the indices in ``CUDA_VISIBLE_DEVICES``."""
+    return visible_gpus(os.environ.get("CUDA_VISIBLE_DEVICES"))
