@@ -324,37 +324,44 @@ class LocalConnector(PlannerConnector):
             return await self._scale(component_name, replicas)
 
     async def _scale(self, name: str, replicas: int) -> bool:
-        # The decision and the reservation happen in one transaction on the freshest state, so two
-        # connectors attached to this namespace never both add (or remove) the same replica.
+        return name in await self._apply({name: replicas})
+
+    async def _apply(self, targets: dict[str, int]) -> set[str]:
+        """Set several components' counts in one transaction on the freshest state; the changed names.
+
+        Decision and reservation happen together under the lock, so two connectors attached to this
+        namespace never both add (or remove) the same replica, and a refusal (GPUs, ports) for any
+        target leaves every component as it was.
+        """
         sup = self.supervisor
-        graph = self.graph
-        inventory, problem = await asyncio.to_thread(gpu_inventory, graph)
+        needs_gpus = any(self.graph.components[n].gpus_per_replica for n in targets)
+        inventory, problem = await asyncio.to_thread(gpu_inventory, self.graph) if needs_gpus else ([], None)
 
-        def change(state: NamespaceState) -> tuple[str, list[str]]:
-            live = sorted(
-                (n for n, r in state.replicas.items() if r.component == name and not r.stopping),
-                key=lambda n: state.replicas[n].index,
-            )
-            state.desired[name] = replicas
-            if replicas > len(live):
-                return "up", self._reserve(state, name, replicas - len(live), inventory, problem)
-            if replicas < len(live):
-                victims = self._scale_down_order(state, live)[: len(live) - replicas]
-                for victim in victims:
-                    state.replicas[victim].stopping = True
-                return "down", victims
-            return "same", []
+        def change(state: NamespaceState) -> tuple[list[str], list[str]]:
+            added: list[str] = []
+            removed: list[str] = []
+            for name, replicas in targets.items():
+                live = [n for n, r in state.replicas.items() if r.component == name and not r.stopping]
+                state.desired[name] = replicas
+                if replicas > len(live):
+                    added += self._reserve(state, name, replicas - len(live), inventory, problem)
+                elif replicas < len(live):
+                    victims = self._scale_down_order(state, live)[: len(live) - replicas]
+                    for victim in victims:
+                        state.replicas[victim].stopping = True
+                    removed += victims
+            return added, removed
 
-        kind, names = await sup.transact(change)
-        if kind == "up":
-            for watcher in names:
-                sup.runtime.pop(watcher, None)
-            await asyncio.gather(*(sup.launch(n) for n in names))
-        elif kind == "down":
-            for victim in names:
-                sup.runtime_of(victim).phase = Phase.STOPPING
-                self._track(sup.remove(victim))
-        return kind != "same"
+        added, removed = await sup.transact(change)
+        for victim in removed:
+            sup.runtime_of(victim).phase = Phase.STOPPING
+            self._track(sup.remove(victim))
+        for watcher in added:
+            sup.runtime.pop(watcher, None)
+        await asyncio.gather(*(sup.launch(n) for n in added))
+        changed = {w.rsplit("_", 1)[0] for w in [*added, *removed]}
+        prefix = f"{self.namespace}_"
+        return {c[len(prefix) :] for c in changed}
 
     @staticmethod
     def _scale_down_order(state: NamespaceState, live: list[str]) -> list[str]:
@@ -403,16 +410,14 @@ class LocalConnector(PlannerConnector):
             }
             ups = {n: v for n, v in resolved.items() if v > current[n]}
             downs = {n: v for n, v in resolved.items() if v < current[n]}
-            await self._check_ups_fit(ups, current, downs, blocking)
-            for name, value in downs.items():
-                await self._scale(name, value)
+            await self._check_ups_fit(ups, current, downs)
             if ups and downs and not await self._ups_fit_now(ups, current):
-                await self._wait_removals()  # the GPUs of the removed replicas are needed for the new ones
-            for name, value in ups.items():
-                await self._scale(name, value)
-            for name, value in resolved.items():
-                if name not in ups and name not in downs:
-                    await self._scale(name, value)
+                # the new replicas need the GPUs of the removed ones, which are freed once they exited
+                await self._apply({n: v for n, v in resolved.items() if n not in ups})
+                await self._wait_removals()
+                await self._apply(ups)
+            else:
+                await self._apply(resolved)
         if blocking:
             await self.wait_until_stable(list(resolved), self.ready_timeout_s)
 
@@ -426,9 +431,7 @@ class LocalConnector(PlannerConnector):
         free = len(await self.free_gpus()) + freed
         return max(0, need - free)
 
-    async def _check_ups_fit(
-        self, ups: dict[str, int], current: dict[str, int], downs: dict[str, int], blocking: bool
-    ) -> None:
+    async def _check_ups_fit(self, ups: dict[str, int], current: dict[str, int], downs: dict[str, int]) -> None:
         freed = sum((current[n] - v) * self.graph.components[n].gpus_per_replica for n, v in downs.items())
         short = await self._gpus_short(ups, current, freed)
         if short:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: seconds a recorded replica may be missing from circus before the monitor starts it itself
 LAUNCH_GRACE_S = 5.0
+#: seconds to wait for the exit code of a replica that stopped before calling it a crash without one
+EXIT_CODE_WAIT_S = 0.5
 
 
 @dataclass(slots=True)
@@ -37,6 +39,7 @@ class ReplicaRuntime:
     next_restart_at: float | None = None
     busy: bool = False  # a stop, restart or start is in progress: the monitor keeps its hands off
     last_probe: float = 0.0
+    exit_seen_at: float | None = None  # when circus first reported the watcher stopped
 
 
 def crash_backoff(restarts: int, base_s: float, cap_s: float) -> float:
@@ -146,6 +149,12 @@ class HealthMonitor:
         rec = sup.state.replicas[name]
         rt = sup.runtime_of(name)
         if rt.phase is not Phase.CRASHED:
+            if sup.last_exit_code(name) is None and rt.exit_seen_at is None:
+                rt.exit_seen_at = now  # circus's reap event (with the exit code) may still be on its way
+                return
+            if sup.last_exit_code(name) is None and now - (rt.exit_seen_at or now) < EXIT_CODE_WAIT_S:
+                return
+            rt.exit_seen_at = None
             comp = sup.graph.components.get(rec.component)
             limit = comp.max_crash_restarts if comp else 0
             rec_exit = sup.last_exit_code(name)

@@ -172,3 +172,30 @@ async def test_new_replica_process_runs_right_after_scale_component_returns(conn
     replica = (await conn.get_component_states())["decode"].replicas[1]
     assert replica.pid is not None and alive(replica.pid)
     await eventually(lambda: conn.component_states()["decode"].ready_replicas == 2, what="both replicas ready")
+
+
+async def test_targets_that_move_gpus_between_components_wait_for_the_removed_replicas(connect) -> None:  # type: ignore[no-untyped-def]
+    graph = make_graph(
+        "rebalance",
+        {"prefill": worker(role="prefill", max_replicas=2), "decode": worker(role="decode", max_replicas=2)},
+        gpus=[0, 1, 2],
+    )
+    conn = await connect(graph)
+    await conn.scale_component("decode", 2)
+    await conn.wait_until_stable(["prefill", "decode"], 30)
+    old_decode = live_pids(conn.component_states(), "decode")
+
+    await conn.set_component_replicas(
+        [
+            TargetReplica(sub_component_type="prefill", desired_replicas=2),
+            TargetReplica(sub_component_type="decode", desired_replicas=1),
+        ],
+        blocking=True,
+    )
+
+    states = conn.component_states()
+    assert states["prefill"].ready_replicas == 2 and states["decode"].ready_replicas == 1
+    assert not alive(old_decode[1])
+    assert sorted(await conn.gpu_holders()) == [0, 1, 2]
+    with pytest.raises(ScalingRefused, match="nothing was changed"):
+        await conn.set_component_replicas([TargetReplica(component_name="decode", desired_replicas=2)])
