@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "decisions": "planner_tui.cli.decisions_cmd:decisions",
     "dashboard": "planner_tui.cli.dashboard_cmd:dashboard",
     "sim": "planner_tui.cli.sim_cmd:sim_group",
+    "status": "planner_tui.cli.status_cmd:status",
 }
 
 

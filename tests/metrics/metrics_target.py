@@ -1,8 +1,8 @@
 """A real process serving Prometheus text on loopback ports, for collector/scrape tests and benchmarks.
 
-    python metrics_target.py --count N [--body-file FILE] [--delay S]
+    python metrics_target.py (--count N | --port P) [--body-file FILE] [--delay S]
 
-Listens on N free ports of 127.0.0.1 and prints them as one JSON line on stdout. ``GET /metrics``
+Listens on N free ports of 127.0.0.1 (or on port P) and prints them as one JSON line on stdout. ``GET /metrics``
 answers the content of ``--body-file`` (re-read when it changes, so a test can move the values) or,
 without one, a synthetic Dynamo/vLLM worker exposition; ``GET /health`` answers 200. HTTP/1.1 with
 keep-alive. ``--delay`` holds every /metrics answer that many seconds (a slow target).
@@ -98,6 +98,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, bod
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--port", type=int, default=0, help="listen on this port (with --count 1)")
     parser.add_argument("--body-file")
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
@@ -105,7 +106,7 @@ async def main() -> None:
     servers = []
     for _ in range(args.count):
         servers.append(
-            await asyncio.start_server(lambda r, w: handle(r, w, body, args.delay), "127.0.0.1", 0, backlog=512)
+            await asyncio.start_server(lambda r, w: handle(r, w, body, args.delay), "127.0.0.1", args.port, backlog=512)
         )
     ports = [s.sockets[0].getsockname()[1] for s in servers]
     print(json.dumps({"pid": os.getpid(), "ports": ports}), flush=True)
