@@ -15,12 +15,13 @@ from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
 from planner_tui.connectors.local import logs
-from planner_tui.connectors.local.allocator import allocate, gpu_inventory, holdings_of
+from planner_tui.connectors.local.allocator import gpu_inventory, holdings_of
 from planner_tui.connectors.local.health import HealthMonitor
 from planner_tui.connectors.local.info import component_metrics, prefill_queue, resource_usage, topology
+from planner_tui.connectors.local.scaling import ScalingMixin
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.connectors.local.supervisor import Supervisor
-from planner_tui.connectors.local.watchers import replica_urls, watcher_name
+from planner_tui.connectors.local.watchers import replica_urls
 from planner_tui.model.components import ComponentState
 from planner_tui.model.logs import LogLine
 from planner_tui.model.replicas import Phase, ReplicaState
@@ -29,7 +30,7 @@ from planner_tui.model.scaling import TargetReplica
 log = logging.getLogger(__name__)
 
 
-class LocalConnector(PlannerConnector):
+class LocalConnector(ScalingMixin, PlannerConnector):
     """Runs a graph's components as local processes under a circusd of their own.
 
     Create with :meth:`create` (starts circusd, or attaches through the namespace's state file) or
@@ -302,168 +303,6 @@ class LocalConnector(PlannerConnector):
         """The desired replica count of a component."""
         comp = self._component(component_name)
         return self.supervisor.state.desired.get(component_name, comp.effective_initial_replicas)
-
-    # -- scaling ---------------------------------------------------------------------------------
-    def _check_bounds(self, name: str, replicas: int) -> None:
-        comp = self._component(name)
-        if replicas < 0:
-            raise ScalingRefused(f"{name}: replica count must not be negative, got {replicas}")
-        if replicas < comp.min_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is below min_replicas = {comp.min_replicas}")
-        if replicas > comp.max_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is above max_replicas = {comp.max_replicas}")
-
-    async def scale_component(self, component_name: str, replicas: int) -> bool:
-        """Set a component's replica count; returns True when a change was made.
-
-        Scale-up starts the new replicas (their processes are spawned before this returns); scale-down
-        sends SIGTERM to the newest replicas and frees their GPUs and port once they exited.
-        """
-        self._check_bounds(component_name, replicas)
-        async with self._scale_lock:
-            return await self._scale(component_name, replicas)
-
-    async def _scale(self, name: str, replicas: int) -> bool:
-        return name in await self._apply({name: replicas})
-
-    async def _apply(self, targets: dict[str, int]) -> set[str]:
-        """Set several components' counts in one transaction on the freshest state; the changed names.
-
-        Decision and reservation happen together under the lock, so two connectors attached to this
-        namespace never both add (or remove) the same replica, and a refusal (GPUs, ports) for any
-        target leaves every component as it was.
-        """
-        sup = self.supervisor
-        needs_gpus = any(self.graph.components[n].gpus_per_replica for n in targets)
-        inventory, problem = await asyncio.to_thread(gpu_inventory, self.graph) if needs_gpus else ([], None)
-
-        def change(state: NamespaceState) -> tuple[list[str], list[str]]:
-            added: list[str] = []
-            removed: list[str] = []
-            for name, replicas in targets.items():
-                live = [n for n, r in state.replicas.items() if r.component == name and not r.stopping]
-                state.desired[name] = replicas
-                if replicas > len(live):
-                    added += self._reserve(state, name, replicas - len(live), inventory, problem)
-                elif replicas < len(live):
-                    victims = self._scale_down_order(state, live)[: len(live) - replicas]
-                    for victim in victims:
-                        state.replicas[victim].stopping = True
-                    removed += victims
-            return added, removed
-
-        added, removed = await sup.transact(change)
-        for victim in removed:
-            sup.runtime_of(victim).phase = Phase.STOPPING
-            self._track(sup.remove(victim))
-        for watcher in added:
-            sup.runtime.pop(watcher, None)
-        await asyncio.gather(*(sup.launch(n) for n in added))
-        changed = {w.rsplit("_", 1)[0] for w in [*added, *removed]}
-        prefix = f"{self.namespace}_"
-        return {c[len(prefix) :] for c in changed}
-
-    @staticmethod
-    def _scale_down_order(state: NamespaceState, live: list[str]) -> list[str]:
-        # failed replicas go first (they give nothing), then the newest (highest index)
-        recs = state.replicas
-        return sorted(live, key=lambda n: (recs[n].failed_reason is None, -recs[n].index))
-
-    def _reserve(
-        self, state: NamespaceState, name: str, count: int, inventory: list[int], problem: str | None
-    ) -> list[str]:
-        """Record ``count`` new replicas of ``name`` with their GPUs and port (caller holds the lock)."""
-        held = holdings_of([*self.supervisor.store.other_namespaces(), state])
-        allocations = allocate(self.graph, name, count, held, inventory, problem)
-        used = {r.index for r in state.replicas.values() if r.component == name}
-        names = []
-        index = 0
-        for alloc in allocations:
-            while index in used:
-                index += 1
-            used.add(index)
-            watcher = watcher_name(self.namespace, name, index)
-            state.replicas[watcher] = ReplicaRecord(
-                component=name, index=index, gpus=list(alloc.gpus), port=alloc.port, started_at=time.time()
-            )
-            names.append(watcher)
-        return names
-
-    async def set_component_replicas(self, targets: list[TargetReplica], blocking: bool = False) -> None:
-        """Apply the planner's targets; every target is validated before anything changes.
-
-        With ``blocking`` waits until the new replicas are ready and the removed ones exited; a
-        replica that fails while starting raises ConnectorError with its reason.
-        """
-        resolved: dict[str, int] = {}
-        for target in targets:
-            name = self._resolve(target)
-            if name in resolved and resolved[name] != target.desired_replicas:
-                raise ScalingRefused(f"two targets for {name!r}: {resolved[name]} and {target.desired_replicas}")
-            self._check_bounds(name, target.desired_replicas)
-            resolved[name] = target.desired_replicas
-        async with self._scale_lock:
-            sup = self.supervisor
-            await sup.reload()
-            current = {
-                n: len([r for r in sup.replica_names(n) if not sup.state.replicas[r].stopping]) for n in resolved
-            }
-            ups = {n: v for n, v in resolved.items() if v > current[n]}
-            downs = {n: v for n, v in resolved.items() if v < current[n]}
-            await self._check_ups_fit(ups, current, downs)
-            if ups and downs and not await self._ups_fit_now(ups, current):
-                # the new replicas need the GPUs of the removed ones, which are freed once they exited
-                await self._apply({n: v for n, v in resolved.items() if n not in ups})
-                await self._wait_removals()
-                await self._apply(ups)
-            else:
-                await self._apply(resolved)
-        if blocking:
-            await self.wait_until_stable(list(resolved), self.ready_timeout_s)
-
-    async def _ups_fit_now(self, ups: dict[str, int], current: dict[str, int]) -> bool:
-        return await self._gpus_short(ups, current, freed=0) == 0
-
-    async def _gpus_short(self, ups: dict[str, int], current: dict[str, int], freed: int) -> int:
-        need = sum((v - current[n]) * self.graph.components[n].gpus_per_replica for n, v in ups.items())
-        if need == 0:
-            return 0
-        free = len(await self.free_gpus()) + freed
-        return max(0, need - free)
-
-    async def _check_ups_fit(self, ups: dict[str, int], current: dict[str, int], downs: dict[str, int]) -> None:
-        freed = sum((current[n] - v) * self.graph.components[n].gpus_per_replica for n, v in downs.items())
-        short = await self._gpus_short(ups, current, freed)
-        if short:
-            holders = await self.gpu_holders()
-            raise ScalingRefused(
-                f"targets need {short} more GPU(s) than are free; held: "
-                + (", ".join(f"GPU {g}: {h}" for g, h in sorted(holders.items())) or "none")
-                + "; nothing was changed"
-            )
-
-    async def _wait_removals(self) -> None:
-        if self._removals:
-            await asyncio.wait(list(self._removals), timeout=self._max_grace() + 10.0)
-
-    async def wait_until_stable(self, components: list[str], timeout: float) -> None:
-        """Wait until ``components`` have exactly their desired replicas, all ready (or raise)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            states = self.component_states()
-            failed = [
-                f"{r.name}: {r.reason}" for n in components for r in states[n].replicas if r.phase is Phase.FAILED
-            ]
-            if failed:
-                raise ConnectorError("replica(s) failed to start: " + "; ".join(failed))
-            if all(states[n].is_stable for n in components):
-                return
-            if time.monotonic() > deadline:
-                summary = ", ".join(
-                    f"{n}: {states[n].ready_replicas}/{states[n].desired_replicas} ready" for n in components
-                )
-                raise ConnectorError(f"timed out after {timeout:.0f} s waiting for replicas ({summary})")
-            await asyncio.sleep(0.05)
 
     # -- GPUs --------------------------------------------------------------------------------------
     async def gpu_holders(self) -> dict[int, str]:

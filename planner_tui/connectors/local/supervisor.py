@@ -8,12 +8,9 @@ attached to the same namespace (or sharing GPUs across namespaces) never undo ea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from filelock import FileLock
@@ -21,12 +18,13 @@ from filelock import FileLock
 from planner_tui.config.graph import GraphConfig
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local import logs
-from planner_tui.connectors.local.circus_client import CircusClient, CircusCommandError, circus_events
+from planner_tui.connectors.local.circus_client import CircusClient, circus_events
 from planner_tui.connectors.local.circusd import Circusd, CircusdHandle
 from planner_tui.connectors.local.health import ReplicaRuntime
-from planner_tui.connectors.local.processes import create_time_of, is_running, stop_process_tree
+from planner_tui.connectors.local.processes import is_running, stop_process_tree
+from planner_tui.connectors.local.replicas import ReplicaOperations
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
-from planner_tui.connectors.local.watchers import build_watcher, replica_urls
+from planner_tui.connectors.local.watchers import replica_urls
 from planner_tui.model.replicas import Phase
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ T = TypeVar("T")
 EXCLUSIVE_COMMANDS = frozenset({"add", "start", "stop", "rm", "restart"})
 
 
-class Supervisor:
+class Supervisor(ReplicaOperations):
     """Owns the circus client, the recorded state and the in-memory replica runtime of a namespace."""
 
     def __init__(
@@ -265,177 +263,7 @@ class Supervisor:
                 code = event.get("exit_code")
                 self._exit_codes[name] = int(code) if isinstance(code, int) else None
 
-    # -- replicas ----------------------------------------------------------------------------------
-    async def _set_record(self, name: str, **fields: Any) -> None:
-        def change(state: NamespaceState) -> None:
-            rec = state.replicas.get(name)
-            if rec is not None:
-                for key, value in fields.items():
-                    setattr(rec, key, value)
-
-        await self.transact(change)
-
-    async def launch(self, name: str) -> None:
-        """Add (or start) the watcher of recorded replica ``name``; a replica that cannot start is failed."""
-        rec = self.state.replicas.get(name)
-        if rec is None:
-            return
-        rt = self.runtime_of(name)
-        rt.busy = True
-        try:
-            spec = build_watcher(
-                self.graph,
-                rec.component,
-                rec.index,
-                tuple(rec.gpus),
-                rec.port,
-                self.working_dir,
-                self.store.log_dir,
-                self.log_max_bytes,
-                self.log_backups,
-            )
-            if spec.problem:
-                await self.mark_failed(name, f"cannot start: {spec.problem}")
-                return
-            self.store.log_dir.mkdir(parents=True, exist_ok=True)
-            self._exit_codes.pop(name, None)
-            rt.phase, rt.reason = Phase.STARTING, None
-            try:
-                reply = await self.call(
-                    "add", name=name, cmd=spec.cmd, args=spec.args, options=spec.options, start=True, waiting=True
-                )
-            except CircusCommandError as exc:
-                if "already exist" not in exc.reason:
-                    await self.mark_failed(name, f"circus refused to add the watcher: {exc.reason}")
-                    return
-                # another connector on this namespace added it: adopt its process, or start it
-                running = (await self.call("list", name=name)).get("pids") or []
-                reply = (
-                    {"started": running}
-                    if running
-                    else await self.call("start", name=name, waiting=True, match="simple")
-                )
-            await self._after_start(name, reply)
-        finally:
-            rt.busy = False
-
-    async def _after_start(self, name: str, reply: dict[str, Any]) -> None:
-        # ``add`` answers {"started": [...]}; ``start`` nests it as {"info": {"started": [...]}}
-        nested = reply.get("info")
-        info: dict[str, Any] = nested if isinstance(nested, dict) else reply
-        started = info.get("started") or []
-        if not started:
-            # spawn failed inside circusd (e.g. permission denied): circusd's log says why
-            await self.mark_failed(
-                name, f"cannot start: circusd could not spawn the process; see {self.circusd.log_path}"
-            )
-            return
-        pid = int(started[0])
-        await self._set_record(
-            name, pid=pid, pid_create_time=create_time_of(pid), started_at=time.time(), failed_reason=None
-        )
-        rt = self.runtime_of(name)
-        if rt.phase is Phase.STARTING:
-            rt.phase = Phase.RUNNING
-
-    async def refresh_pid(self, name: str) -> None:
-        """Ask circus for watcher ``name``'s pid and record it when it changed."""
-        try:
-            reply = await self.call("list", name=name)
-        except CircusCommandError:
-            return
-        pids = reply.get("pids") or []
-        rec = self.state.replicas.get(name)
-        rt = self.runtime_of(name)
-        if not pids or rec is None:
-            return
-        pid = int(pids[0])
-        if pid != rec.pid:
-            await self._set_record(name, pid=pid, pid_create_time=create_time_of(pid), started_at=time.time())
-        if rt.phase in (Phase.STARTING, Phase.CRASHED):
-            rt.phase, rt.reason = Phase.RUNNING, None
-
-    async def mark_failed(self, name: str, reason: str, exit_code: int | None = None) -> None:
-        """Give up on replica ``name``: it stays listed as failed with ``reason``."""
-        rt = self.runtime_of(name)
-        rt.phase, rt.reason, rt.next_restart_at = Phase.FAILED, reason, None
-        await self._set_record(name, failed_reason=reason, exit_code=exit_code, pid=None)
-        log.error("replica %s failed: %s", name, reason)
-
-    async def record_exit(self, name: str, exit_code: int | None) -> None:
-        """Remember a crash's exit code; the pid is gone."""
-        await self._set_record(name, exit_code=exit_code, pid=None)
-
-    async def restart_crashed(self, name: str) -> None:
-        """Start a crashed replica's watcher again, counting the restart."""
-        rec = self.state.replicas.get(name)
-        if rec is None:
-            return
-        await self._set_record(name, restarts=rec.restarts + 1)
-        rt = self.runtime_of(name)
-        rt.busy = True
-        try:
-            self._exit_codes.pop(name, None)
-            rt.phase, rt.reason = Phase.STARTING, None
-            try:
-                reply = await self.call("start", name=name, waiting=True, match="simple")
-            except CircusCommandError as exc:
-                if "not found" in exc.reason.lower() or "doesn't exist" in exc.reason.lower():
-                    rt.busy = False
-                    await self.launch(name)
-                    return
-                raise
-            await self._after_start(name, reply)
-        finally:
-            rt.busy = False
-
-    async def stop_process(self, name: str) -> None:
-        """SIGTERM replica ``name``'s process tree, SIGKILL after the graceful timeout; circus keeps the watcher."""
-        rec = self.state.replicas.get(name)
-        if rec is None:
-            return
-        comp = self.graph.components.get(rec.component)
-        grace = comp.graceful_timeout_s if comp else 10.0
-        pid = rec.pid
-        reachable = self.client is not None and self.circusd_alive()
-        if pid is None and reachable:
-            with contextlib.suppress(ConnectorError):
-                reply = await self.call("list", name=name)
-                pids = reply.get("pids") or []
-                pid = int(pids[0]) if pids else None
-        if pid is not None:
-            await asyncio.to_thread(stop_process_tree, pid, rec.pid_create_time if pid == rec.pid else None, grace)
-        if reachable:
-            with contextlib.suppress(ConnectorError):
-                await self.call("stop", name=name, waiting=True, match="simple")
-
-    async def restart_replica(self, name: str) -> None:
-        """Stop replica ``name`` (gracefully) and start it again; a failed replica gets a fresh start."""
-        rt = self.runtime_of(name)
-        rt.busy = True
-        try:
-            rt.phase, rt.reason = Phase.STOPPING, "restarting"
-            await self.stop_process(name)
-            await self._set_record(name, restarts=0, failed_reason=None, exit_code=None, pid=None)
-        finally:
-            rt.busy = False
-        rt.phase = Phase.STARTING
-        await self.launch(name)
-
-    async def remove(self, name: str) -> None:
-        """Stop replica ``name``, remove its watcher, then free its GPUs and port in the state file."""
-        rt = self.runtime_of(name)
-        rt.busy = True
-        rt.phase, rt.reason = Phase.STOPPING, "scaling down"
-        try:
-            await self.stop_process(name)
-            if self.circusd_alive():
-                with contextlib.suppress(ConnectorError):
-                    await self.call("rm", name=name, waiting=True)
-        finally:
-            await self.transact(lambda s: s.replicas.pop(name, None))
-            self.runtime.pop(name, None)
-
+    # -- views ---------------------------------------------------------------------------------------
     def replica_names(self, component: str) -> list[str]:
         """Watchers of ``component`` in replica order (stopping ones included)."""
         recs = [(r.index, n) for n, r in self.state.replicas.items() if r.component == component]
@@ -480,8 +308,3 @@ class Supervisor:
                 self.store.remove()
 
         await asyncio.to_thread(forget)
-
-
-def state_dir_of(store: StateStore) -> Path:
-    """The state directory a store works in."""
-    return store.root.parent
