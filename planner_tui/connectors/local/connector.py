@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -198,8 +199,15 @@ class LocalConnector(ScalingMixin, PlannerConnector):
                 log.warning("removing watcher %s: circus runs it but the state file does not know it", name)
                 with contextlib.suppress(ConnectorError):
                     await sup.call("rm", name=name, waiting=True)
+        if self._graph is not None and sup.state.graph != self._graph.model_dump(mode="json"):
+            graph_json = self._graph.model_dump(mode="json")
+            await sup.transact(lambda s: setattr(s, "graph", graph_json))  # later attaches see this graph
         for name, rec in list(sup.state.replicas.items()):
-            if rec.stopping:
+            if rec.component not in self.graph.components:
+                log.warning("stopping replica %s: component %r is not in the graph any more", name, rec.component)
+                await sup.transact(functools.partial(_mark_stopping, name=name))
+                self._track(sup.remove(name))
+            elif rec.stopping:
                 self._track(sup.remove(name))
             elif rec.failed_reason:
                 sup.runtime_of(name).phase = Phase.FAILED
@@ -385,3 +393,8 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._component(component_name)
         sup = self.supervisor
         return logs.follow_sources(lambda: sup.log_sources(component_name))
+
+
+def _mark_stopping(state: NamespaceState, name: str) -> None:
+    if name in state.replicas:
+        state.replicas[name].stopping = True

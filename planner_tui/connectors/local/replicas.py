@@ -200,6 +200,9 @@ class ReplicaOperations:
         try:
             rt.phase, rt.reason = Phase.STOPPING, "restarting"
             await self.stop_process(name)
+            if self.circusd_alive():  # a fresh watcher picks up changes of the graph file
+                with contextlib.suppress(ConnectorError):
+                    await self.call("rm", name=name, waiting=True)
             await self._set_record(name, restarts=0, failed_reason=None, exit_code=None, pid=None)
         finally:
             rt.busy = False

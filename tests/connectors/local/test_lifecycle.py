@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from planner_tui.connectors.errors import ConnectorError
@@ -117,3 +118,27 @@ async def test_attach_restarts_a_graph_whose_circusd_died(connect, state_root: P
     await second.wait_until_stable(["decode"], 30)
     assert old_pid is not None and not alive(old_pid)
     assert pids_of(second)["decode-0"] != old_pid
+
+
+async def test_attach_with_a_changed_graph_stops_removed_components_and_restart_uses_the_new_command(
+    connect,  # type: ignore[no-untyped-def]
+) -> None:
+    old_graph = make_graph("changed", {"frontend": worker(role="frontend", gpus_per_replica=0), "decode": worker()})
+    first = await LocalConnector.create("changed", graph=old_graph)
+    await first.wait_until_stable(["frontend", "decode"], 30)
+    frontend_pid = pids_of(first)["frontend-0"]
+    await first.shutdown(stop_graph=False)
+
+    new_decode = worker(env={"GENERATION": "two"})
+    new_graph = make_graph("changed", {"decode": new_decode})
+    second = await connect(new_graph)
+    assert frontend_pid is not None
+    await eventually(lambda: not alive(frontend_pid), what="the dropped component stopped")
+    assert list(second.component_states()) == ["decode"]
+    await second.restart_component("decode")
+    pid = pids_of(second)["decode-0"]
+    assert pid is not None
+    assert psutil.Process(pid).environ()["GENERATION"] == "two"
+    third = await LocalConnector.attach("changed")
+    assert list(third.graph.components) == ["decode"]
+    await third.shutdown(stop_graph=False)
