@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "planner_tui.cli.dashboard_cmd:dashboard",
     "sim": "planner_tui.cli.sim_cmd:sim_group",
     "status": "planner_tui.cli.status_cmd:status",
+    "plan": "planner_tui.cli.plan_cmd:plan",
 }
 
 

@@ -1,0 +1,120 @@
+"""``planner-tui plan``: the graph, the collector and the planner without a screen.
+
+Prints one summary line per decision. Ctrl-C (or SIGTERM) stops cleanly: the graph is stopped, or
+left running with ``--leave-running`` (the dashboard or another ``plan`` can attach to it later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import signal
+import sys
+
+import click
+
+from planner_tui.cli.errors import report_config_errors
+from planner_tui.config import GraphConfig, demo_graph_path, load_graph
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.model.decisions import PlannerMode
+from planner_tui.planner.audit import audit_path_for
+from planner_tui.planner.records import decision_to_dict, summary_line
+from planner_tui.runtime import DecisionMade, Session, SessionError
+
+EXIT_CONNECTOR = 1
+
+
+@click.command("plan")
+@click.option("--graph", "graph_file", type=click.Path(dir_okay=False), help="graph file (default: the demo)")
+@click.option("--advisory", is_flag=True, help="decide and print, change nothing")
+@click.option("--leave-running", is_flag=True, help="on exit leave the graph running instead of stopping it")
+@click.option("--interval", type=click.FloatRange(min=0.25), help="seconds between decisions (overrides the graph)")
+@click.option(
+    "--metrics-interval", type=click.FloatRange(min=0.25), help="seconds between collections (overrides the graph)"
+)
+@click.option("--decisions", "max_decisions", type=click.IntRange(min=1), help="stop after this many decisions")
+@click.option("--json", "as_json", is_flag=True, help="print each decision as a JSON record")
+@report_config_errors
+def plan(
+    graph_file: str | None,
+    advisory: bool,
+    leave_running: bool,
+    interval: float | None,
+    metrics_interval: float | None,
+    max_decisions: int | None,
+    as_json: bool,
+) -> None:
+    """Run the graph with its planner headless, printing one line per decision."""
+    graph = load_graph(graph_file or demo_graph_path())
+    mode = PlannerMode.ADVISORY if advisory else None
+    try:
+        code = asyncio.run(_run(graph, mode, leave_running, interval, metrics_interval, max_decisions, as_json))
+    except ConnectorError as exc:
+        click.echo(f"planner-tui plan: {exc}", err=True)
+        raise SystemExit(EXIT_CONNECTOR) from None
+    raise SystemExit(code)
+
+
+async def _run(
+    graph: GraphConfig,
+    mode: PlannerMode | None,
+    leave_running: bool,
+    interval: float | None,
+    metrics_interval: float | None,
+    max_decisions: int | None,
+    as_json: bool,
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    opening = asyncio.ensure_future(
+        Session.open(graph, mode=mode, metrics_interval_s=metrics_interval, planner_interval_s=interval)
+    )
+    await asyncio.wait({opening, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if not opening.done():
+        click.echo("stopping: waiting for the graph to finish starting...", err=True)
+    session = await opening  # opening is never cancelled half-way: the graph would be left half-started
+    what = "left running" if leave_running else "stopped"
+    audit = audit_path_for(graph)
+    header = (
+        f"planner-tui plan: namespace {graph.namespace}, mode {session.mode.value}, "
+        f"policy {graph.planner.policy.value}, every {session.runner.interval_s:g} s; audit log {audit}; "
+        f"Ctrl-C stops (the graph is {what})"
+    )
+    click.echo(header, err=True)
+    events = session.subscribe()
+    made = 0
+    try:
+        while not stop.is_set():
+            getter = asyncio.ensure_future(events.get())
+            stopper = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for future in (getter, stopper):
+                if not future.done():
+                    future.cancel()
+            if getter not in done or getter.cancelled():
+                break
+            event = getter.result()
+            if isinstance(event, DecisionMade):
+                decision = event.decision
+                if as_json:
+                    click.echo(json.dumps(decision_to_dict(decision), separators=(",", ":")))
+                else:
+                    stamp = _dt.datetime.fromtimestamp(decision.timestamp).strftime("%H:%M:%S")
+                    click.echo(f"{stamp} {summary_line(decision)}")
+                made += 1
+                if max_decisions is not None and made >= max_decisions:
+                    break
+            elif isinstance(event, SessionError):
+                click.echo(f"error: {event.message}", err=True)
+    finally:
+        click.echo(f"stopping: the graph is {what}...", err=True)
+        with contextlib.suppress(Exception):
+            await session.close(stop_graph=not leave_running)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,336 @@
+"""The Session: one object owning the connector, the collector, the planner runner and the audit log.
+
+The dashboard, ``planner-tui plan`` and the tests all build the same Session. Front ends read its
+properties, subscribe to its events and call its actions; they never talk to a source or the
+connector themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
+from planner_tui.connectors.base import PlannerConnector
+from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.model.decisions import Decision, PlannerMode
+from planner_tui.model.logs import LogLine
+from planner_tui.model.scaling import TargetReplica
+from planner_tui.model.snapshot import Snapshot
+from planner_tui.planner.audit import AuditLog
+from planner_tui.planner.engine import EngineConfig
+from planner_tui.planner.exporter import PlannerExporter
+from planner_tui.planner.profile import CapacityProfile, load_profile
+from planner_tui.planner.runner import PlannerRunner
+from planner_tui.planner.state import Pin
+from planner_tui.runtime.errors import ReadOnlyError
+from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent, SnapshotReady
+
+log = logging.getLogger(__name__)
+
+EVENT_QUEUE_SIZE = 256
+
+
+class Session:
+    """A running graph with its collector and planner. Build it with :meth:`open`; end it with :meth:`close`."""
+
+    def __init__(
+        self,
+        graph: GraphConfig,
+        connector: PlannerConnector,
+        collector: Any,
+        runner: PlannerRunner,
+        *,
+        read_only: bool = False,
+        exporter: PlannerExporter | None = None,
+    ) -> None:
+        self.graph = graph
+        self.connector = connector
+        self.collector = collector
+        self.runner = runner
+        self.read_only = read_only
+        self.exporter = exporter
+        self._subscribers: list[asyncio.Queue[SessionEvent]] = []
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+        runner.add_listener(self._on_decision)
+        runner.add_error_listener(lambda message: self._publish(SessionError(message)))
+
+    # -- opening and closing -----------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        graph: GraphConfig,
+        *,
+        mode: PlannerMode | None = None,
+        read_only: bool = False,
+        connector: PlannerConnector | None = None,
+        collector: Any = None,
+        metrics_interval_s: float | None = None,
+        planner_interval_s: float | None = None,
+        audit: AuditLog | None = None,
+        profile: CapacityProfile | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Session:
+        """Start (or attach to) the graph, then the collector and the planner.
+
+        ``connector`` defaults to a LocalConnector for the graph's namespace. A read-only session
+        changes nothing: its planner only advises and writes no audit log. ``metrics_interval_s`` and
+        ``planner_interval_s`` override the graph's intervals (a sped-up demo).
+        """
+        if profile is None and graph.planner.profile_file:
+            profile = load_profile(graph.planner.profile_file)  # a bad profile fails before anything starts
+        exporter = PlannerExporter(graph) if graph.planner.exporter_port is not None else None
+        if exporter is not None:
+            exporter.start()  # a taken port fails before anything starts
+        created = connector is None
+        try:
+            if connector is None:
+                from planner_tui.connectors.local import LocalConnector
+
+                connector = await LocalConnector.create(graph.namespace, graph=graph)
+        except BaseException:
+            if exporter is not None:
+                exporter.stop()
+            raise
+        try:
+            if collector is None:
+                from planner_tui.metrics.collector import Collector
+
+                collector = Collector(connector, graph, interval_s=metrics_interval_s)
+            effective = mode or graph.planner.mode
+            if read_only and effective is PlannerMode.AUTO:
+                effective = PlannerMode.ADVISORY
+            runner = PlannerRunner(
+                connector,
+                EngineConfig.of(graph, profile),
+                lambda: collector.latest,
+                audit=None if read_only else (audit or AuditLog.for_graph(graph)),
+                mode=effective,
+                interval_s=planner_interval_s,
+                clock=clock,
+            )
+            session = cls(graph, connector, collector, runner, read_only=read_only, exporter=exporter)
+            session._start()
+        except BaseException:
+            if exporter is not None:
+                exporter.stop()
+            if created:
+                await connector.shutdown(stop_graph=False)
+            raise
+        return session
+
+    def _start(self) -> None:
+        queue = self.collector.subscribe()
+        self._pump = asyncio.get_running_loop().create_task(self._pump_snapshots(queue), name="session-snapshots")
+        if not getattr(self.collector, "running", False):
+            self.collector.start()
+        self.runner.start()
+
+    async def close(self, stop_graph: bool = True, timeout: float = 60.0) -> None:
+        """Stop the planner, the collector and the connector (``stop_graph=False`` leaves the graph running).
+
+        Bounded: each part gets its share of ``timeout`` and is abandoned after it.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await self.runner.stop(timeout=5.0)
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.wait({self._pump}, timeout=2.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.collector.stop(), timeout=10.0)
+        if self.exporter is not None:
+            self.exporter.stop()
+        if self.runner.audit is not None:
+            self.runner.audit.close()
+        try:
+            await asyncio.wait_for(self.connector.shutdown(stop_graph=stop_graph), timeout=timeout)
+        except TimeoutError:
+            log.error("the connector did not shut down within %.0f s", timeout)
+
+    # -- state -------------------------------------------------------------------------------------
+    @property
+    def namespace(self) -> str:
+        """The graph's namespace."""
+        return self.graph.namespace
+
+    @property
+    def mode(self) -> PlannerMode:
+        """The planner's mode."""
+        return self.runner.mode
+
+    @property
+    def latest_snapshot(self) -> Snapshot | None:
+        """The collector's newest Snapshot."""
+        latest: Snapshot | None = self.collector.latest
+        return latest
+
+    @property
+    def decisions(self) -> Sequence[Decision]:
+        """Recent decisions, newest last (bounded)."""
+        return tuple(self.runner.decisions)
+
+    @property
+    def next_tick_at(self) -> float | None:
+        """Unix time of the next planner tick, None when the planner is not running."""
+        return self.runner.next_tick_at if self.runner.running else None
+
+    @property
+    def pins(self) -> Mapping[str, Pin]:
+        """Active pins by component."""
+        return self.runner.pins
+
+    # -- events ------------------------------------------------------------------------------------
+    def subscribe(self, maxsize: int = EVENT_QUEUE_SIZE) -> asyncio.Queue[SessionEvent]:
+        """A queue receiving every event from now on (the oldest is dropped if it fills up)."""
+        queue: asyncio.Queue[SessionEvent] = asyncio.Queue(maxsize=maxsize)
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[SessionEvent]) -> None:
+        """Stop delivering events to ``queue``."""
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    def _publish(self, event: SessionEvent) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    def _on_decision(self, decision: Decision) -> None:
+        if self.exporter is not None:
+            self.exporter.update_decision(decision)
+        self._publish(DecisionMade(decision))
+
+    async def _pump_snapshots(self, queue: asyncio.Queue[Snapshot]) -> None:
+        try:
+            while True:
+                snapshot = await queue.get()
+                if self.exporter is not None:
+                    self.exporter.update_snapshot(snapshot)
+                self._publish(SnapshotReady(snapshot))
+        finally:
+            self.collector.unsubscribe(queue)
+
+    # -- actions -----------------------------------------------------------------------------------
+    def _writable(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(action)
+
+    def _component(self, name: str) -> ComponentConfig:
+        try:
+            return self.graph.components[name]
+        except KeyError:
+            raise ComponentNotFound(name, self.graph.components) from None
+
+    def _check_count(self, name: str, replicas: int) -> None:
+        comp = self._component(name)
+        if not comp.min_replicas <= replicas <= comp.max_replicas:
+            raise ScalingRefused(
+                f"{name}: {replicas} replicas is outside min_replicas..max_replicas "
+                f"({comp.min_replicas}..{comp.max_replicas}); widen them in the graph file to go further"
+            )
+        budget = self.graph.planner.max_gpu_budget
+        if budget < 0 or comp.gpus_per_replica == 0:
+            return
+        snapshot = self.latest_snapshot
+        counts = {n: c.effective_initial_replicas for n, c in self.graph.components.items()}
+        if snapshot is not None:
+            counts |= {n: s.desired_replicas for n, s in snapshot.components.items() if n in counts}
+        counts[name] = replicas
+        need = sum(counts[n] * c.gpus_per_replica for n, c in self.graph.components.items())
+        if need > budget:
+            raise ScalingRefused(
+                f"{name} at {replicas} replicas needs {need} GPUs in total, over the GPU budget of {budget} "
+                "(planner.max_gpu_budget); scale another component down first"
+            )
+
+    async def _apply_with_pin(self, name: str, replicas: int, pin: Pin | None) -> None:
+        previous = self.runner.state.pins.get(name)
+        if pin is not None:
+            self.runner.pin(pin)  # before scaling, so a tick in between cannot undo the change
+        try:
+            await self.connector.set_component_replicas([TargetReplica(component_name=name, desired_replicas=replicas)])
+        except BaseException:
+            if pin is not None:
+                self.runner.unpin(name)
+                if previous is not None:
+                    self.runner.pin(previous)
+            raise
+
+    async def set_mode(self, mode: PlannerMode) -> None:
+        """Switch the planner between auto, advisory and paused (effective at the next tick)."""
+        self._writable(f"setting the planner mode to {PlannerMode(mode).value}")
+        self.runner.set_mode(PlannerMode(mode))
+
+    async def scale(self, component: str, replicas: int, pin: bool = True) -> None:
+        """Scale ``component`` to ``replicas`` now; ``pin`` (default) keeps the planner from undoing it."""
+        self._writable(f"scaling {component}")
+        self._check_count(component, replicas)
+        hold = Pin(component, replicas, reason="manual scale") if pin else None
+        await self._apply_with_pin(component, replicas, hold)
+
+    async def pin(self, component: str, replicas: int | None = None, until: float | None = None) -> Pin:
+        """Hold ``component`` at ``replicas`` (default: its current count) until ``until`` (Unix time) or unpinned."""
+        self._writable(f"pinning {component}")
+        self._component(component)
+        current = await self.connector.get_component_replicas(component)
+        count = current if replicas is None else replicas
+        if until is not None and until <= time.time():
+            raise ValueError(f"the pin on {component} would end in the past; give a later time")
+        self._check_count(component, count)
+        pin = Pin(component, count, until, reason="pinned")
+        if count != current:
+            await self._apply_with_pin(component, count, pin)
+        else:
+            self.runner.pin(pin)
+        return pin
+
+    async def unpin(self, component: str) -> bool:
+        """Return ``component`` to the planner; False when it was not pinned."""
+        self._writable(f"unpinning {component}")
+        self._component(component)
+        return self.runner.unpin(component)
+
+    async def restart(self, component: str, rolling: bool = True) -> bool:
+        """Restart the component's replicas (one at a time when ``rolling``)."""
+        self._writable(f"restarting {component}")
+        self._component(component)
+        return await self.connector.restart_component(component, rolling=rolling)
+
+    async def logs(self, component: str, lines: int = 200) -> list[LogLine]:
+        """The last ``lines`` log lines of the component's replicas."""
+        self._component(component)
+        return await self.connector.get_component_logs(component, lines)
+
+    def follow_logs(self, component: str) -> AsyncIterator[LogLine]:
+        """New log lines of the component's replicas as they are written."""
+        self._component(component)
+        return self.connector.follow_component_logs(component)
+
+    def simulated_frontend_url(self) -> str | None:
+        """The control URL of the demo's simulated frontend, None in a graph without one."""
+        for comp in self.graph.components.values():
+            args = [comp.command, *comp.args]
+            if comp.role is Role.FRONTEND and comp.port is not None and "sim" in args and "frontend" in args:
+                return f"http://127.0.0.1:{comp.port}"
+        return None
+
+    async def scale_load(self, factor: float) -> dict[str, Any]:
+        """Multiply the simulated frontend's request rate by ``factor`` (the demo's load key)."""
+        self._writable("changing the simulated load")
+        url = self.simulated_frontend_url()
+        if url is None:
+            raise ConnectorError("no simulated frontend in this graph")
+        from planner_tui.sim.control import scale_load
+
+        result: dict[str, Any] = await scale_load(url, factor)
+        return result
