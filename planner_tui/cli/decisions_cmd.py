@@ -56,7 +56,8 @@ def decisions(
         click.echo(_line(record, as_json))
     if follow:
         try:
-            for record in follow_records(path):
+            after = float(records[-1].get("timestamp", 0.0)) if records else float("-inf")
+            for record in follow_records(path, after=after):
                 click.echo(_line(record, as_json))
         except KeyboardInterrupt:
             pass

@@ -145,16 +145,22 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def follow_records(
-    path: str | Path, poll_s: float = 0.5, should_stop: Callable[[], bool] = lambda: False, from_start: bool = False
+    path: str | Path,
+    poll_s: float = 0.5,
+    should_stop: Callable[[], bool] = lambda: False,
+    after: float | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Records appended to the log (from now on, or ``from_start``), across rotations, until ``should_stop()``.
+    """Records with a timestamp later than ``after`` (default: the newest on disk now), as they are
+    appended, across rotations, until ``should_stop()``.
 
     Records are told apart by their timestamps (the runner writes them in time order), so a rotation
     between two polls loses nothing: what went into the rotated files is read from there.
     """
     path = Path(path)
     last_ts = float("-inf")
-    if not from_start:
+    if after is not None:
+        last_ts = after
+    else:
         for record in read_records(path):
             last_ts = max(last_ts, _stamp(record))
     handle: IO[str] | None = None

@@ -180,8 +180,8 @@ class PlannerRunner:
             now = self._clock()
             decision, self._state = plan(snapshot, self._state, self.config, now, self._mode)
             decision = await self._apply(decision)
-            self.ticks += 1
             await self._record(decision)
+            self.ticks += 1
             self.decisions.append(decision)
             for listener in list(self._listeners):
                 try:

@@ -142,7 +142,8 @@ async def test_the_loop_survives_errors_and_stops_in_bounded_time(tmp_path: Path
     assert errors == ["planner tick failed: RuntimeError: collector exploded"]
     outcomes = [r["components"][1]["outcome"] for r in read_records(tmp_path / "d.jsonl")]
     assert outcomes[0] == "failed" and "applied" in outcomes
-    assert len(list(read_records(tmp_path / "d.jsonl"))) == runner.ticks
+    # every completed tick is on disk (a tick cancelled while writing may add one more line)
+    assert len(list(read_records(tmp_path / "d.jsonl"))) in (runner.ticks, runner.ticks + 1)
 
 
 async def test_pins_are_enforced_in_auto_mode() -> None:

@@ -74,7 +74,11 @@ async def test_manual_scale_pins_and_unpin_returns_control(open_session, load_fi
     events = session.subscribe()
     await session.scale("decode", 3)
     assert session.pins["decode"].replicas == 3
-    held = await next_decision(events, lambda d: decode_of(d)[0] == 3, what="decode held at 3")
+    held = await next_decision(
+        events,
+        lambda d: decode_of(d)[0] == 3 and "policy wanted 2" in (d.for_component("decode") or d.components[0]).reason,
+        what="decode held at 3 against the policy",
+    )
     dec = held.for_component("decode")
     assert dec is not None and dec.outcome is Outcome.PINNED and dec.target == 3
     assert "pinned at 3 (manual scale); policy wanted 2" in dec.reason
