@@ -6,7 +6,7 @@ makes its GPU :attr:`GpuOrigin.SIMULATED`, so simulated GPUs stay marked as such
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from planner_tui.metrics.scrape import Sample
 from planner_tui.model.gpus import GpuOrigin, GpuSample
@@ -32,20 +32,23 @@ def is_dcgm(sample: Sample) -> bool:
 def gpus_from_samples(samples: Iterable[Sample], timestamp: float) -> list[GpuSample]:
     """GPU samples from DCGM-named samples (others are ignored), sorted by host and index."""
     fields: dict[tuple[str, int], dict[str, float]] = {}
-    labels: dict[tuple[str, int], dict[str, str]] = {}
+    labels: dict[tuple[str, int], Mapping[str, str]] = {}
     simulated: set[tuple[str, int]] = set()
-    for sample in samples:
-        attribute = DCGM_FIELDS.get(sample.name)
+    for name, sample_labels, value in samples:
+        attribute = DCGM_FIELDS.get(name)
         if attribute is None:
             continue
         try:
-            index = int(sample.labels.get("gpu", ""))
+            index = int(sample_labels.get("gpu", ""))
         except ValueError:
             continue
-        key = (sample.labels.get("Hostname", ""), index)
-        fields.setdefault(key, {})[attribute] = sample.value
-        labels.setdefault(key, {}).update(sample.labels)
-        if sample.labels.get("simulated") == "true":
+        key = (sample_labels.get("Hostname", ""), index)
+        values = fields.get(key)
+        if values is None:
+            values = fields[key] = {}
+            labels[key] = sample_labels
+        values[attribute] = value
+        if sample_labels.get("simulated") == "true":
             simulated.add(key)
     out: list[GpuSample] = []
     for key in sorted(fields):

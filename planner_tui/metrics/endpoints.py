@@ -17,7 +17,7 @@ import httpx
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
-from planner_tui.metrics.dcgm import gpus_from_samples, is_dcgm
+from planner_tui.metrics.dcgm import DCGM_FIELDS, gpus_from_samples
 from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow
 from planner_tui.metrics.scrape import Sample, Scraper
 from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
@@ -142,6 +142,8 @@ class EndpointSignalSource(Source):
         self._series: dict[tuple[str, str], ReplicaSeries] = {}
         self._specs: dict[tuple[str, str], dict[Signal, SignalSpec]] = {}
         self._extra_gpus: dict[str, tuple[GpuSample, ...]] = {}
+        self._wanted_key: tuple[tuple[str, str], ...] | None = None
+        self._wanted_names: frozenset[str] = frozenset()
 
     def specs_for(self, state: ComponentState) -> dict[Signal, SignalSpec]:
         """The component's signals (preset for its role, graph-file overrides applied)."""
@@ -165,7 +167,10 @@ class EndpointSignalSource(Source):
                 if replica.metrics_url and replica.phase in SCRAPED_PHASES:
                     targets[replica.metrics_url] = (state, replica)
         urls = [*targets, *(u for u in self.settings.gpu_metrics_urls if u not in targets)]
-        results = await self._scraper.scrape(urls, self.settings.scrape_timeout_s, self.settings.max_concurrency)
+        wanted = self._wanted(context)
+        results = await self._scraper.scrape(
+            urls, self.settings.scrape_timeout_s, self.settings.max_concurrency, wanted
+        )
         now = context.now
         errors: list[str] = []
         replica_values: list[SignalValue] = []
@@ -206,6 +211,18 @@ class EndpointSignalSource(Source):
             errors=tuple(errors),
         )
 
+    def _wanted(self, context: TickContext) -> frozenset[str]:
+        """Every sample name a signal of this graph reads (histogram series included), plus DCGM's."""
+        key = tuple(sorted((name, state.spec.role) for name, state in context.components.items()))
+        if key != self._wanted_key:
+            names: set[str] = set(DCGM_FIELDS)
+            for state in context.components.values():
+                for spec in self.specs_for(state).values():
+                    for metric in spec.metrics:
+                        names.update((metric, metric + "_bucket", metric + "_sum", metric + "_count"))
+            self._wanted_key, self._wanted_names = key, frozenset(names)
+        return self._wanted_names
+
     def _read_replica(
         self, state: ComponentState, replica: ReplicaState, samples: list[Sample], series: ReplicaSeries, now: float
     ) -> None:
@@ -220,7 +237,7 @@ class EndpointSignalSource(Source):
                 values[signal] = SignalValue(state.name, signal, value, now, False, replica.name, self.name)
         series.values = values
         series.increases = increases
-        dcgm = [s for s in samples if is_dcgm(s)]
+        dcgm = [s for field in DCGM_FIELDS for s in by_name.get(field, ())]
         series.gpus = tuple(gpus_from_samples(dcgm, now)) if dcgm else ()
 
     def _aggregates(self, context: TickContext, per_component: Mapping[str, list[ReplicaSeries]]) -> list[SignalValue]:

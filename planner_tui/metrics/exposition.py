@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Collection
+from typing import NamedTuple
 
 from prometheus_client.parser import text_string_to_metric_families
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One exposition sample: ``name`` as written (``foo_total``, ``foo_bucket`` ...), labels, value."""
+class Sample(NamedTuple):
+    """One exposition sample: ``name`` as written (``foo_total``, ``foo_bucket`` ...), labels, value.
+
+    A named tuple (cheap to make: an endpoint yields dozens per scrape). ``labels`` is shared between
+    samples of the same series: treat it as read-only.
+    """
 
     name: str
     labels: dict[str, str]
@@ -59,8 +63,12 @@ def _labels(text: str) -> dict[str, str] | None:
     return labels
 
 
-def parse_fast(text: str) -> list[Sample] | None:
-    """The samples of a plain exposition, or None when prometheus_client's parser must decide."""
+def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample] | None:
+    """The samples of a plain exposition, or None when prometheus_client's parser must decide.
+
+    With ``wanted`` only samples of those names are made (the lines of the others are still checked
+    for their layout, not for their values).
+    """
     counter_families: set[str] = set()
     typed: set[str] = set()
     sample_lines = 0
@@ -91,6 +99,8 @@ def parse_fast(text: str) -> list[Sample] | None:
     append = samples.append
     empty: dict[str, str] = {}
     for name, label_text, value_text in matches:
+        if wanted is not None and name not in wanted and name not in counter_families:
+            continue
         if name in counter_families or "_" in value_text:
             return None  # renamed by the reference parser / not a valid value there
         try:
@@ -117,7 +127,13 @@ def parse_with_prometheus_client(text: str) -> list[Sample]:
     return samples
 
 
-def parse_exposition(text: str) -> list[Sample]:
-    """Samples of a Prometheus text exposition. Raises ValueError for text that does not parse."""
-    fast = parse_fast(text)
-    return fast if fast is not None else parse_with_prometheus_client(text)
+def parse_exposition(text: str, wanted: Collection[str] | None = None) -> list[Sample]:
+    """Samples of a Prometheus text exposition. Raises ValueError for text that does not parse.
+
+    ``wanted`` limits the result to samples of those names (e.g. ``foo_bucket``, ``foo_count``).
+    """
+    fast = parse_fast(text, wanted)
+    if fast is not None:
+        return fast
+    samples = parse_with_prometheus_client(text)
+    return samples if wanted is None else [s for s in samples if s.name in wanted]

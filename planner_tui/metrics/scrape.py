@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -41,11 +41,11 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _result(url: str, status: int, body: bytes, started: float) -> ScrapeResult:
+def _result(url: str, status: int, body: bytes, started: float, wanted: Collection[str] | None) -> ScrapeResult:
     if status >= 300:
         return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
     try:
-        samples = parse_exposition(body.decode("utf-8", errors="replace"))
+        samples = parse_exposition(body.decode("utf-8", errors="replace"), wanted)
     except (ValueError, TypeError, IndexError) as exc:
         return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
     return ScrapeResult(url, True, None, samples, time.perf_counter() - started)
@@ -82,18 +82,26 @@ class Scraper:
         response = await self._client.get(url, timeout=timeout)
         return response.status_code, response.content
 
-    async def _one(self, url: str, timeout: float, gate: asyncio.Semaphore) -> ScrapeResult:
+    async def _one(
+        self, url: str, timeout: float, gate: asyncio.Semaphore, wanted: Collection[str] | None
+    ) -> ScrapeResult:
         async with gate:
             started = time.perf_counter()
             try:
-                # wait_for bounds the whole exchange (connect, request, body), not each phase
-                status, body = await asyncio.wait_for(self._get(url, timeout), timeout)
+                # bounds the whole exchange (connect, request, body), not each phase
+                async with asyncio.timeout(timeout):
+                    status, body = await self._get(url, timeout)
             except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
                 return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
-            return _result(url, status, body, started)
+            return _result(url, status, body, started, wanted)
 
-    async def scrape(self, urls: Sequence[str], timeout: float, concurrency: int) -> dict[str, ScrapeResult]:
-        """One :class:`ScrapeResult` per distinct URL, at most ``concurrency`` at a time, each within ``timeout``."""
+    async def scrape(
+        self, urls: Sequence[str], timeout: float, concurrency: int, wanted: Collection[str] | None = None
+    ) -> dict[str, ScrapeResult]:
+        """One :class:`ScrapeResult` per distinct URL, at most ``concurrency`` at a time, each within ``timeout``.
+
+        ``wanted`` keeps only samples of those names (the rest of each text is checked, not kept).
+        """
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         if concurrency < 1:
@@ -102,7 +110,7 @@ class Scraper:
         if not unique:
             return {}
         gate = asyncio.Semaphore(concurrency)
-        results = await asyncio.gather(*(self._one(url, timeout, gate) for url in unique))
+        results = await asyncio.gather(*(self._one(url, timeout, gate, wanted) for url in unique))
         return {result.url: result for result in results}
 
     async def close(self) -> None:

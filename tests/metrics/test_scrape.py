@@ -85,3 +85,64 @@ async def test_duplicate_urls_are_scraped_once(metrics_server: MetricsServer) ->
 async def test_bad_arguments_are_refused(timeout: float, concurrency: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         await scrape(["http://127.0.0.1:1/metrics"], timeout=timeout, concurrency=concurrency)
+
+
+class ChunkedHandlerServer:
+    """An HTTP/1.1 server answering with a chunked body over keep-alive connections."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.clients: set[int] = set()
+        clients = self.clients
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                clients.add(self.client_address[1])
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in (WORKER_TEXT[:50], WORKER_TEXT[50:300], WORKER_TEXT[300:]):
+                    data = part.encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/metrics"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+async def test_chunked_bodies_and_connections_kept_between_ticks() -> None:
+    from planner_tui.metrics.scrape import Scraper
+
+    server = ChunkedHandlerServer()
+    scraper = Scraper()
+    try:
+        for _ in range(3):
+            result = (await scraper.scrape([server.url], timeout=5, concurrency=1))[server.url]
+            assert result.ok and Sample("vllm:kv_cache_usage_perc", {"model": "m"}, 0.42) in result.samples
+        assert len(server.clients) == 1  # one connection, reused by every tick
+    finally:
+        await scraper.close()
+        server.stop()
+
+
+async def test_an_httpx_client_can_be_given(metrics_server: MetricsServer) -> None:
+    import httpx
+
+    url = metrics_server.serve("/metrics", WORKER_TEXT)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        result = (await scrape([url], timeout=5, concurrency=1, client=client))[url]
+    assert result.ok and len(result.samples) == 7

@@ -1,0 +1,72 @@
+"""Host and per-replica figures read from real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from planner_tui.metrics import host as host_module
+from planner_tui.metrics.host import HostReader
+
+
+@pytest.fixture
+def busy_and_idle() -> Iterator[tuple[int, int]]:
+    """A process spinning a core and one sleeping; both killed afterwards."""
+    busy = subprocess.Popen([sys.executable, "-c", "import threading\nwhile True: pass"])
+    idle = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\ntime.sleep(60)",
+        ]
+    )
+    yield busy.pid, idle.pid
+    for process in (busy, idle):
+        process.kill()
+        process.wait(10)
+
+
+@pytest.mark.parametrize("use_proc", [True, False], ids=["proc-stat", "psutil"])
+def test_replica_usage_of_real_processes(
+    busy_and_idle: tuple[int, int], use_proc: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host_module, "_PROC_STAT", use_proc and host_module._PROC_STAT)
+    busy, idle = busy_and_idle
+    reader = HostReader()
+    first = reader.usage({"busy-0": busy, "idle-0": idle})
+    assert first["busy-0"].cpu_percent is None  # one reading cannot give a rate
+    deadline = time.monotonic() + 30
+    while True:
+        time.sleep(0.3)
+        usage = reader.usage({"busy-0": busy, "idle-0": idle})
+        if (usage["busy-0"].cpu_percent or 0) > 20 or time.monotonic() > deadline:
+            break
+    assert (usage["busy-0"].cpu_percent or 0) > 20, usage
+    assert usage["idle-0"].cpu_percent is not None and usage["idle-0"].cpu_percent < 10
+    reference = psutil.Process(idle)
+    assert usage["idle-0"].threads == reference.num_threads() == 2
+    rss = usage["idle-0"].rss_bytes or 0
+    assert abs(rss - reference.memory_info().rss) < 0.2 * reference.memory_info().rss
+
+
+def test_a_process_that_is_gone_is_left_out() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(30)
+    reader = HostReader()
+    assert reader.usage({"gone-0": process.pid}) == {}
+
+
+def test_host_figures() -> None:
+    reader = HostReader()
+    first = reader.host()
+    assert first.cpu_percent is None
+    assert first.memory_total_bytes == psutil.virtual_memory().total
+    assert first.memory_used_bytes is not None and 0 < first.memory_used_bytes < first.memory_total_bytes
+    assert first.load_average is not None and len(first.load_average) == 3
+    second = reader.host()
+    assert second.cpu_percent is not None and 0 <= second.cpu_percent <= 100
