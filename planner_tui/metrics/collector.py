@@ -31,6 +31,7 @@ from planner_tui.model.snapshot import HostSample, Snapshot
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25
+BACKFILL_TIMEOUT_S = 5.0
 _TICK_BUDGET = 0.9  # share of the interval a tick may take before its snapshot is due
 _CONNECTOR_BUDGET = 0.4  # share of the interval the connector gets before its last states are used
 
@@ -195,7 +196,23 @@ class Collector:
         return snapshot
 
     # -- the loop ----------------------------------------------------------------------------------
+    async def backfill(self, timeout: float = BACKFILL_TIMEOUT_S) -> int:
+        """Let the sources that know the past (a Prometheus server) fill the history; bounded."""
+        try:
+            async with asyncio.timeout(timeout):
+                states = await self.connector.get_component_states()
+                context = TickContext(now=time.time(), namespace=self.namespace, components=states)
+                added = await asyncio.gather(*(s.backfill(context, self.history) for s in self.sources))
+                return sum(added)
+        except TimeoutError:
+            log.info("history backfill took longer than %.1f s; starting without it", timeout)
+        except Exception as exc:  # the past is a nicety: never keep the collector from starting
+            log.warning("history backfill failed: %s", exc)
+        return 0
+
     async def _run(self) -> None:
+        if self.ticks == 0 and any(type(s).backfill is not Source.backfill for s in self.sources):
+            await self.backfill()
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:

@@ -103,6 +103,8 @@ class History:
         ring = self._series.get(key)
         if ring is None:
             ring = self._series[key] = Ring(self.capacity)
+        elif ring.size and timestamp < ring.times[(ring.start + ring.size - 1) % ring.capacity]:
+            return  # older than what the series holds: the rings stay in time order
         ring.append(timestamp, value)
         if self._latest is None or timestamp > self._latest:
             self._latest = timestamp

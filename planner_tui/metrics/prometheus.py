@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -209,23 +208,31 @@ class PrometheusQuerySource(Source):
         gpus = gpus_from_samples(gpu_samples, context.now)
         return SourceReport(gpus=tuple(gpus) if gpus else None, signals=tuple(values), errors=tuple(errors))
 
-    async def backfill(
-        self, components: Mapping[str, ComponentState], history: History, window_s: float, step_s: float
-    ) -> int:
-        """Fill ``history`` with each component signal's last ``window_s`` seconds; returns points added."""
-        end = time.time()
-        added = 0
-        for name, state in components.items():
-            for signal, query in self.queries_for(state).items():
+    async def backfill(self, context: TickContext, history: History) -> int:
+        """Fill ``history`` with each component signal's past (range queries over the history span)."""
+        end_at = context.now
+        start_at = end_at - history.history_s
+        step = max(1.0, history.history_s / history.capacity)
+        jobs = [
+            (name, signal, query)
+            for name, state in context.components.items()
+            for signal, query in self.queries_for(state).items()
+        ]
+
+        async def one(query: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+            async with self._gate:
                 try:
-                    async with self._gate:
-                        series = await self.client.range(query, end - window_s, end, step_s)
+                    return await self.client.range(query, start_at, end_at, step)
                 except PrometheusError:
-                    continue
-                for _, points in series[:1]:
-                    for timestamp, value in points:
-                        history.append(("signal", name, signal, None), timestamp, value)
-                        added += 1
+                    return []
+
+        answers = await asyncio.gather(*(one(query) for _, _, query in jobs))
+        added = 0
+        for (name, signal, _query), series in zip(jobs, answers, strict=True):
+            for _, points in series[:1]:
+                for timestamp, value in points:
+                    history.append(("signal", name, signal, None), timestamp, value)
+                    added += 1
         return added
 
     async def close(self) -> None:

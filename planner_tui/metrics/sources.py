@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from planner_tui.metrics.history import History
 from planner_tui.model.components import ComponentState
 from planner_tui.model.gpus import GpuSample
 from planner_tui.model.replicas import ReplicaState, ReplicaUsage
@@ -71,6 +72,13 @@ class Source(ABC):
     @abstractmethod
     async def collect(self, context: TickContext) -> SourceReport:
         """This tick's figures. Must not raise for a target that is down (report it instead)."""
+
+    async def backfill(self, context: TickContext, history: History) -> int:
+        """Fill ``history`` with what the source already knows of the past (before the first tick).
+
+        Returns the number of points added; most sources know nothing of the past.
+        """
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and threads."""

@@ -65,3 +65,12 @@ def test_downsample_to_a_chart_width() -> None:
 def test_unknown_gpu_field_is_refused() -> None:
     with pytest.raises(ValueError, match="utilization_pct"):
         History().gpu_history(0, 60, field="bogus")
+
+
+def test_points_older_than_the_series_are_ignored() -> None:
+    history = History(history_s=60, interval_s=1)
+    key = ("signal", "fe", Signal.INFLIGHT, None)
+    history.append(key, 10.0, 1.0)
+    history.append(key, 5.0, 9.0)  # out of order: dropped, the ring stays sorted
+    history.append(key, 11.0, 2.0)
+    assert history.points(key, 60) == [(10.0, 1.0), (11.0, 2.0)]

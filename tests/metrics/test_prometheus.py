@@ -190,9 +190,8 @@ async def test_range_queries_fill_the_history(prometheus: PrometheusServer) -> N
     source = source_for(prometheus)
     history = History(history_s=300, interval_s=1)
     try:
-        added = await eventually(
-            lambda: source.backfill({"decode": STATES["decode"]}, history, window_s=60, step_s=1), lambda n: n >= 4
-        )
+        context = TickContext(time.time(), "ns", {"decode": STATES["decode"]})
+        added = await eventually(lambda: source.backfill(context, history), lambda n: n >= 4)
         assert added >= 4
         points = history.series("decode", Signal.KV_USAGE, window_s=300)
         assert len(points) >= 2 and {v for _, v in points} == {0.25}
@@ -219,6 +218,24 @@ async def test_the_collector_queries_prometheus_when_configured(prometheus: Prom
         snapshot = await eventually(collector.collect_once, lambda s: s.signal("decode", Signal.KV_USAGE) is not None)
         kv = snapshot.signal("decode", Signal.KV_USAGE)
         assert kv is not None and kv.value == pytest.approx(0.25) and kv.source == "prometheus"
+    finally:
+        await collector.stop()
+
+
+async def test_a_starting_collector_fills_its_history_from_prometheus(prometheus: PrometheusServer) -> None:
+    graph = GRAPH.model_copy(update={"metrics": GRAPH.metrics.model_copy(update={"prometheus_url": prometheus.url})})
+    probe = source_for(prometheus)
+    context = TickContext(time.time(), "ns", {"decode": STATES["decode"]})
+    await eventually(lambda: probe.backfill(context, History(300, 1)), lambda n: n >= 3)  # Prometheus has a past
+    await probe.close()
+    collector = Collector(StaticConnector("ns", STATES["decode"]), graph, interval_s=0.5)
+    queue = collector.subscribe()
+    collector.start()
+    try:
+        async with asyncio.timeout(30):
+            first = await queue.get()
+        before = [t for t, _ in collector.history.series("decode", Signal.KV_USAGE, 900) if t < first.timestamp - 1]
+        assert len(before) >= 2  # points older than the first tick: they came from range queries
     finally:
         await collector.stop()
 
