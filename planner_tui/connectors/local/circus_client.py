@@ -119,7 +119,10 @@ class CircusClient:
         try:
             await sock.send(json.dumps(message).encode())
             remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-            return await asyncio.wait_for(future, remaining)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races
+            # with the reply, which would keep a cancelled caller (a monitor loop) running
+            async with asyncio.timeout(remaining):
+                return await future
         except TimeoutError:
             raise ConnectorError(
                 f"circus command {command!r} to {self.endpoint} got no answer in time; is circusd running?"

@@ -19,6 +19,8 @@ from planner_tui.connectors.local import logs
 from planner_tui.connectors.local.allocator import gpu_inventory, holdings_of
 from planner_tui.connectors.local.health import HealthMonitor
 from planner_tui.connectors.local.info import component_metrics, prefill_queue, resource_usage, topology
+from planner_tui.connectors.local.processes import is_running as process_alive
+from planner_tui.connectors.local.processes import stop_process_tree
 from planner_tui.connectors.local.scaling import ScalingMixin
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.connectors.local.supervisor import Supervisor
@@ -130,6 +132,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         if self._sup is not None:
             return
         existing = await asyncio.to_thread(self._read_state)
+        if existing is not None and existing.stopping:
+            await self._finish_interrupted_stop(existing)
+            existing = None
         if existing is None and self._graph is None:
             raise ConnectorError(
                 f"no running graph in namespace {self.namespace} (no state file at {self.store.path}); "
@@ -155,7 +160,27 @@ class LocalConnector(ScalingMixin, PlannerConnector):
             await self._abort_start()
             raise
         self._monitor = HealthMonitor(sup, interval_s=self._monitor_interval_s)
+        if existing is not None:
+            try:
+                await self._monitor.prime()  # an attached view shows ready replicas as ready at once
+            except BaseException:
+                await self._monitor.stop()
+                raise
         self._monitor.start()
+
+    async def _finish_interrupted_stop(self, state: NamespaceState) -> None:
+        """A graph whose stop did not finish: refuse while it is stopping, else clean up what is left."""
+        if state.circusd is not None and process_alive(state.circusd.pid, state.circusd.create_time):
+            raise ConnectorError(f"the graph in namespace {self.namespace} is being stopped; try again in a moment")
+
+        def clean() -> None:
+            for rec in state.replicas.values():
+                if rec.pid and process_alive(rec.pid, rec.pid_create_time):
+                    stop_process_tree(rec.pid, rec.pid_create_time, 5.0)
+            with self.store.locked():
+                self.store.remove()
+
+        await asyncio.to_thread(clean)
 
     def _read_state(self) -> NamespaceState | None:
         with self.store.locked():
@@ -226,6 +251,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         if self._sup is None or self._closed:
             return
         self._closed = True
+        self._sup.closing = True
         if self._monitor is not None:
             await self._monitor.stop()
         if self._removals:

@@ -8,7 +8,6 @@ that doubles each time, and after ``max_crash_restarts`` restarts it is ``failed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -82,27 +81,39 @@ class HealthMonitor:
         self._events: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self.ticks = 0
+        self._stopping = False
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
         if self._task is None:
-            self._http = httpx.AsyncClient(trust_env=False)
+            if self._http is None:
+                self._http = httpx.AsyncClient(trust_env=False)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="local-health-monitor")
+
+    async def prime(self) -> None:
+        """One pass now (before the loop starts), so phases are right as soon as a connector attached."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+        await self.tick()
 
     async def stop(self) -> None:
         """Stop the loop, waiting at most a few seconds."""
+        self._stopping = True  # also ends the loop should a cancellation get lost in a library
         for task in (self._task, self._events):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 5.0)
+                done, _ = await asyncio.wait({task}, timeout=5.0)
+                if not done:
+                    log.warning("health monitor of %s did not stop in 5 s", self.supervisor.namespace)
+                elif not task.cancelled() and task.exception() is not None:
+                    log.debug("health monitor task ended with %r", task.exception())
         self._task = self._events = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:

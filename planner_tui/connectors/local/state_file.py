@@ -62,6 +62,7 @@ class NamespaceState:
     desired: dict[str, int] = field(default_factory=dict)
     replicas: dict[str, ReplicaRecord] = field(default_factory=dict)  # watcher name -> record
     updated_at: float = 0.0
+    stopping: bool = False  # the graph is being stopped on purpose: nobody may start it again
 
     def to_json(self) -> dict[str, Any]:
         """The file's JSON document."""
@@ -74,6 +75,7 @@ class NamespaceState:
             "desired": self.desired,
             "replicas": {name: asdict(rec) for name, rec in sorted(self.replicas.items())},
             "updated_at": self.updated_at,
+            "stopping": self.stopping,
         }
 
     @classmethod
@@ -87,6 +89,7 @@ class NamespaceState:
             desired={str(k): int(v) for k, v in (data.get("desired") or {}).items()},
             replicas={str(k): ReplicaRecord.from_json(v) for k, v in (data.get("replicas") or {}).items()},
             updated_at=float(data.get("updated_at") or 0.0),
+            stopping=bool(data.get("stopping", False)),
         )
 
 

@@ -8,6 +8,7 @@ attached to the same namespace (or sharing GPUs across namespaces) never undo ea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from collections.abc import Callable
@@ -69,6 +70,7 @@ class Supervisor(ReplicaOperations):
         self.problems: list[str] = []
         self.recoveries = 0
         self.graph_stopped = False
+        self.closing = False  # the connector is shutting down: never start circusd again
         self._exit_codes: dict[str, int | None] = {}
         self._recover_lock = asyncio.Lock()
         self._exclusive = asyncio.Lock()
@@ -173,12 +175,12 @@ class Supervisor(ReplicaOperations):
 
         A graph stopped on purpose (its state file removed by another connector) is not restarted.
         """
-        if self.graph_stopped:
+        if self.graph_stopped or self.closing:
             return False
         if self.circusd_alive():
             return True
         await self.reload()
-        if not self.store.path.exists():
+        if not self.store.path.exists() or self.state.stopping:
             self.graph_stopped = True
             self.problems = [f"the graph of namespace {self.namespace} was stopped by another planner-tui"]
             return False
@@ -211,7 +213,9 @@ class Supervisor(ReplicaOperations):
             await asyncio.to_thread(lock.acquire)
             try:
                 await self.reload()
-                if self.circusd_alive():
+                if self.state.stopping or self.closing:
+                    self.graph_stopped = self.state.stopping
+                elif self.circusd_alive():
                     assert self.state.circusd is not None
                     await self.adopt(self.state.circusd)
                 else:
@@ -291,7 +295,13 @@ class Supervisor(ReplicaOperations):
             self.client = None
 
     async def stop_everything(self) -> None:
-        """Stop every replica (graceful), then circusd; verify by pid that nothing is left."""
+        """Stop every replica (graceful), then circusd; verify by pid that nothing is left.
+
+        The state file says "stopping" first, so no other connector attached to the namespace
+        mistakes the dying circusd for a crash and starts it again.
+        """
+        with contextlib.suppress(ConnectorError, OSError):
+            await self.transact(lambda s: setattr(s, "stopping", True))
         names = list(self.state.replicas)
         for name in names:
             rt = self.runtime_of(name)

@@ -35,6 +35,7 @@ async def test_second_connector_attaches_to_the_running_graph(connect, state_roo
     third = await LocalConnector.attach("attach")  # no graph file
     assert third.graph.components["decode"].max_replicas == 4
     assert pids_of(third) == pids_of(first)
+    assert third.component_states()["decode"].ready_replicas == 2  # right after attach, no waiting
 
     # a change through one instance is seen by the others' next transaction and does not clash
     await third.scale_component("decode", 3)
@@ -142,3 +143,22 @@ async def test_attach_with_a_changed_graph_stops_removed_components_and_restart_
     third = await LocalConnector.attach("changed")
     assert list(third.graph.components) == ["decode"]
     await third.shutdown(stop_graph=False)
+
+
+async def test_stopping_the_graph_from_one_connector_is_not_undone_by_another(state_root: Path) -> None:
+    graph = make_graph("one-stops", {"decode": worker()})
+    watcher = await LocalConnector.create("one-stops", graph=graph)
+    stopper = await LocalConnector.attach("one-stops")
+    await stopper.wait_until_stable(["decode"], 30)
+    pids = [p for p in pids_of(stopper).values() if p]
+    circusd = stopper.supervisor.state.circusd
+    assert circusd is not None
+
+    await stopper.shutdown(stop_graph=True)
+
+    await eventually(lambda: watcher.supervisor.graph_stopped, what="the other connector saw the stop")
+    assert "stopped by another planner-tui" in watcher.problems[0]
+    assert watcher.recoveries == 0
+    assert not alive(circusd.pid) and not any(alive(p) for p in pids)
+    await watcher.shutdown(stop_graph=True)
+    assert not (state_root / "local" / "one-stops.json").exists()
