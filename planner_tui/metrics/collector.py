@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -277,9 +278,10 @@ class Collector:
         gpu_memory: dict[str, float] = {}
         signals: dict[tuple[str, object, str | None], SignalValue] = {}
         holders = context.gpu_holders() if self.connector.kind == "local" else {}
+        local_hosts = (None, "simulated", socket.gethostname())
         for report in reports:
             for gpu in report.gpus or ():
-                if not gpu.holders and gpu.host in (None, "simulated") and gpu.index in holders:
+                if not gpu.holders and gpu.host in local_hosts and gpu.index in holders:
                     gpu = dataclasses.replace(gpu, holders=holders[gpu.index])
                 gpus.setdefault((gpu.origin, gpu.host, gpu.index), gpu)
             gpu_status = gpu_status or report.gpu_status

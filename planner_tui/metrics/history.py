@@ -157,6 +157,11 @@ class History:
             raise ValueError(f"unknown GPU field {field!r}; known: {', '.join(GPU_FIELDS)}")
         return self.points(("gpu", index, field), window_s)
 
+    @staticmethod
+    def downsample(points: Sequence[Point], n: int, mode: Literal["mean", "max", "last"] = "mean") -> list[Point]:
+        """At most ``n`` points of ``points`` (see :func:`downsample`), e.g. a chart's width."""
+        return downsample(points, n, mode)
+
     def host_history(self, field: str, window_s: float) -> list[Point]:
         """Host ``cpu_percent`` or ``memory_used_bytes`` over the last ``window_s`` seconds."""
         if field not in HOST_FIELDS:

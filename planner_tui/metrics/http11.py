@@ -67,11 +67,11 @@ class Http11Pool:
             writer.write(request)
             await writer.drain()
             status, headers, version = await _read_head(reader)
-            body = await _read_body(reader, headers)
+            bodiless = status in (204, 304) or 100 <= status < 200
+            body = b"" if bodiless else await _read_body(reader, headers)
+            delimited = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
             keep = (
-                version == "HTTP/1.1"
-                and headers.get("connection", "").lower() != "close"
-                and ("content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower())
+                version == "HTTP/1.1" and headers.get("connection", "").lower() != "close" and (bodiless or delimited)
             )
             return status, body
         finally:

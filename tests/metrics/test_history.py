@@ -58,6 +58,7 @@ def test_downsample_to_a_chart_width() -> None:
     assert len(reduced) == 10 and all(v == 4.5 for _, v in reduced)
     assert [t for t, _ in reduced] == [9.0 + 10 * i for i in range(10)]
     assert {v for _, v in downsample(points, 10, mode="max")} == {9.0}
+    assert History.downsample(points, 5, mode="last") == downsample(points, 5, mode="last")
     with pytest.raises(ValueError, match="n >= 1"):
         downsample(points, 0)
 
