@@ -7,7 +7,8 @@ live graph. Everything is a pure function of its arguments (no clock, no randomn
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from planner_tui.config import GraphConfig
 from planner_tui.model import (
@@ -27,6 +28,7 @@ from planner_tui.model import (
     SignalValue,
     Snapshot,
 )
+from planner_tui.tui.static_source import StaticSource
 
 #: 2026-01-01T00:00:00Z: the frozen "now" of every sample
 EPOCH = 1_767_225_600.0
@@ -291,3 +293,26 @@ def sample_logs(component: str, replicas: int = 2, lines: int = 40, end: float =
             )
         out.append(LogLine(component=component, replica=f"{component}-{replica}", timestamp=t, text=text))
     return out
+
+
+def sample_source(
+    *,
+    graph: GraphConfig | None = None,
+    gpus: int = 8,
+    counts: Mapping[str, int] | None = None,
+    history: bool = True,
+    clock: Callable[[], float] | None = None,
+    **kwargs: Any,
+) -> StaticSource:
+    """A StaticSource serving the sample data at :data:`EPOCH` (``gpus=0``: the no-GPU state)."""
+    graph = graph or sample_graph(gpus=gpus)
+    return StaticSource(
+        graph,
+        sample_snapshot(graph=graph, counts=counts),
+        history=sample_history(graph=graph, counts=counts) if history else (),
+        decisions=sample_decisions(),
+        logs={name: sample_logs(name, replicas=3 if name == "decode" else 2) for name in graph.components},
+        next_tick_at=EPOCH + 3,
+        clock=clock or (lambda: EPOCH),
+        **kwargs,
+    )

@@ -6,14 +6,7 @@ from typing import Any
 
 from planner_tui.config import GraphConfig
 from planner_tui.tui.app import DashboardApp
-from planner_tui.tui.sample_data import (
-    EPOCH,
-    sample_decisions,
-    sample_graph,
-    sample_history,
-    sample_logs,
-    sample_snapshot,
-)
+from planner_tui.tui.sample_data import EPOCH, sample_source
 from planner_tui.tui.static_source import StaticSource
 
 CONNECTOR_ERROR = "local connector: circusd not answering on tcp://127.0.0.1:5555 (connection refused); retrying"
@@ -24,21 +17,9 @@ def frozen_clock() -> float:
     return EPOCH
 
 
-def demo_source(
-    *, gpus: int = 8, graph: GraphConfig | None = None, history: bool = True, **kwargs: Any
-) -> StaticSource:
+def demo_source(*, gpus: int = 8, graph: GraphConfig | None = None, **kwargs: Any) -> StaticSource:
     """A StaticSource with demo-like data (``gpus=0``: no GPU source)."""
-    graph = graph or sample_graph(gpus=gpus)
-    return StaticSource(
-        graph,
-        sample_snapshot(graph=graph),
-        history=sample_history(graph=graph) if history else (),
-        decisions=sample_decisions(),
-        logs={name: sample_logs(name, replicas=3 if name == "decode" else 2) for name in graph.components},
-        next_tick_at=EPOCH + 3,
-        clock=frozen_clock,
-        **kwargs,
-    )
+    return sample_source(gpus=gpus, graph=graph, clock=frozen_clock, **kwargs)
 
 
 def demo_app(source: StaticSource | None = None, *, read_only: bool = False, **kwargs: Any) -> DashboardApp:

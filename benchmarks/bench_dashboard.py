@@ -1,0 +1,133 @@
+"""Dashboard cost in a real terminal (tmux): time to first frame, CPU at a 1 s refresh, and RSS.
+
+    python benchmarks/bench_dashboard.py [--seconds 60] [--skip-demo]
+
+1. ``planner-tui`` (no arguments: the demo graph through the runtime Session) and the fixture app:
+   time from process start to the first frame (the header drawn in the tmux pane). The demo graph is
+   stopped again with the quit dialog (``q``, ``s``).
+2. The fixture app with 8 GPUs and 32 replicas refreshing every second: the process's CPU over
+   ``--seconds`` (user + system time / wall time, % of one core) and its RSS at the end.
+
+Needs tmux. State and config go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = ("120", "40")
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=check).stdout
+
+
+def start(session: str, command: list[str], env: dict[str, str]) -> float:
+    """Start ``command`` in a detached tmux session; returns the perf_counter time just before."""
+    line = "exec env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(command)
+    began = time.perf_counter()
+    tmux("new-session", "-d", "-s", session, "-x", SIZE[0], "-y", SIZE[1], line)
+    return began
+
+
+def wait_for(session: str, marker: str, timeout: float = 30.0) -> float:
+    """Poll the pane every 5 ms until ``marker`` shows; returns the perf_counter time it did."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if marker in tmux("capture-pane", "-p", "-t", session, check=False):
+            return time.perf_counter()
+        time.sleep(0.005)
+    raise TimeoutError(f"{marker!r} did not appear in {timeout:.0f} s:\n" + tmux("capture-pane", "-p", "-t", session))
+
+
+def pane_process(session: str) -> psutil.Process:
+    return psutil.Process(int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip()))
+
+
+def stop(session: str, process: psutil.Process | None, keys: tuple[str, ...] = ()) -> None:
+    """Quit through the keys (if any), waiting up to 60 s, then make sure the session is gone."""
+    if keys and process is not None:
+        for key in keys:
+            tmux("send-keys", "-t", session, key, check=False)
+            time.sleep(0.5)
+        try:
+            process.wait(60)
+        except psutil.TimeoutExpired:
+            print(f"  (quit via {keys} took over 60 s; killing)")
+    tmux("kill-session", "-t", session, check=False)
+
+
+def first_frames(command: list[str], env: dict[str, str], runs: int, quit_keys: tuple[str, ...]) -> list[float]:
+    samples = []
+    for run in range(runs):
+        session = f"pt-bench-{os.getpid()}-{run}"
+        began = start(session, command, env)
+        try:
+            shown = wait_for(session, "ns demo")
+            samples.append(shown - began)
+            time.sleep(0.5)
+            process = pane_process(session)
+        finally:
+            stop(session, locals().get("process"), quit_keys)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="CPU measurement window")
+    parser.add_argument("--runs", type=int, default=3, help="first-frame runs per command")
+    parser.add_argument("--skip-demo", action="store_true", help="do not start the demo graph")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        sys.exit("tmux is needed: apt-get install tmux")
+    with tempfile.TemporaryDirectory(prefix="planner-tui-bench-") as tmp:
+        env = {
+            "PLANNER_TUI_STATE_DIR": f"{tmp}/state",
+            "PLANNER_TUI_CONFIG_DIR": f"{tmp}/config",
+            "TERM": "xterm-256color",
+            "PATH": os.environ.get("PATH", ""),
+        }
+        fixture = [sys.executable, str(REPO / "benchmarks" / "dashboard_fixture_app.py")]
+        print(f"terminal: tmux {SIZE[0]}x{SIZE[1]}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        if not args.skip_demo:
+            demo = first_frames([sys.executable, "-m", "planner_tui"], env, args.runs, ("q", "s"))
+            print(f"first frame, planner-tui (demo graph)   median {statistics.median(demo) * 1000:6.0f} ms  "
+                  f"(runs: {', '.join(f'{s * 1000:.0f}' for s in demo)} ms)")  # fmt: skip
+        small = first_frames([*fixture, "--prefill", "2", "--decode", "3"], env, args.runs, ())
+        print(f"first frame, fixture app (6 replicas)   median {statistics.median(small) * 1000:6.0f} ms")
+
+        session = f"pt-bench-cpu-{os.getpid()}"
+        start(session, [*fixture, "--gpus", "8", "--prefill", "15", "--decode", "16", "--interval", "1"], env)
+        try:
+            wait_for(session, "ns demo")
+            process = pane_process(session)
+            time.sleep(5.0)  # warm-up: first layout, panels mounted
+            before, wall = process.cpu_times(), time.perf_counter()
+            time.sleep(args.seconds)
+            after, wall = process.cpu_times(), time.perf_counter() - wall
+            used = (after.user - before.user) + (after.system - before.system)
+            rss = process.memory_info().rss
+            screen = tmux("capture-pane", "-p", "-t", session)
+        finally:
+            stop(session, None)
+        replicas = sum(1 for line in screen.splitlines() if " ready " in line or " starting " in line)
+        print(f"CPU, 8 GPUs + 32 replicas, 1 s refresh  {used / wall * 100:6.2f} % of one core over {wall:.0f} s "
+              f"({used:.2f} s CPU)")  # fmt: skip
+        print(f"RSS at the end                          {rss / 2**20:6.1f} MiB")
+        print(f"(replica rows visible in the 120x40 pane: {replicas}; the rest scroll)")
+
+
+if __name__ == "__main__":
+    main()
