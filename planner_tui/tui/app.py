@@ -27,7 +27,6 @@ from planner_tui.tui.screens import HelpScreen, MainScreen, QuitChoice, QuitDial
 from planner_tui.tui.source import DashboardSource, classify, connector_kind
 from planner_tui.tui.themes import DEFAULT_THEME, load_theme_files
 from planner_tui.tui.trends import Trends
-from planner_tui.tui.widgets import StatusLine
 from planner_tui.tui.widgets.header_bar import HeaderState
 
 log = logging.getLogger(__name__)
@@ -130,15 +129,15 @@ class DashboardApp(App[None]):
         return getattr(self.opener, "namespace", "?")
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         """Show the main screen at once, then connect in the background."""
-        self.push_screen(self.main_screen)
+        await self.push_screen(self.main_screen)
         self._remember_theme = self._remember_after_start
         self.set_interval(self.header_interval_s, self.main_screen.refresh_header)
         if self.source is not None:
             self._adopt(self.source)
         elif self.opener is not None:
-            self.main_screen.query_one(StatusLine).set_info("starting the graph…")
+            self._status_info("starting the graph…")
             self._open_source()
 
     def watch_theme(self, theme: str) -> None:
@@ -203,6 +202,16 @@ class DashboardApp(App[None]):
         else:
             self.post_message(ActionFinished(label, done))
 
+    def _status_info(self, text: str) -> None:
+        line = self.main_screen.status_line()
+        if line is not None:
+            line.set_info(text)
+
+    def _status_error(self, text: str | None) -> None:
+        line = self.main_screen.status_line()
+        if line is not None:
+            line.set_error(text)
+
     # -- messages ------------------------------------------------------------------------------------
     def _take_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -213,7 +222,7 @@ class DashboardApp(App[None]):
         self._take_snapshot(message.snapshot)
         if self.source_error is not None and not message.snapshot.errors:
             self.source_error = None
-            self.main_screen.query_one(StatusLine).set_error(None)
+            self._status_error(None)
         self.main_screen.refresh_view()
 
     def on_decision_arrived(self, message: DecisionArrived) -> None:
@@ -225,24 +234,23 @@ class DashboardApp(App[None]):
         """Say what failed; keep running."""
         new = message.message != self.source_error
         self.source_error = message.message
-        self.main_screen.query_one(StatusLine).set_error(message.message)
+        self._status_error(message.message)
         if new:
             self.notify(message.message, severity="error", title="Connector", timeout=8)
         self.main_screen.refresh_header()
 
     def on_source_opened(self, message: SourceOpened) -> None:
         """The graph is up: start following it."""
-        self.main_screen.query_one(StatusLine).set_info("connected")
+        self._status_info("connected")
         self._adopt(message.source)
 
     def on_action_finished(self, message: ActionFinished) -> None:
         """Report a finished call."""
-        status = self.main_screen.query_one(StatusLine)
         if message.error:
-            status.set_info(message.error)
+            self._status_info(message.error)
             self.notify(message.error, severity="error", title="Action failed", timeout=8)
         else:
-            status.set_info(message.message)
+            self._status_info(message.message)
             self.notify(message.message, title=message.action, timeout=3)
         self.main_screen.refresh_view()
 
@@ -277,9 +285,7 @@ class DashboardApp(App[None]):
         self.workers.cancel_group(self, "source-events")
         source = self.source
         if source is not None and self.close_on_quit:
-            self.main_screen.query_one(StatusLine).set_info(
-                "stopping the graph…" if stop_graph else "detaching (the graph keeps running)…"
-            )
+            self._status_info("stopping the graph…" if stop_graph else "detaching (the graph keeps running)…")
             try:
                 await asyncio.wait_for(source.close(stop_graph=stop_graph and not self.read_only), CLOSE_TIMEOUT_S)
             except Exception as exc:  # quitting must always work

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.dom import NoScreen
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -27,6 +30,8 @@ from planner_tui.tui.widgets.component_panel import PanelState, replica_matches
 if TYPE_CHECKING:
     from planner_tui.tui.app import DashboardApp
 
+log = logging.getLogger(__name__)
+
 MODE_CYCLE = (PlannerMode.AUTO, PlannerMode.ADVISORY, PlannerMode.PAUSED)
 LOAD_UP, LOAD_DOWN = 1.5, 1 / 1.5
 
@@ -42,6 +47,7 @@ class MainScreen(Screen[None]):
         self._bindings = BindingsMap(bindings(ACTIONS, read_only))
         self.filter_text = ""
         self._dirty = False
+        self._panels: dict[str, ComponentPanel] = {}
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -76,16 +82,28 @@ class MainScreen(Screen[None]):
             self.refresh_view()
 
     # -- drawing -------------------------------------------------------------------------------------
+    def status_line(self) -> StatusLine | None:
+        """The status line, or None while the screen is being built or torn down."""
+        found = self.query(StatusLine)
+        return found.first() if found else None
+
     def refresh_header(self) -> None:
         """Redraw the header only (every second: the countdown to the next tick)."""
-        if self.is_current:
-            self.query_one(HeaderBar).show(self.dashboard.header_state())
+        headers = self.query(HeaderBar)
+        if self.is_current and headers:
+            headers.first().show(self.dashboard.header_state())
 
     def refresh_view(self) -> None:
         """Redraw every panel from the app's latest data; deferred while another screen is on top."""
         if not self.is_current or not self.is_mounted:
             self._dirty = True
             return
+        try:
+            self._refresh_view()
+        except (NoMatches, NoScreen):
+            log.debug("main screen not ready (starting or closing): redraw skipped")
+
+    def _refresh_view(self) -> None:
         self._dirty = False
         app = self.dashboard
         now = app.clock()
@@ -101,15 +119,19 @@ class MainScreen(Screen[None]):
         app = self.dashboard
         snapshot = app.snapshot
         assert snapshot is not None
-        holder = self.query_one("#components", Vertical)
-        panels = {panel.component: panel for panel in holder.query(ComponentPanel)}
-        if list(panels) != list(snapshot.components):
-            for panel in panels.values():
-                panel.remove()
-            panels = {name: ComponentPanel(name) for name in snapshot.components}
-            holder.mount_all(panels.values())
-            if self.focused is None and panels:
-                self.call_after_refresh(next(iter(panels.values())).focus)
+        if list(self._panels) != list(snapshot.components):
+            # Only when the graph's components change (rare): keep existing panels, so focus stays.
+            holder = self.query_one("#components", Vertical)
+            for name in [n for n in self._panels if n not in snapshot.components]:
+                self._panels.pop(name).remove()
+            added = [ComponentPanel(n) for n in snapshot.components if n not in self._panels]
+            self._panels.update((panel.component, panel) for panel in added)
+            self._panels = {name: self._panels[name] for name in snapshot.components}
+            if added:
+                holder.mount_all(added)
+            if self.focused is None and self._panels:
+                self.call_after_refresh(next(iter(self._panels.values())).focus)
+        panels = self._panels
         pins = app.source.pins if app.source is not None else {}
         mode = app.source.mode if app.source is not None else None
         text = self.filter_text.lower()
@@ -127,7 +149,7 @@ class MainScreen(Screen[None]):
 
     # -- selection -------------------------------------------------------------------------------------
     def _visible_panels(self) -> list[ComponentPanel]:
-        return [p for p in self.query(ComponentPanel) if p.display]
+        return [p for p in self._panels.values() if p.display]
 
     def selected_component(self) -> str | None:
         """The focused component panel's component, else the first visible one."""

@@ -83,6 +83,7 @@ class DecisionLog(Static):
             if len(lines) >= rows:
                 break
         if not lines:
-            lines.append(Content.styled("no decisions yet: the planner decides every interval", "$foreground-muted"))
+            quiet = f"{len(decisions)} ticks, no change decided" if decisions else "no decisions yet"
+            lines.append(Content.styled(f"{quiet}: the planner decides every interval", "$foreground-muted"))
         self.border_title = f"Decisions · {len(decisions)}"
         self.update(Content("\n").join(lines))

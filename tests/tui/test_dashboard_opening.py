@@ -1,0 +1,74 @@
+"""The first frame comes before the graph is up; a graph that cannot start is reported, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.tui.app import DashboardApp
+from planner_tui.tui.screens import MainScreen, QuitDialog
+from planner_tui.tui.source import DashboardSource
+from planner_tui.tui.widgets import HeaderBar, StatusLine
+from tests.tui.dashboard_fixtures import demo_source, frozen_clock
+
+
+class SlowOpener:
+    """Opens a StaticSource once ``release`` is set, like Session.open starting circusd."""
+
+    namespace = "demo"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.release = asyncio.Event()
+        self.error = error
+
+    async def __call__(self) -> DashboardSource:
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return demo_source()
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    for _ in range(4):
+        await pilot.pause()
+
+
+async def test_first_frame_shows_connecting_then_the_graph() -> None:
+    opener = SlowOpener()
+    app = DashboardApp(opener=opener, clock=frozen_clock, remember_theme=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        header = str(app.screen.query_one(HeaderBar).render())
+        assert "ns demo" in header and "connecting…" in header
+        assert "starting the graph" in str(app.screen.query_one(StatusLine).render())
+        await pilot.press("plus")  # nothing to act on yet: refused politely
+        opener.release.set()
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.source is not None and app.snapshot is not None:
+                break
+        await settle(pilot)
+        assert "local" in str(app.screen.query_one(HeaderBar).render())
+        assert app.main_screen.selected_component() == "frontend"
+
+
+async def test_a_graph_that_cannot_start_is_reported_and_quit_still_works() -> None:
+    opener = SlowOpener(ConnectorError("circusd did not start: port 127.0.0.1:5555 is taken"))
+    app = DashboardApp(opener=opener, clock=frozen_clock, remember_theme=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        opener.release.set()
+        await settle(pilot)
+        status = str(app.screen.query_one(StatusLine).render())
+        assert "cannot start the graph: circusd did not start: port 127.0.0.1:5555 is taken" in status
+        assert "disconnected" in str(app.screen.query_one(HeaderBar).render())
+        assert app.is_running
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("l")
+        await settle(pilot)
+    assert app.return_code == 0
