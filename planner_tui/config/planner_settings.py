@@ -67,6 +67,13 @@ class PlannerSettings(StrictModel):
     decode_kv_scale_up: float = Field(0.9, gt=0, description="decode KV load per worker, scale up above")
     decode_waiting_weight: float = Field(0.02, ge=0, description="KV load added per waiting request")
     decode_scale_down_grace_intervals: int = Field(3, ge=0, description="no decode scale-down after up")
+    scale_down_headroom: float | None = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="load policy: scale down only if the per-worker load after it stays this fraction under the "
+        "scale-up threshold (stops 1<->2 flapping); none = upstream behaviour",
+    )
 
     max_gpu_budget: int = Field(8, ge=-1, description="GPUs across the graph; -1 = unlimited")
     scale_up_stabilization_s: float = Field(0.0, ge=0)

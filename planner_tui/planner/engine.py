@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
 from planner_tui.config.planner_settings import PlannerSettings, Policy
 from planner_tui.model.components import ComponentState
 from planner_tui.model.decisions import ComponentDecision, Decision, LimitApplied, Outcome, PlannerMode, Verdict
-from planner_tui.model.replicas import Phase
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.inputs import ComponentSignals, SnapshotIndex
 from planner_tui.planner.limits import BudgetItem, apply_gpu_budget, clamp_bounds, stabilise
@@ -125,10 +125,12 @@ def plan(
             work.append(_Work(name, cfg.policies[name], current, rec, current, []))
             continue
         current = comp_state.desired_replicas
-        memory, moving = _observe(memory, comp_state, now)
-        ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, moving, frontends, cfg)
+        signals = ComponentSignals(name, comp_state, index, now, max_age)
+        observed, moving = _observe(memory, current, signals.stopping > 0, now)
+        ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, moving, frontends, cfg, signals)
+        ctx.last_scale_up_at = observed["last_scale_up_at"]
         rec = POLICIES[cfg.policies[name]](ctx)
-        item = _limit_component(name, cfg.policies[name], current, rec, comp_cfg, settings, now)
+        item = _limit_component(name, cfg.policies[name], current, rec, comp_cfg, settings, now, observed)
         pin = state.pin(name, now)
         if pin is not None:
             item.limits.append(LimitApplied("pin", item.value, pin.replicas, pin.describe()))
@@ -156,37 +158,40 @@ def _context(
     moving: bool,
     frontends: tuple[ComponentSignals, ...],
     cfg: EngineConfig,
+    signals: ComponentSignals | None = None,
 ) -> PolicyContext:
+    if any(f.name == name for f in frontends):
+        frontends = tuple(f for f in frontends if f.name != name)
     return PolicyContext(
         name=name,
         config=comp_cfg,
         settings=cfg.graph.planner,
         state=comp_state,
-        signals=ComponentSignals(name, comp_state, index, now, max_age),
+        signals=signals or ComponentSignals(name, comp_state, index, now, max_age),
         index=index,
         memory=memory,
         now=now,
         current=comp_state.desired_replicas,
         moving=moving,
-        frontends=tuple(f for f in frontends if f.name != name),
+        previous_count=memory.last_count,
+        last_scale_up_at=memory.last_scale_up_at,
+        frontends=frontends,
         profile=cfg.profile,
     )
 
 
-def _observe(memory: ComponentMemory, comp_state: ComponentState, now: float) -> tuple[ComponentMemory, bool]:
-    """Record this tick's replica count; True when it is moving (changed since last tick, or replicas stopping)."""
-    current = comp_state.desired_replicas
+def _observe(memory: ComponentMemory, current: int, stopping: bool, now: float) -> tuple[dict[str, Any], bool]:
+    """This tick's replica-count facts for the memory; True when the count is moving (changed since the
+    last tick, or replicas stopping)."""
     before = memory.last_count
     changed = before is not None and before != current
-    stopping = any(r.phase is Phase.STOPPING for r in comp_state.replicas)
-    memory = replace(
-        memory,
-        last_count=current,
-        last_observed_at=now,
-        last_change_at=now if changed else memory.last_change_at,
-        last_scale_up_at=now if changed and before is not None and current > before else memory.last_scale_up_at,
-    )
-    return memory, changed or stopping
+    observed = {
+        "last_count": current,
+        "last_observed_at": now,
+        "last_change_at": now if changed else memory.last_change_at,
+        "last_scale_up_at": now if changed and before is not None and current > before else memory.last_scale_up_at,
+    }
+    return observed, changed or stopping
 
 
 def _limit_component(
@@ -197,6 +202,7 @@ def _limit_component(
     comp_cfg: ComponentConfig,
     settings: PlannerSettings,
     now: float,
+    observed: dict[str, Any],
 ) -> _Work:
     limits: list[LimitApplied] = []
     value = rec.desired
@@ -216,13 +222,28 @@ def _limit_component(
     )
     if stable is not None:
         limits.append(stable)
-    memory = replace(rec.memory, recommendations=history)
-    return _Work(name, policy, current, replace(rec, memory=memory), value, limits)
+    rec.memory = rec.memory.evolve(recommendations=history, **observed)
+    return _Work(name, policy, current, rec, value, limits)
 
 
 def _apply_budget(work: list[_Work], snapshot: Snapshot, cfg: EngineConfig) -> None:
     graph = cfg.graph
+    budget = graph.planner.max_gpu_budget
+    if budget < 0:
+        return
     decided = {w.name: w for w in work}
+    total = 0
+    for name, comp in graph.components.items():
+        if comp.gpus_per_replica > 0:
+            w = decided.get(name)
+            if w is not None:
+                total += w.value * comp.gpus_per_replica
+            else:
+                state = snapshot.components.get(name)
+                count = state.desired_replicas if state is not None else comp.effective_initial_replicas
+                total += count * comp.gpus_per_replica
+    if total <= budget:
+        return  # the common case: no need to build the budget's view
     items: list[BudgetItem] = []
     for name, comp in graph.components.items():
         if comp.gpus_per_replica <= 0:
@@ -243,7 +264,7 @@ def _apply_budget(work: list[_Work], snapshot: Snapshot, cfg: EngineConfig) -> N
                 remainder=comp.effective_sub_component_type == "decode",
             )
         )
-    targets, limits = apply_gpu_budget(items, graph.planner.max_gpu_budget)
+    targets, limits = apply_gpu_budget(items, budget)
     for name, limit in limits.items():
         w = decided[name]
         w.limits.append(limit)

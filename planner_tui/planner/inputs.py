@@ -39,13 +39,14 @@ class SnapshotIndex:
         return cls(aggregate, dict(per_replica))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """One signal of one component at this tick.
 
     ``total`` sums the ready replicas (or is the aggregate's total), ``ready`` and ``live`` are the
     replica counts it is divided by: ``per_ready`` is what a naive planner uses, ``per_live`` counts
     starting replicas as capacity coming. ``inputs`` are the SignalValues used (for the record).
+    (Not frozen: thousands are made per tick and frozen dataclasses are slower to build.)
     """
 
     signal: Signal
@@ -74,7 +75,7 @@ def is_fresh(value: SignalValue, now: float, max_age_s: float) -> bool:
 class ComponentSignals:
     """The signals of one component at one tick, read through the cold-start and staleness rules."""
 
-    __slots__ = ("_index", "_ready_names", "live", "max_age_s", "name", "now", "ready", "stale_inputs")
+    __slots__ = ("_index", "_ready_names", "live", "max_age_s", "name", "now", "ready", "stale_inputs", "stopping")
 
     def __init__(
         self, name: str, state: ComponentState | None, index: SnapshotIndex, now: float, max_age_s: float
@@ -84,9 +85,22 @@ class ComponentSignals:
         self.now = now
         self.max_age_s = max_age_s
         replicas = state.replicas if state is not None else ()
-        self._ready_names: frozenset[str] | None = frozenset(r.name for r in replicas if r.phase is Phase.READY)
-        self.ready = len(self._ready_names)
-        self.live = state.current_replicas if state is not None else 0
+        ready_names = set()
+        live = stopping = 0
+        for r in replicas:  # one pass: this runs for every component at every tick
+            phase = r.phase
+            if phase is Phase.READY:
+                ready_names.add(r.pod_name or f"{r.component}-{r.index}")
+                live += 1
+            elif phase is Phase.STARTING or phase is Phase.RUNNING:
+                live += 1
+            elif phase is Phase.STOPPING:
+                stopping += 1
+        self._ready_names: frozenset[str] | set[str] | None = ready_names
+        self.ready = len(ready_names)
+        self.live = live
+        #: replicas being stopped (the count is still moving)
+        self.stopping = stopping
         if state is not None and not replicas:
             # A connector that reports counts but no replica list: take every replica's values as ready.
             self._ready_names = None
@@ -99,15 +113,18 @@ class ComponentSignals:
         per_replica = self._index.per_replica.get((self.name, signal))
         if per_replica:
             used = []
-            for value in per_replica:
-                if not self._is_ready(value.replica):
+            total = 0.0
+            ready, oldest = self._ready_names, self.now - self.max_age_s
+            for value in per_replica:  # inlined: this is the planner's innermost loop
+                if ready is not None and value.replica not in ready:
                     continue  # cold-start samples of replicas that are not ready yet
-                if is_fresh(value, self.now, self.max_age_s):
+                number = value.value
+                if number is not None and not value.stale and value.timestamp >= oldest:
                     used.append(value)
+                    total += number
                 else:
                     self.stale_inputs.append(value)
             if used:
-                total = sum(v.value for v in used if v.value is not None)
                 return Reading(signal, total, total / len(used), self.ready, self.live, tuple(used))
         aggregate = self._index.aggregate.get((self.name, signal))
         if aggregate is None or aggregate.value is None:

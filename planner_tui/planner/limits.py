@@ -102,9 +102,13 @@ def apply_gpu_budget(items: Sequence[BudgetItem], budget: int) -> tuple[dict[str
     wanted = sum(i.target * i.gpus_per_replica for i in gpu_items)
     scale = available / wanted if wanted else 1.0
     ordered = sorted(gpu_items, key=lambda i: i.remainder)  # the remainder component last
+    # reserves[n]: GPUs the minimums of the components after n need (suffix sums, so this stays linear)
+    reserves = [0] * (len(ordered) + 1)
+    for n in range(len(ordered) - 1, -1, -1):
+        reserves[n] = reserves[n + 1] + ordered[n].min_replicas * ordered[n].gpus_per_replica
     used = 0
     for n, item in enumerate(ordered):
-        reserve = sum(o.min_replicas * o.gpus_per_replica for o in ordered[n + 1 :])
+        reserve = reserves[n + 1]
         room = (available - used - reserve) // item.gpus_per_replica
         if item.remainder or n == len(ordered) - 1:
             new = min(item.target, room)

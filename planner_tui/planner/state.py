@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any, NamedTuple
 
 Series = tuple[tuple[float, float], ...]  # (timestamp, value), oldest first
 
@@ -42,26 +43,31 @@ class Pin:
         return text
 
 
-@dataclass(frozen=True, slots=True)
-class ComponentMemory:
+class ComponentMemory(NamedTuple):
     """What the planner remembers about one component.
 
     ``loads`` holds recent series keyed by name (``load`` is the policy's per-worker figure; the
     throughput policy keeps ``request_rate``/``isl``/``osl``). ``above``/``below`` count consecutive
     intervals the load was over the scale-up / under the scale-down threshold. ``recommendations``
     are recent (time, replicas) recommendations after min/max, for the stabilisation windows.
+    (A NamedTuple rather than a dataclass: the engine makes one per component per tick, and tuples
+    are the cheapest immutable values Python builds.)
     """
 
     last_count: int | None = None
     last_observed_at: float | None = None
     last_change_at: float | None = None
     last_scale_up_at: float | None = None
-    loads: Mapping[str, Series] = field(default_factory=lambda: _EMPTY_SERIES)
+    loads: Mapping[str, Series] = _EMPTY_SERIES
     above: int = 0
     below: int = 0
     recommendations: tuple[tuple[float, int], ...] = ()
-    kalman: Mapping[str, tuple[float, float]] = field(default_factory=lambda: _EMPTY_KALMAN)
-    capacity: Mapping[str, float] = field(default_factory=lambda: _EMPTY_FLOATS)
+    kalman: Mapping[str, tuple[float, float]] = _EMPTY_KALMAN
+    capacity: Mapping[str, float] = _EMPTY_FLOATS
+
+    def evolve(self, **changes: Any) -> ComponentMemory:
+        """A copy with ``changes``."""
+        return self._replace(**changes)
 
     def series(self, name: str) -> Series:
         """The remembered series ``name`` (empty when never recorded)."""
@@ -72,7 +78,7 @@ class ComponentMemory:
         points = (*self.loads.get(name, ()), (timestamp, value))[-keep:]
         loads = dict(self.loads)
         loads[name] = points
-        return replace(self, loads=MappingProxyType(loads))
+        return self.evolve(loads=MappingProxyType(loads))
 
 
 _EMPTY_MEMORY: Mapping[str, ComponentMemory] = MappingProxyType({})

@@ -141,3 +141,30 @@ def test_missing_component_state_holds_and_says_so() -> None:
     dec = decide(snapshot(graph, NOW, comps, kv(0.9)), PlannerState(), graph, NOW).for_component("decode")
     assert dec is not None and dec.verdict is Verdict.INSUFFICIENT_DATA and dec.outcome is Outcome.UNCHANGED
     assert "no state reported" in dec.reason
+
+
+def test_scale_down_that_would_push_the_rest_over_the_threshold_is_held() -> None:
+    """Two decode workers at 0.45 would be one at 0.90: hold instead of flapping 2 -> 1 -> 2."""
+    graph = make_graph()
+    snap = snapshot(graph, NOW, graph_state(graph, decode=2), kv(0.45, 0.45))
+    dec = decide(snap, PlannerState(), graph, NOW).for_component("decode")
+    assert dec is not None and dec.target == 2
+    assert dec.reason == "decode 2 (hold): KV load 0.45 is low, but 1 worker would be at 0.90 (scale-down needs < 0.81)"
+    upstream = make_graph(planner={"scale_down_headroom": None})
+    dec = decide(snap, PlannerState(), upstream, NOW).for_component("decode")
+    assert dec is not None and dec.target == 1
+
+
+def test_prefill_queue_includes_requests_waiting_at_the_frontend() -> None:
+    """Requests queued at the frontend for a prefill worker count as the prefill queue (upstream's global queue)."""
+    graph = make_graph()
+    values = {("decode", Signal.KV_USAGE): [0.6], ("prefill", Signal.QUEUE_DEPTH): [0.0]}
+    state = PlannerState()
+    for i, queued in enumerate([20.0, 40.0]):
+        now = NOW + 10 * i
+        snap = snapshot(graph, now, graph_state(graph), values, {("frontend", Signal.QUEUE_DEPTH): queued})
+        decision, state = plan(snap, state, graph, now)
+    dec = decision.for_component("prefill")
+    assert dec is not None and dec.target == 2
+    assert dec.reason.startswith("prefill 1->2: queue 40.00 > 5.00 per worker for 2 intervals")
+    assert {v.component for v in dec.inputs} == {"frontend", "prefill"}

@@ -57,7 +57,7 @@ async def test_planner_scales_decode_up_and_down_and_records_every_decision(open
     # Every decision the session reported is in the audit log, in order.
     recorded = [r["timestamp"] for r in read_records(audit_path_for(graph))]
     reported = [d.timestamp for d in session.decisions]
-    assert recorded[-len(reported) :] == reported
+    assert recorded[: len(reported)] == reported and len(recorded) - len(reported) <= 1
     fresh = session.subscribe()
     event = await asyncio.wait_for(fresh.get(), timeout=30)
     while not isinstance(event, SnapshotReady):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from planner_tui.config.graph import ComponentConfig
 from planner_tui.config.planner_settings import PlannerSettings
@@ -14,12 +15,13 @@ from planner_tui.planner.profile import CapacityProfile
 from planner_tui.planner.state import ComponentMemory
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PolicyContext:
     """One component at one tick, as a policy sees it.
 
     ``current`` is the component's desired replica count (what the connector is aiming at);
-    ``moving`` is True when that count changed since the previous tick or replicas are stopping.
+    ``moving`` is True when that count changed since the previous tick (``previous_count``) or replicas
+    are stopping; ``last_scale_up_at`` is when the count last went up (including this tick).
     ``graph_signals`` reads signals of other components (the throughput policy reads the frontend's
     request rate). ``memory`` is what the planner remembered about this component *before* this tick.
     """
@@ -34,11 +36,13 @@ class PolicyContext:
     now: float
     current: int
     moving: bool
+    previous_count: int | None = None
+    last_scale_up_at: float | None = None
     frontends: tuple[ComponentSignals, ...] = ()
     profile: CapacityProfile | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recommendation:
     """A policy's answer before limits.
 
@@ -46,6 +50,7 @@ class Recommendation:
     is the count when starting replicas are counted as capacity (None when equal, or not applicable).
     ``clause`` is the "why" half of the reason line (``KV load 0.94 > 0.90 for 3 intervals``).
     ``memory`` is the component memory updated by this policy (series, streaks, predictor state).
+    A transient value: the engine fills in the final memory; it never outlives the tick.
     """
 
     desired: int
@@ -81,3 +86,10 @@ def verdict_for(desired: int, current: int) -> Verdict:
     if desired < current:
         return Verdict.SCALE_DOWN
     return Verdict.NO_CHANGE
+
+
+def amend(rec: Recommendation, **changes: Any) -> Recommendation:
+    """``rec`` with ``changes`` made in place (recommendations are fresh per tick; copying costs time)."""
+    for name, value in changes.items():
+        setattr(rec, name, value)
+    return rec

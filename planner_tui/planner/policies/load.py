@@ -15,12 +15,10 @@ the naive figure is kept so the record shows what cold-start awareness prevented
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from planner_tui.model.decisions import Verdict
-from planner_tui.model.signals import Signal
+from planner_tui.model.signals import Signal, SignalValue
 from planner_tui.planner.inputs import Reading
-from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, amend, hold
 from planner_tui.planner.predictors import extrapolate
 
 LOAD_SERIES = "load"
@@ -60,13 +58,16 @@ def _streaks(ctx: PolicyContext, value: float, low: float, high: float) -> tuple
 
 def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[Recommendation, int, int]:
     above, below = _streaks(ctx, value, low, high)
-    memory = replace(ctx.memory.with_point(LOAD_SERIES, ctx.now, value, KEEP_POINTS), above=above, below=below)
+    points = (*ctx.memory.loads.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
+    loads = dict(ctx.memory.loads)
+    loads[LOAD_SERIES] = points
+    memory = ctx.memory.evolve(loads=loads, above=above, below=below)
     # A placeholder carrying the memory; callers build the real recommendation from it.
     return hold(ctx, Verdict.NO_CHANGE, "", memory=memory, load=value), above, below
 
 
 def _moving_clause(ctx: PolicyContext, what: str) -> str:
-    before = ctx.memory.last_count
+    before = ctx.previous_count
     stopping = sum(1 for r in ctx.state.replicas if r.phase.value == "stopping")
     if stopping:
         return f"{_plural(stopping, 'replica')} stopping; waiting before changing again ({what})"
@@ -76,7 +77,7 @@ def _moving_clause(ctx: PolicyContext, what: str) -> str:
 def _prefill(ctx: PolicyContext) -> Recommendation:
     s = ctx.settings
     low, high, step = s.prefill_queue_scale_down, s.prefill_queue_scale_up, s.max_step
-    reading = ctx.signals.first(Signal.QUEUE_DEPTH, Signal.WAITING)
+    reading = _prefill_queue(ctx)
     if reading is None or (ctx.signals.ready == 0 and ctx.current > 0):
         why = "no ready replica yet" if reading is not None else "no fresh prefill queue data"
         return hold(ctx, Verdict.INSUFFICIENT_DATA, why + _stale_note(ctx), inputs=tuple(ctx.signals.stale_inputs))
@@ -85,7 +86,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
     inputs = reading.inputs
     figure = f"queue {value:.2f} per worker"
     if ctx.moving:
-        return replace(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+        return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
     if value > high:
         clause = f"queue {value:.2f} > {high:.2f} per worker for {_plural(above, 'interval')}"
         if s.prefill_trend_intervals > 0:
@@ -93,18 +94,21 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
             ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
             trend = extrapolate(series, ahead)
             if trend <= high:
-                return replace(
+                return amend(
                     base,
                     clause=f"queue {value:.2f} > {high:.2f} but trend {trend:.2f} in "
                     f"{_plural(s.prefill_trend_intervals, 'interval')}",
                     inputs=inputs,
                 )
             clause += f", trend {trend:.2f} in {_plural(s.prefill_trend_intervals, 'interval')}"
-        return replace(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+        return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
     if value < low:
         clause = f"queue {value:.2f} < {low:.2f} per worker for {_plural(below, 'interval')}"
-        return replace(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
-    rec = replace(base, clause=f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}", inputs=inputs)
+        blocked = _flap_guard(ctx, value, high, step, "queue", inputs, base)
+        if blocked is not None:
+            return blocked
+        return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+    rec = amend(base, clause=f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}", inputs=inputs)
     return _cold_start(rec, reading, ctx, high, step, "queue")
 
 
@@ -123,22 +127,25 @@ def _decode(ctx: PolicyContext) -> Recommendation:
     base, above, below = _remember(ctx, value, low, high)
     figure = f"KV load {value:.2f}"
     if ctx.moving:
-        return replace(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+        return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
     if value > high:
         clause = f"KV load {value:.2f} > {high:.2f} for {_plural(above, 'interval')}"
-        return replace(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+        return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
     if value < low:
         grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
-        last_up = ctx.memory.last_scale_up_at
+        last_up = ctx.last_scale_up_at
         if last_up is not None and ctx.now - last_up < grace_s:
             clause = (
                 f"KV load {value:.2f} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
                 f"(no scale-down for {_plural(s.decode_scale_down_grace_intervals, 'interval')})"
             )
-            return replace(base, clause=clause, inputs=inputs)
+            return amend(base, clause=clause, inputs=inputs)
         clause = f"KV load {value:.2f} < {low:.2f} for {_plural(below, 'interval')}"
-        return replace(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
-    rec = replace(base, clause=f"KV load {value:.2f} within {low:.2f}..{high:.2f}", inputs=inputs)
+        blocked = _flap_guard(ctx, value, high, step, "KV load", inputs, base)
+        if blocked is not None:
+            return blocked
+        return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+    rec = amend(base, clause=f"KV load {value:.2f} within {low:.2f}..{high:.2f}", inputs=inputs)
     return _cold_start(rec, combined, ctx, high, step, "KV load")
 
 
@@ -157,9 +164,58 @@ def _cold_start(
     per_ready = reading.per_ready
     if per_ready <= high:
         return rec
-    return replace(
+    return amend(
         rec,
         desired=ctx.current + step,
         with_capacity_coming=ctx.current,
         clause=rec.clause + f" ({label} {per_ready:.2f} per ready worker, {_plural(starting, 'replica')} starting)",
     )
+
+
+def _prefill_queue(ctx: PolicyContext) -> Reading | None:
+    """The prefill queue: the workers' own queues, or the frontends' requests awaiting their first token
+    when that is larger (requests waiting at the frontend for a prefill worker, like upstream's global
+    prefill queue)."""
+    own = ctx.signals.first(Signal.QUEUE_DEPTH, Signal.WAITING)
+    best = own
+    for frontend in ctx.frontends:
+        queued = frontend.read(Signal.QUEUE_DEPTH)
+        if queued is not None and (best is None or queued.total > best.total):
+            best = Reading(
+                Signal.QUEUE_DEPTH,
+                queued.total,
+                queued.total / max(ctx.signals.ready, 1),
+                ctx.signals.ready,
+                ctx.signals.live,
+                queued.inputs + (own.inputs if own is not None else ()),
+            )
+    return best
+
+
+def _flap_guard(
+    ctx: PolicyContext,
+    value: float,
+    high: float,
+    step: int,
+    label: str,
+    inputs: tuple[SignalValue, ...],
+    base: Recommendation,
+) -> Recommendation | None:
+    """Hold a scale-down whose remaining workers would be pushed near the scale-up threshold.
+
+    With thresholds 0.5/0.9, two workers at 0.45 become one at 0.90: upstream would scale down and
+    then straight back up. The projection (load x current / remaining) must stay ``headroom`` under it.
+    """
+    headroom = ctx.settings.scale_down_headroom
+    remaining = ctx.current - step
+    if headroom is None or remaining <= 0:
+        return None
+    projected = value * ctx.current / remaining
+    limit = high * (1.0 - headroom)
+    if projected < limit:
+        return None
+    clause = (
+        f"{label} {value:.2f} is low, but {remaining} worker{'s' if remaining != 1 else ''} would be at "
+        f"{projected:.2f} (scale-down needs < {limit:.2f})"
+    )
+    return amend(base, clause=clause, inputs=inputs)

@@ -11,7 +11,6 @@ latency target was met, lowered when it is missed. ``replicas = ceil(demand / ca
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from types import MappingProxyType
 
 from planner_tui.model.decisions import Verdict
@@ -60,7 +59,7 @@ def recommend_throughput(ctx: PolicyContext) -> Recommendation:
         kalman[name] = kalman_step(kalman.get(name), value)
         values = [v for _, v in memory.series(name)]
         predicted[name] = max(0.0, predict(s.predictor, values, s.prediction_window, kalman[name]))
-    memory = replace(memory, kalman=MappingProxyType(kalman))
+    memory = memory.evolve(kalman=MappingProxyType(kalman))
 
     kind = _kind(ctx)
     tokens_per_request = {"prefill": "isl", "decode": "osl"}.get(kind)
@@ -124,7 +123,7 @@ def _capacity(
         capacity = per_replica * SLA_MISS_FACTOR if known is None else min(known, per_replica * SLA_MISS_FACTOR)
     caps = dict(memory.capacity)
     caps["tokens_per_s"] = capacity
-    memory = replace(memory, capacity=MappingProxyType(caps))
+    memory = memory.evolve(capacity=MappingProxyType(caps))
     verdict = "met" if met else "missed"
     source = f"measured online, {latency_signal.value} {latency.mean * 1000:.0f} ms {verdict}"
     return capacity, source, memory, latency.inputs
