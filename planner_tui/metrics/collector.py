@@ -238,11 +238,11 @@ class Collector:
         now = time.time()
         errors: list[str] = []
 
-        finished, result = await self._bounded.run(
-            "connector", self.connector.get_component_states, self.interval_s * _CONNECTOR_BUDGET
-        )
+        # without any state yet there is nothing to show: the first call may take the whole tick
+        budget = self.interval_s * (_CONNECTOR_BUDGET if self._states else _TICK_BUDGET)
+        finished, result = await self._bounded.run("connector", self.connector.get_component_states, budget)
         if not finished:
-            errors.append(f"connector: no answer within {self.interval_s * _CONNECTOR_BUDGET:.2f} s (last state shown)")
+            errors.append(f"connector: no answer within {budget:.2f} s (last state shown)")
         elif isinstance(result, BaseException):
             errors.append(f"connector: {result}")
         else:
