@@ -62,6 +62,7 @@ class CircusClient:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self.busy_retries = 0  # errno-5 answers retried so far (circusd was busy with another command)
 
     def _ensure_socket(self) -> zmq.asyncio.Socket:
         if self._closed:
@@ -105,6 +106,7 @@ class CircusClient:
             errno = reply.get("errno")
             reason = str(reply.get("reason", "unknown error"))
             if _busy(errno, reason) and asyncio.get_running_loop().time() + delay < deadline:
+                self.busy_retries += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.2)
                 continue

@@ -145,9 +145,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         sup = Supervisor(self.store, graph, working_dir, **self._options)  # type: ignore[arg-type]
         self._sup = sup
         try:
-            if existing is not None and existing.circusd is not None:
+            if existing is not None:
                 sup.state = existing
-                if sup.circusd_alive():
+                if existing.circusd is not None and sup.circusd_alive():
                     await sup.adopt(existing.circusd)
                     await self._reconcile()
                 else:
@@ -157,7 +157,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
                 await sup.start_circusd()
                 await self._start_graph()
         except BaseException:
-            await self._abort_start()
+            await self._abort_start(started_here=existing is None)
             raise
         self._monitor = HealthMonitor(sup, interval_s=self._monitor_interval_s)
         if existing is not None:
@@ -186,13 +186,17 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         with self.store.locked():
             return self.store.read()
 
-    async def _abort_start(self) -> None:
+    async def _abort_start(self, started_here: bool) -> None:
+        """A failed start leaves nothing behind: a graph this call started is stopped again."""
         sup = self._sup
         self._sup = None
-        if sup is not None and sup.state.circusd is not None and not sup.state.replicas:
+        if sup is None:
+            return
+        if started_here:
+            sup.closing = True
             with contextlib.suppress(Exception):
                 await sup.stop_everything()
-        elif sup is not None:
+        else:
             await sup.close()
 
     async def _start_graph(self) -> None:

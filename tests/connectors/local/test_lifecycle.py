@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.errors import ConnectorError, ScalingRefused
 from planner_tui.connectors.local import LocalConnector
 from planner_tui.model.replicas import Phase
 from tests.connectors.local.conftest import alive, eventually, make_graph, worker
@@ -162,3 +162,32 @@ async def test_stopping_the_graph_from_one_connector_is_not_undone_by_another(st
     assert not alive(circusd.pid) and not any(alive(p) for p in pids)
     await watcher.shutdown(stop_graph=True)
     assert not (state_root / "local" / "one-stops.json").exists()
+
+
+async def test_a_graph_that_cannot_start_leaves_nothing_behind(state_root: Path) -> None:
+    graph = make_graph(
+        "too-big",
+        {"frontend": worker(role="frontend", gpus_per_replica=0), "decode": worker(min_replicas=3)},
+        gpus=[0, 1, 2, 3],
+    )
+    # another namespace holds two of the four GPUs, so decode's three minimum replicas cannot start
+    holder = await LocalConnector.create("holder", graph=make_graph("holder", {"decode": worker(min_replicas=2)}))
+    try:
+        with pytest.raises(ScalingRefused, match="needs 3 GPU"):
+            await LocalConnector.create("too-big", graph=graph)
+        assert not (state_root / "local" / "too-big.json").exists()
+        assert [p.pid for p in psutil.process_iter() if _belongs_to(p, "too-big")] == []
+    finally:
+        await holder.shutdown(stop_graph=True)
+
+
+def _belongs_to(proc: psutil.Process, namespace: str) -> bool:
+    """A live circusd or replica process of ``namespace`` (by its config path or replica variable)."""
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if any(f"/local/{namespace}/" in part for part in proc.cmdline()):
+            return True
+        return proc.environ().get("PLANNER_TUI_REPLICA", "").startswith(f"{namespace}_")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False

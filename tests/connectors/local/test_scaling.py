@@ -94,6 +94,13 @@ async def test_invalid_counts_are_refused_with_the_bound_and_unknown_names_list_
         await conn.get_component_logs("nope")
     assert await conn.get_component_replicas("decode") == 1
 
+    assert await conn.add_component("decode") is True
+    assert await conn.get_component_replicas("decode") == 2
+    assert await conn.remove_component("decode") is True
+    with pytest.raises(ScalingRefused, match="below min_replicas = 1"):
+        await conn.remove_component("decode")
+    assert [r.index for r in conn.component_states()["decode"].replicas if r.phase is not Phase.STOPPING] == [0]
+
 
 async def test_set_component_replicas_by_sub_component_type_validates_everything_first(connect) -> None:  # type: ignore[no-untyped-def]
     graph = make_graph(
