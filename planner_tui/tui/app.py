@@ -151,6 +151,14 @@ class DashboardApp(App[None]):
         history = getattr(source, "history", None)
         if isinstance(history, Sequence):
             self.trends.ingest_many(s for s in history if isinstance(s, Snapshot))
+        latest = source.latest_snapshot
+        collected = getattr(getattr(source, "collector", None), "history", None)
+        if collected is not None and latest is not None:
+            roles = {name: state.spec.role for name, state in latest.components.items()}
+            try:
+                self.trends.backfill(collected, roles, [gpu.index for gpu in latest.gpus])
+            except Exception:  # a history we cannot read only costs the charts their past
+                log.exception("backfilling the charts from the collector's history failed")
         self.decisions.extend(source.decisions)
         if source.latest_snapshot is not None:
             self._take_snapshot(source.latest_snapshot)

@@ -9,6 +9,18 @@ SPARK_CHARS = "▁▂▃▄▅▆▇█"
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 BAR_PARTIALS = " ▏▎▍▌▋▊▉"
+#: charts redraw at most twice a second of data time, however often snapshots arrive
+MIN_CHART_INTERVAL_S = 0.5
+
+
+def too_soon(drawn: tuple[object, ...] | None, key: tuple[object, ...]) -> bool:
+    """True when ``key`` (data timestamp first, then the layout) is a newer frame of the same layout than
+    ``drawn`` but less than :data:`MIN_CHART_INTERVAL_S` later: that frame is skipped (its data stays in the
+    history and shows in the next one)."""
+    if drawn is None or drawn[1:] != key[1:]:
+        return False
+    last, new = drawn[0], key[0]
+    return isinstance(last, float) and isinstance(new, float) and 0 < new - last < MIN_CHART_INTERVAL_S
 
 
 def bar(fraction: float | None, width: int) -> str:

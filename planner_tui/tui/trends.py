@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from planner_tui.model import Signal, Snapshot
 
@@ -86,6 +87,36 @@ class Trends:
         """Record several snapshots, oldest first."""
         for snapshot in snapshots:
             self.ingest(snapshot)
+
+    def backfill(self, history: Any, roles: Mapping[str, str], gpu_indices: Iterable[int]) -> int:
+        """Fill empty series from a collector's ``History`` (``series``/``gpu_history``), so charts of a
+        graph that was already running start full. ``roles`` maps component name to role. Returns the
+        number of points added; a history without those methods adds nothing."""
+        if not hasattr(history, "series") or not hasattr(history, "gpu_history"):
+            return 0
+        added = 0
+        for key, role, signal in QUEUE_SERIES:
+            if self._series.get(key):
+                continue
+            merged: dict[float, float] = {}
+            for name, component_role in roles.items():
+                if component_role != role:
+                    continue
+                for timestamp, value in history.series(name, signal, self.keep_s):
+                    if signal in (Signal.KV_USAGE, Signal.TTFT_P95, Signal.ITL_P95):
+                        merged[timestamp] = max(value, merged.get(timestamp, value))
+                    else:
+                        merged[timestamp] = merged.get(timestamp, 0.0) + value
+            for timestamp in sorted(merged):
+                self.add(key, timestamp, merged[timestamp])
+                added += 1
+        for index in gpu_indices:
+            key = f"gpu{index}.util"
+            if not self._series.get(key):
+                for timestamp, value in history.gpu_history(index, self.keep_s):
+                    self.add(key, timestamp, value)
+                    added += 1
+        return added
 
 
 def role_signal(snapshot: Snapshot, role: str, signal: Signal) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from planner_tui.model import Signal
 from planner_tui.tui import render
 from planner_tui.tui.capacity import GpuHeadroom, check_scale, gpu_headroom
 from planner_tui.tui.sample_data import sample_graph, sample_logs, sample_snapshot
@@ -48,10 +49,10 @@ def test_trends_ingest_sums_queues_and_takes_the_worst_kv() -> None:
     trends = Trends()
     snapshot = sample_snapshot()
     trends.ingest(snapshot)
-    assert (
-        trends.latest("decode_kv")
-        == snapshot.signal("decode", __import__("planner_tui.model").model.Signal.KV_USAGE).value
-    )  # type: ignore[union-attr]
+    kv = snapshot.signal("decode", Signal.KV_USAGE)
+    queue = snapshot.signal("prefill", Signal.QUEUE_DEPTH)
+    assert kv is not None and trends.latest("decode_kv") == kv.value
+    assert queue is not None and trends.latest("prefill_queue") == queue.value
     assert trends.latest("gpu0.util") == snapshot.gpus[0].utilization_pct
 
 
@@ -76,3 +77,30 @@ def test_log_search_keeps_two_lines_of_context_and_separates_groups() -> None:
     assert len(matches) == 3
     assert shown.count(None) == 2
     assert len(shown) == 3 * 5 + 2
+
+
+def test_backfill_from_a_collector_history_fills_empty_series_only() -> None:
+    from planner_tui.metrics.history import History
+
+    history = History(history_s=900, interval_s=5)
+    snapshots = [sample_snapshot(1_767_225_000.0 + 5 * k) for k in range(20)]
+    for snapshot in snapshots:
+        history.record(snapshot)
+    trends = Trends()
+    trends.add("itl_p95", 1_767_225_500.0, 9.0)  # already has data: left alone
+    roles = {name: state.spec.role for name, state in snapshots[-1].components.items()}
+    added = trends.backfill(history, roles, [0, 1])
+    assert added > 0
+    kv = snapshots[-1].signal("decode", Signal.KV_USAGE)
+    assert kv is not None and trends.latest("decode_kv") == kv.value
+    assert len(trends.points("gpu1.util")) == len(history.gpu_history(1, 900))
+    assert trends.points("itl_p95") == [(1_767_225_500.0, 9.0)]
+    assert Trends().backfill(object(), roles, [0]) == 0
+
+
+def test_chart_frames_less_than_half_a_second_of_data_apart_are_skipped() -> None:
+    assert render.too_soon((10.0, 80), (10.2, 80))
+    assert not render.too_soon((10.0, 80), (10.5, 80))
+    assert not render.too_soon((10.0, 80), (10.2, 100))  # resized: redraw now
+    assert not render.too_soon((10.0, 80), (10.0, 80))  # same frame again (content may have changed)
+    assert not render.too_soon(None, (10.0, 80))

@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from planner_tui.model import GpuSample, Snapshot
 from planner_tui.tui import render
+from planner_tui.tui.render import too_soon
 from planner_tui.tui.trends import Trends
 
 #: seconds of utilisation history drawn next to each GPU
@@ -54,8 +55,8 @@ class GpuPanel(Static):
         assert self._inputs is not None
         snapshot, trends, now = self._inputs
         width = (self.scrollable_content_region.width or 60) - 1
-        key = (snapshot.timestamp, width, now)
-        if key == self._drawn:
+        key = (snapshot.timestamp, width)
+        if key == self._drawn or too_soon(self._drawn, key):
             return
         self._drawn = key
         gpus = snapshot.gpus

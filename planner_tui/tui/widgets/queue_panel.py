@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from planner_tui.tui import render
+from planner_tui.tui.render import too_soon
 from planner_tui.tui.trends import Trends
 
 # (series key, label, formatter, chart floor, chart ceiling or None for the data's maximum)
@@ -63,8 +64,8 @@ class QueuePanel(Static):
         assert self._inputs is not None
         trends, now = self._inputs
         width = (self.scrollable_content_region.width or 50) - 1
-        key = (now, width, self.window_s, tuple(trends.latest(k) for k, *_ in ROWS))
-        if key == self._drawn:
+        key = (now, width, self.window_s)
+        if too_soon(self._drawn, key):
             return
         self._drawn = key
         self.border_title = f"Load · last {window_label(self.window_s)} (w)"
