@@ -168,3 +168,19 @@ def test_prefill_queue_includes_requests_waiting_at_the_frontend() -> None:
     assert dec is not None and dec.target == 2
     assert dec.reason.startswith("prefill 1->2: queue 40.00 > 5.00 per worker for 2 intervals")
     assert {v.component for v in dec.inputs} == {"frontend", "prefill"}
+
+
+def test_moving_count_holds_one_interval_and_names_the_move() -> None:
+    graph = make_graph()
+    _, state = plan(snapshot(graph, NOW, graph_state(graph), kv(0.95)), PlannerState(), graph, NOW)
+    moved = graph_state(graph) | {"decode": component(graph, "decode", ready=1, starting=1)}
+    dec = decide(snapshot(graph, NOW + 10, moved, kv(0.95, 0.0)), state, graph, NOW + 10).for_component("decode")
+    assert dec is not None and dec.verdict is Verdict.SCALING_IN_PROGRESS and dec.target == 2
+    assert dec.reason == "decode 2 (hold): replica count moving 1->2; waiting one interval (KV load 0.47)"
+
+
+def test_figures_that_round_to_the_threshold_get_a_third_decimal() -> None:
+    graph = make_graph(planner={"scale_down_headroom": None})
+    snap = snapshot(graph, NOW, graph_state(graph, decode=2), kv(0.499, 0.499))
+    dec = decide(snap, PlannerState(), graph, NOW).for_component("decode")
+    assert dec is not None and dec.reason == "decode 2->1: KV load 0.499 < 0.50 for 1 interval"

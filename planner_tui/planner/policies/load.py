@@ -33,6 +33,12 @@ def _stale_note(ctx: PolicyContext) -> str:
     return f" ({len(stale)} stale value{'s' if len(stale) != 1 else ''}, oldest {oldest:.0f} s)"
 
 
+def _figure(value: float, threshold: float) -> str:
+    """``value`` with two decimals, or three when two would print it equal to ``threshold`` (0.499 vs 0.50)."""
+    text = f"{value:.2f}"
+    return f"{value:.3f}" if text == f"{threshold:.2f}" and value != threshold else text
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -88,7 +94,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
     if ctx.moving:
         return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
     if value > high:
-        clause = f"queue {value:.2f} > {high:.2f} per worker for {_plural(above, 'interval')}"
+        clause = f"queue {_figure(value, high)} > {high:.2f} per worker for {_plural(above, 'interval')}"
         if s.prefill_trend_intervals > 0:
             series = base.memory.series(LOAD_SERIES)
             ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
@@ -96,14 +102,14 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
             if trend <= high:
                 return amend(
                     base,
-                    clause=f"queue {value:.2f} > {high:.2f} but trend {trend:.2f} in "
+                    clause=f"queue {_figure(value, high)} > {high:.2f} but trend {trend:.2f} in "
                     f"{_plural(s.prefill_trend_intervals, 'interval')}",
                     inputs=inputs,
                 )
             clause += f", trend {trend:.2f} in {_plural(s.prefill_trend_intervals, 'interval')}"
         return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
     if value < low:
-        clause = f"queue {value:.2f} < {low:.2f} per worker for {_plural(below, 'interval')}"
+        clause = f"queue {_figure(value, low)} < {low:.2f} per worker for {_plural(below, 'interval')}"
         blocked = _flap_guard(ctx, value, high, step, "queue", inputs, base)
         if blocked is not None:
             return blocked
@@ -129,18 +135,18 @@ def _decode(ctx: PolicyContext) -> Recommendation:
     if ctx.moving:
         return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
     if value > high:
-        clause = f"KV load {value:.2f} > {high:.2f} for {_plural(above, 'interval')}"
+        clause = f"KV load {_figure(value, high)} > {high:.2f} for {_plural(above, 'interval')}"
         return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
     if value < low:
         grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
         last_up = ctx.last_scale_up_at
         if last_up is not None and ctx.now - last_up < grace_s:
             clause = (
-                f"KV load {value:.2f} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
+                f"KV load {_figure(value, low)} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
                 f"(no scale-down for {_plural(s.decode_scale_down_grace_intervals, 'interval')})"
             )
             return amend(base, clause=clause, inputs=inputs)
-        clause = f"KV load {value:.2f} < {low:.2f} for {_plural(below, 'interval')}"
+        clause = f"KV load {_figure(value, low)} < {low:.2f} for {_plural(below, 'interval')}"
         blocked = _flap_guard(ctx, value, high, step, "KV load", inputs, base)
         if blocked is not None:
             return blocked
