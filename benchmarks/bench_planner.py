@@ -95,19 +95,15 @@ def free_port() -> int:
 async def bench_reaction(speedup: float) -> None:
     from planner_tui.model import Outcome
     from planner_tui.runtime import DecisionMade, Session
+    from planner_tui.runtime.speedup import sped_up
     from planner_tui.sim.control import set_profile
 
     data = load_graph(demo_graph_path()).model_dump(mode="json", exclude_none=True)
-    for comp in data["components"].values():
-        comp["env"] = {**comp.get("env", {}), "PLANNER_TUI_SIM_SPEEDUP": str(speedup)}
     data["namespace"] = "bench-reaction"
     data["components"]["frontend"]["port"] = free_port()
     base = 24000 + free_port() % 30000
     data["resources"]["port_range"] = [base, base + 99]
-    data["planner"]["adjustment_interval_s"] = max(0.25, data["planner"]["adjustment_interval_s"] / speedup)
-    data["planner"]["scale_down_stabilization_s"] /= speedup
-    data["metrics"]["interval_s"] = max(0.25, data["metrics"]["interval_s"] / speedup)
-    graph = validate_graph(data)
+    graph = sped_up(validate_graph(data), speedup)
     print(
         f"reaction on the demo graph (speedup {speedup:g}: decisions every {graph.planner.adjustment_interval_s:g} s, "
         f"metrics every {graph.metrics.interval_s:g} s, 3 simulated s cold start)"

@@ -22,6 +22,7 @@ from planner_tui.model.decisions import PlannerMode
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
 from planner_tui.runtime import DecisionMade, Session, SessionError
+from planner_tui.runtime.speedup import sped_up
 
 EXIT_CONNECTOR = 1
 
@@ -34,6 +35,12 @@ EXIT_CONNECTOR = 1
 @click.option(
     "--metrics-interval", type=click.FloatRange(min=0.25), help="seconds between collections (overrides the graph)"
 )
+@click.option(
+    "--speedup",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="run a simulated graph (the demo) this many times faster: the sim and every interval",
+)
 @click.option("--decisions", "max_decisions", type=click.IntRange(min=1), help="stop after this many decisions")
 @click.option("--json", "as_json", is_flag=True, help="print each decision as a JSON record")
 @report_config_errors
@@ -43,11 +50,17 @@ def plan(
     leave_running: bool,
     interval: float | None,
     metrics_interval: float | None,
+    speedup: float | None,
     max_decisions: int | None,
     as_json: bool,
 ) -> None:
     """Run the graph with its planner headless, printing one line per decision."""
     graph = load_graph(graph_file or demo_graph_path())
+    if speedup is not None:
+        try:
+            graph = sped_up(graph, speedup)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--speedup") from None
     mode = PlannerMode.ADVISORY if advisory else None
     try:
         code = asyncio.run(_run(graph, mode, leave_running, interval, metrics_interval, max_decisions, as_json))

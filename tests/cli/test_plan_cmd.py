@@ -130,3 +130,14 @@ def test_plan_leave_running_keeps_the_graph_for_a_later_attach(tmp_path: Path, i
             proc.kill()
             proc.wait(timeout=30)
         kill_leftovers(recorded_pids(root))
+
+
+def test_speedup_on_a_graph_that_is_not_simulated_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from planner_tui.cli.main import cli
+
+    graph = write_graph(tmp_path, "plan-speed", LoadFile(tmp_path / "load.json"))
+    result = CliRunner().invoke(cli, ["plan", "--graph", str(graph), "--speedup", "4"])
+    assert result.exit_code == 2
+    assert "--speedup only applies to simulated graphs" in result.output

@@ -11,6 +11,7 @@ import socket
 from planner_tui.config import GraphConfig, demo_graph_path, load_graph, validate_graph
 from planner_tui.model import Decision, Outcome
 from planner_tui.planner.audit import audit_path_for, read_records
+from planner_tui.runtime.speedup import sped_up
 from planner_tui.sim.control import get_stats
 from tests.runtime.conftest import next_decision
 
@@ -24,18 +25,16 @@ def free_port() -> int:
 
 
 def sped_up_demo(namespace: str) -> GraphConfig:
-    """The embedded demo with every sim process and interval running ``SPEEDUP`` times faster."""
+    """The embedded demo on free ports, with every sim process and interval ``SPEEDUP`` times faster."""
     data = load_graph(demo_graph_path()).model_dump(mode="json", exclude_none=True)
-    for comp in data["components"].values():
-        comp["env"] = {**comp.get("env", {}), "PLANNER_TUI_SIM_SPEEDUP": str(SPEEDUP)}
     data["namespace"] = namespace
     data["components"]["frontend"]["port"] = free_port()
     base = 24000 + free_port() % 30000
     data["resources"]["port_range"] = [base, base + 99]
-    data["planner"]["adjustment_interval_s"] = max(0.25, data["planner"]["adjustment_interval_s"] / SPEEDUP)
-    data["planner"]["scale_down_stabilization_s"] = data["planner"]["scale_down_stabilization_s"] / SPEEDUP
-    data["metrics"]["interval_s"] = max(0.25, data["metrics"]["interval_s"] / SPEEDUP)
-    return validate_graph(data)
+    graph = sped_up(validate_graph(data), SPEEDUP)
+    assert graph.planner.adjustment_interval_s == 5.0 / SPEEDUP
+    assert graph.components["decode"].env["PLANNER_TUI_SIM_SPEEDUP"] == "6"
+    return graph
 
 
 def decode_move(decision: Decision) -> tuple[int, int, Outcome]:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from planner_tui.planner import EngineConfig
 from planner_tui.planner.audit import AuditLog, read_records
 from planner_tui.planner.runner import PlannerRunner
 from planner_tui.planner.state import Pin
+from planner_tui.runtime.speedup import sped_up
 from tests.planner.builders import component, make_graph, snapshot
 from tests.runtime.recording import RecordingConnector
 
@@ -179,3 +181,8 @@ def test_advisory_and_paused_never_call_the_connector(
         assert connector.calls == []
 
     asyncio.run(run())
+
+
+def test_speedup_refuses_graphs_that_are_not_simulated() -> None:
+    with pytest.raises(ValueError, match="only applies to simulated graphs"):
+        sped_up(make_graph(), 4)
