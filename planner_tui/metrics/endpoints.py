@@ -46,6 +46,7 @@ class ReplicaSeries:
     histograms: dict[str, HistogramWindow] = field(default_factory=dict)
     values: dict[Signal, SignalValue] = field(default_factory=dict)
     increases: dict[Signal, HistogramPoint] = field(default_factory=dict)
+    tick_increases: dict[str, tuple[float, HistogramPoint | None]] = field(default_factory=dict)
     gpus: tuple[GpuSample, ...] = ()
 
 
@@ -59,16 +60,17 @@ class SignalReader:
     def read(
         self, spec: SignalSpec, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
     ) -> tuple[float | None, HistogramPoint | None]:
-        """The signal's value (None when not computable yet) and, for histograms, the window's increase."""
+        """The signal's value (None when not computable yet) and, for histograms, the window's increase.
+
+        Specs sharing a metric (p50, p95 and p99 of one histogram) share its window: it takes one
+        reading per tick, whichever spec asks first.
+        """
         histogram = spec.kind in (Kind.QUANTILE, Kind.MEAN)
-        name = next(
-            (
-                m
-                for m in spec.metrics
-                if (by_name.get(m + "_count") or by_name.get(m + "_bucket") if histogram else by_name.get(m))
-            ),
-            None,
-        )
+        name = None
+        for metric in spec.metrics:
+            if by_name.get(metric + "_count") or by_name.get(metric + "_bucket") if histogram else by_name.get(metric):
+                name = metric
+                break
         if name is None:
             return None, None
         if spec.kind is Kind.GAUGE:
@@ -78,20 +80,31 @@ class SignalReader:
             window = series.counters.get(name)
             if window is None:
                 window = series.counters[name] = CounterWindow(self.rate_window_s)
-            window.add(now, sum(s.value for s in by_name[name]))
+            if not window.points or window.points[-1][0] != now:
+                window.add(now, sum(s.value for s in by_name[name]))
             return window.rate(), None
-        point = HistogramPoint.from_samples(by_name, name)
-        if point is None:
-            return None, None
-        hist = series.histograms.get(name)
-        if hist is None:
-            hist = series.histograms[name] = HistogramWindow(self.latency_window_s)
-        hist.add(now, point)
-        increase = hist.increase()
+        cached = series.tick_increases.get(name)
+        if cached is not None and cached[0] == now:
+            increase = cached[1]
+        else:
+            increase = self._histogram_increase(name, by_name, series, now)
+            series.tick_increases[name] = (now, increase)
         if increase is None:
             return None, None
         value = increase.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else increase.mean()
         return value, increase
+
+    def _histogram_increase(
+        self, name: str, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
+    ) -> HistogramPoint | None:
+        point = HistogramPoint.from_samples(by_name, name)
+        if point is None:
+            return None
+        hist = series.histograms.get(name)
+        if hist is None:
+            hist = series.histograms[name] = HistogramWindow(self.latency_window_s)
+        hist.add(now, point)
+        return hist.increase()
 
 
 def aggregate(

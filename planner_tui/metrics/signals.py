@@ -67,9 +67,21 @@ def _spec(signal: Signal, *metrics: str, kind: Kind = Kind.GAUGE) -> SignalSpec:
     return SignalSpec(signal, metrics, kind)
 
 
+_QUANTILES = {
+    "ttft": ((Signal.TTFT_P50, 0.5), (Signal.TTFT_P95, 0.95), (Signal.TTFT_P99, 0.99)),
+    "itl": ((Signal.ITL_P50, 0.5), (Signal.ITL_P95, 0.95), (Signal.ITL_P99, 0.99)),
+}
+QUANTILE_OF: dict[Signal, float] = {signal: q for pairs in _QUANTILES.values() for signal, q in pairs}
+
+
+def _latency(kind: str, *metrics: str) -> tuple[SignalSpec, ...]:
+    """p50, p95 and p99 of a latency histogram (``kind`` is ``ttft`` or ``itl``)."""
+    return tuple(SignalSpec(signal, metrics, Kind.QUANTILE, q) for signal, q in _QUANTILES[kind])
+
+
 _VLLM_LATENCY = (
-    _spec(Signal.TTFT_P95, "vllm:time_to_first_token_seconds", kind=Kind.QUANTILE),
-    _spec(Signal.ITL_P95, "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds", kind=Kind.QUANTILE),
+    *_latency("ttft", "vllm:time_to_first_token_seconds"),
+    *_latency("itl", "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
 )
 _KV = _spec(Signal.KV_USAGE, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 _COMPONENT_RATE = _spec(Signal.REQUEST_RATE, "dynamo_component_requests_total", kind=Kind.RATE)
@@ -79,8 +91,8 @@ _DYNAMO: dict[str, tuple[SignalSpec, ...]] = {
         _spec(Signal.QUEUE_DEPTH, "dynamo_frontend_queued_requests"),
         _spec(Signal.INFLIGHT, "dynamo_frontend_inflight_requests"),
         _spec(Signal.REQUEST_RATE, "dynamo_frontend_requests_total", kind=Kind.RATE),
-        _spec(Signal.TTFT_P95, "dynamo_frontend_time_to_first_token_seconds", kind=Kind.QUANTILE),
-        _spec(Signal.ITL_P95, "dynamo_frontend_inter_token_latency_seconds", kind=Kind.QUANTILE),
+        *_latency("ttft", "dynamo_frontend_time_to_first_token_seconds"),
+        *_latency("itl", "dynamo_frontend_inter_token_latency_seconds"),
         _spec(Signal.ISL, "dynamo_frontend_input_sequence_tokens", kind=Kind.MEAN),
         _spec(Signal.OSL, "dynamo_frontend_output_sequence_tokens", kind=Kind.MEAN),
     ),
@@ -151,8 +163,8 @@ def spec_from_override(signal: Signal, text: str) -> SignalSpec:
         raise ValueError(f"the override of signal {signal.value!r} is empty; give a metric name or PromQL")
     if not is_metric_name(text):
         return SignalSpec(signal, (), Kind.GAUGE, promql=text)
-    if signal in (Signal.TTFT_P95, Signal.ITL_P95):
-        return SignalSpec(signal, (_histogram_base(text),), Kind.QUANTILE)
+    if signal in QUANTILE_OF:
+        return SignalSpec(signal, (_histogram_base(text),), Kind.QUANTILE, QUANTILE_OF[signal])
     if signal in (Signal.ISL, Signal.OSL):
         return SignalSpec(signal, (_histogram_base(text),), Kind.MEAN)
     if signal is Signal.REQUEST_RATE or text.endswith("_total"):

@@ -15,6 +15,10 @@ class Signal(StrEnum):
     WAITING = "waiting"  # requests waiting inside a worker
     TTFT_P95 = "ttft_p95"  # seconds
     ITL_P95 = "itl_p95"  # seconds
+    TTFT_P50 = "ttft_p50"  # seconds
+    TTFT_P99 = "ttft_p99"  # seconds
+    ITL_P50 = "itl_p50"  # seconds
+    ITL_P99 = "itl_p99"  # seconds
     REQUEST_RATE = "request_rate"  # requests per second
     ISL = "isl"  # mean input sequence length, tokens
     OSL = "osl"  # mean output sequence length, tokens

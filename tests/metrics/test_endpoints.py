@@ -58,6 +58,8 @@ async def test_signals_per_replica_and_per_component(start_target: Callable[...,
         assert signals[("frontend", Signal.REQUEST_RATE)] == pytest.approx(15)
         # p95 of the merged histograms: 8 of 20 under 0.1 s, the rest under 1 s
         assert signals[("decode", Signal.TTFT_P95)] == pytest.approx(0.1 + 0.9 * (19 - 8) / 12)
+        assert signals[("decode", Signal.TTFT_P50)] == pytest.approx(0.1 + 0.9 * (10 - 8) / 12)
+        assert signals[("decode", Signal.TTFT_P99)] == pytest.approx(0.1 + 0.9 * (19.8 - 8) / 12)
         replicas = by_key(second.replica_signals)
         assert replicas[(Signal.TTFT_P95, "decode-0")].value == pytest.approx(0.1 + 0.9 * (9.5 - 8) / 2)
         assert all(not v.stale and v.timestamp == T0 + 2 for v in second.signals)

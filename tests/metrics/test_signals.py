@@ -34,6 +34,13 @@ def test_unknown_preset_names_the_known_ones() -> None:
         preset_specs("sglang", "decode")
 
 
+def test_latency_histograms_give_p50_p95_and_p99() -> None:
+    frontend = preset_specs("dynamo", "frontend")
+    assert [frontend[s].quantile for s in (Signal.TTFT_P50, Signal.TTFT_P95, Signal.TTFT_P99)] == [0.5, 0.95, 0.99]
+    assert frontend[Signal.ITL_P99].metrics == ("dynamo_frontend_inter_token_latency_seconds",)
+    assert spec_from_override(Signal.ITL_P50, "itl_seconds").quantile == 0.5
+
+
 @pytest.mark.parametrize(
     ("signal", "text", "kind", "metric"),
     [
