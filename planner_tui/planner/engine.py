@@ -131,7 +131,7 @@ def plan(
         ctx.last_scale_up_at = observed["last_scale_up_at"]
         rec = POLICIES[cfg.policies[name]](ctx)
         item = _limit_component(name, cfg.policies[name], current, rec, comp_cfg, settings, now, observed)
-        pin = state.pin(name, now)
+        pin = state.pin(name, now) if state.pins else None
         if pin is not None:
             item.limits.append(LimitApplied("pin", item.value, pin.replicas, pin.describe()))
             item.value, item.pinned, item.pin_text = pin.replicas, True, pin.describe()
@@ -222,7 +222,7 @@ def _limit_component(
     )
     if stable is not None:
         limits.append(stable)
-    rec.memory = rec.memory.evolve(recommendations=history, **observed)
+    rec.memory = rec.memory.evolve(recommendations=history, **observed, **(rec.changes or {}))
     return _Work(name, policy, current, rec, value, limits)
 
 

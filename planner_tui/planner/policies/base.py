@@ -50,6 +50,7 @@ class Recommendation:
     is the count when starting replicas are counted as capacity (None when equal, or not applicable).
     ``clause`` is the "why" half of the reason line (``KV load 0.94 > 0.90 for 3 intervals``).
     ``memory`` is the component memory updated by this policy (series, streaks, predictor state).
+    ``changes`` are memory fields to set on top of ``memory`` (cheaper than a new memory per step).
     A transient value: the engine fills in the final memory; it never outlives the tick.
     """
 
@@ -59,6 +60,7 @@ class Recommendation:
     memory: ComponentMemory
     inputs: tuple[SignalValue, ...] = ()
     load: float | None = None
+    changes: dict[str, Any] | None = None
     with_capacity_coming: int | None = None
     predicted: tuple[tuple[str, float], ...] = ()
 

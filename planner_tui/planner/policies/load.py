@@ -67,9 +67,10 @@ def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tupl
     points = (*ctx.memory.loads.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
     loads = dict(ctx.memory.loads)
     loads[LOAD_SERIES] = points
-    memory = ctx.memory.evolve(loads=loads, above=above, below=below)
-    # A placeholder carrying the memory; callers build the real recommendation from it.
-    return hold(ctx, Verdict.NO_CHANGE, "", memory=memory, load=value), above, below
+    # A placeholder carrying the memory changes; callers build the real recommendation from it.
+    rec = hold(ctx, Verdict.NO_CHANGE, "", load=value)
+    rec.changes = {"loads": loads, "above": above, "below": below}
+    return rec, above, below
 
 
 def _moving_clause(ctx: PolicyContext, what: str) -> str:
@@ -96,7 +97,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
     if value > high:
         clause = f"queue {_figure(value, high)} > {high:.2f} per worker for {_plural(above, 'interval')}"
         if s.prefill_trend_intervals > 0:
-            series = base.memory.series(LOAD_SERIES)
+            series = (base.changes or {})["loads"][LOAD_SERIES]
             ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
             trend = extrapolate(series, ahead)
             if trend <= high:
