@@ -142,3 +142,29 @@ async def test_read_only_session_refuses_actions_and_only_advises(open_session, 
     assert not audit_path_for(graph).exists()
     lines = await session.logs("decode", 10)
     assert any("serving load" in line.text for line in lines)
+
+
+async def test_session_serves_the_planner_gauges_when_the_exporter_is_on(open_session, load_file: LoadFile) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    graph = session_graph("sess-exp", load_file, planner={"exporter_port": port})
+    load_file.set("prefill", waiting=1.0)
+    load_file.set("decode", kv=0.97)
+    session = await open_session(graph)
+    events = session.subscribe()
+    await next_decision(events, lambda d: decode_of(d)[1] == 2, what="a decode scale-up")
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and line[0] != "#"}
+    assert values["dynamo_planner_num_decode_replicas"] >= 2  # the load keeps it climbing
+    assert values["dynamo_planner_num_prefill_replicas"] == 1
+    states = {k: v for k, v in values.items() if k.startswith("dynamo_planner_load_scaling_decision{")}
+    assert sum(states.values()) == 1 and len(states) == 5
+    await session.close(stop_graph=True)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)  # stopped with the session
