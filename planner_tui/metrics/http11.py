@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
@@ -79,6 +80,17 @@ class Http11Pool:
             if keep and not self._closed:
                 self._idle.setdefault((host, port), []).append(connection)
             else:
+                _close(connection)
+
+    def retain(self, urls: Iterable[str]) -> None:
+        """Close idle connections to every target but those of ``urls`` (replicas that went away)."""
+        keep = set()
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.hostname:
+                keep.add((parts.hostname, parts.port or 80))
+        for key in [k for k in self._idle if k not in keep]:
+            for connection in self._idle.pop(key):
                 _close(connection)
 
     async def close(self) -> None:

@@ -107,10 +107,10 @@ class Scraper:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         unique = list(dict.fromkeys(urls))
-        if not unique:
-            return {}
         gate = asyncio.Semaphore(concurrency)
         results = await asyncio.gather(*(self._one(url, timeout, gate, wanted) for url in unique))
+        if self._pool is not None:
+            self._pool.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
         return {result.url: result for result in results}
 
     async def close(self) -> None:

@@ -57,7 +57,7 @@ async def test_status_summary_and_graph_file(running_graph: GraphConfig, tmp_pat
         f'namespace = "{running_graph.namespace}"\n[components.decode]\nrole = "decode"\ncommand = "x"\n'
         'signals = { kv_usage = "vllm:num_requests_running" }\n'
     )
-    result = await asyncio.to_thread(run_status, "--graph", str(graph_file))
+    result = await asyncio.to_thread(run_status, "--graph", str(graph_file), "--samples", "1")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "namespace mstatus"

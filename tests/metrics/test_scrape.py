@@ -134,6 +134,9 @@ async def test_chunked_bodies_and_connections_kept_between_ticks() -> None:
             result = (await scraper.scrape([server.url], timeout=5, concurrency=1))[server.url]
             assert result.ok and Sample("vllm:kv_cache_usage_perc", {"model": "m"}, 0.42) in result.samples
         assert len(server.clients) == 1  # one connection, reused by every tick
+        await scraper.scrape([], timeout=5, concurrency=1)  # the target left the graph
+        await scraper.scrape([server.url], timeout=5, concurrency=1)
+        assert len(server.clients) == 2  # its idle connection was closed, a new one was made
     finally:
         await scraper.close()
         server.stop()
