@@ -53,7 +53,7 @@ ACTIONS: tuple[DashboardAction, ...] = (
                     "Planner", changes_state=True),
     DashboardAction("logs", "l", "logs", "Tail the selected component's logs (all replicas merged)", "View"),
     DashboardAction("details", "d", "details", "Details: decision history, signals, config, neighbours", "View"),
-    DashboardAction("cycle_window", "w", "window", "Chart window: 1 / 5 / 15 minutes", "View"),
+    DashboardAction("cycle_window", "w", "window", "Chart window: 1 / 5 / 15 minutes", "View", show=False),
     DashboardAction("filter", "slash", "filter", "Filter components and replicas by name, role or phase", "View",
                     key_display="/"),
     DashboardAction("raise_load", "L", "load+", "Demo: raise the simulated request rate (x1.5)", "Demo",

@@ -75,6 +75,12 @@ class MainScreen(Screen[None]):
         """Compact layout for small terminals (80x24 stays usable)."""
         self.set_class(self.size.height < 32, "-compact")
         self.set_class(self.size.width < 100, "-narrow")
+        footers = self.query(Footer)
+        if footers:
+            footer = footers.first()
+            narrow = self.size.width < 100  # compact, without the palette hint, every key fits at 80 columns
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
 
     def on_screen_resume(self) -> None:
         """Catch up with what arrived while another screen was on top."""
