@@ -83,3 +83,18 @@ def test_dashboard_is_a_command_and_the_default() -> None:
     )
     assert result.returncode == 0 and "dashboard" in result.stdout
     assert "With no command, runs the dashboard on the embedded demo graph." in result.stdout
+
+
+def test_a_bad_graph_file_is_reported_before_the_dashboard_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "graph.toml"
+    bad.write_text('namespace = "ns"\n[components.decode]\nrole = "decode"\ncommand = "w"\nmax_replicas = 0\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "planner_tui", "dashboard", "--graph", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{bad}: components.decode.max_replicas: must be >= 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
