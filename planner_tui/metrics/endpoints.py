@@ -46,7 +46,7 @@ class ReplicaSeries:
     histograms: dict[str, HistogramWindow] = field(default_factory=dict)
     values: dict[Signal, SignalValue] = field(default_factory=dict)
     increases: dict[Signal, HistogramPoint] = field(default_factory=dict)
-    tick_increases: dict[str, tuple[float, HistogramPoint | None]] = field(default_factory=dict)
+    tick_increases: dict[tuple[str, ...], tuple[float, HistogramPoint | None]] = field(default_factory=dict)
     gpus: tuple[GpuSample, ...] = ()
 
 
@@ -66,6 +66,10 @@ class SignalReader:
         reading per tick, whichever spec asks first.
         """
         histogram = spec.kind in (Kind.QUANTILE, Kind.MEAN)
+        if histogram:
+            cached = series.tick_increases.get(spec.metrics)
+            if cached is not None and cached[0] == now:  # another quantile of it was read this tick
+                return self._from_increase(spec, cached[1])
         name = None
         for metric in spec.metrics:
             if by_name.get(metric + "_count") or by_name.get(metric + "_bucket") if histogram else by_name.get(metric):
@@ -83,12 +87,12 @@ class SignalReader:
             if not window.points or window.points[-1][0] != now:
                 window.add(now, sum(s.value for s in by_name[name]))
             return window.rate(), None
-        cached = series.tick_increases.get(name)
-        if cached is not None and cached[0] == now:
-            increase = cached[1]
-        else:
-            increase = self._histogram_increase(name, by_name, series, now)
-            series.tick_increases[name] = (now, increase)
+        increase = self._histogram_increase(name, by_name, series, now)
+        series.tick_increases[spec.metrics] = (now, increase)
+        return self._from_increase(spec, increase)
+
+    @staticmethod
+    def _from_increase(spec: SignalSpec, increase: HistogramPoint | None) -> tuple[float | None, HistogramPoint | None]:
         if increase is None:
             return None, None
         value = increase.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else increase.mean()

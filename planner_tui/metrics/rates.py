@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from planner_tui.metrics.scrape import Sample
 
+_BOUNDS: dict[str, float] = {}  # "le" label text -> bound (the same few strings every scrape)
+
 
 @dataclass(frozen=True, slots=True)
 class HistogramPoint:
@@ -33,7 +35,12 @@ class HistogramPoint:
             return None
         buckets: dict[float, float] = {}
         for sample in bucket_samples or ():
-            bound = float(sample.labels.get("le", "+Inf"))
+            text = sample.labels.get("le", "+Inf")
+            bound = _BOUNDS.get(text)
+            if bound is None:
+                bound = float(text)
+                if len(_BOUNDS) < 4096:
+                    _BOUNDS[text] = bound
             buckets[bound] = buckets.get(bound, 0.0) + sample.value
         total = sum(sample.value for sample in by_name.get(base + "_sum", ()))
         count = sum(sample.value for sample in count_samples or ())
@@ -44,7 +51,7 @@ class HistogramPoint:
         if self.count < older.count:
             return self
         before = dict(older.buckets)
-        buckets = tuple((bound, max(0.0, count - before.get(bound, 0.0))) for bound, count in self.buckets)
+        buckets = tuple([(bound, max(0.0, count - before.get(bound, 0.0))) for bound, count in self.buckets])
         return HistogramPoint(buckets, max(0.0, self.sum - older.sum), self.count - older.count)
 
     def plus(self, other: HistogramPoint) -> HistogramPoint:
