@@ -1,18 +1,15 @@
-"""An in-memory connector that records every scaling call (for the advisory property and error paths).
-
-It keeps replica counts like a backend would (new replicas are ready at once) and can be told to
-fail or hang on the next calls.
+"""An in-memory connector that records every scaling call, for the property that advisory and paused
+planners never call it. It keeps replica counts like a backend would (new replicas are ready at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from planner_tui.config import GraphConfig
 from planner_tui.connectors.base import PlannerConnector
-from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.connectors.errors import ComponentNotFound, ConnectorError
 from planner_tui.model import ComponentState, LogLine, Phase, ReplicaState, TargetReplica
 
 
@@ -26,9 +23,6 @@ class RecordingConnector(PlannerConnector):
         self.graph = graph
         self.counts = {n: c.effective_initial_replicas for n, c in graph.components.items()}
         self.calls: list[list[TargetReplica]] = []
-        self.fail_next: list[Exception] = []
-        self.hang = False
-        self.refuse: dict[str, str] = {}  # component -> refusal message, for every call naming it
         self.shutdowns: list[bool] = []
 
     async def initialize(self) -> None:
@@ -56,13 +50,6 @@ class RecordingConnector(PlannerConnector):
 
     async def set_component_replicas(self, targets: list[TargetReplica], blocking: bool = False) -> None:
         self.calls.append(list(targets))
-        if self.hang:
-            await asyncio.Event().wait()
-        if self.fail_next:
-            raise self.fail_next.pop(0)
-        for target in targets:
-            if target.component_name in self.refuse:
-                raise ScalingRefused(self.refuse[target.component_name])
         for target in targets:
             name = target.component_name or ""
             if name not in self.counts:
