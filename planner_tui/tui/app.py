@@ -7,6 +7,7 @@ Message; snapshots coalesce when they pile up; failures become a notification an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import BindingType
+from textual.worker import Worker
 
 from planner_tui.config import GraphConfig, Policy
 from planner_tui.model import Decision, Phase, Snapshot
@@ -77,6 +79,8 @@ class DashboardApp(App[None]):
         self._wanted_theme = theme
         self._remember_after_start = remember_theme
         self.main_screen = MainScreen(read_only=self.read_only)
+        self._opening: Worker[None] | None = None
+        self._opened: DashboardSource | None = None
         for custom in load_theme_files():
             self.register_theme(custom)
         chosen = theme or settings.remembered_theme() or DEFAULT_THEME
@@ -138,7 +142,7 @@ class DashboardApp(App[None]):
             self._adopt(self.source)
         elif self.opener is not None:
             self._status_info("starting the graph…")
-            self._open_source()
+            self._opening = self._open_source()
 
     def watch_theme(self, theme: str) -> None:
         """Remember the chosen theme for the next start."""
@@ -174,6 +178,7 @@ class DashboardApp(App[None]):
             log.exception("opening the session failed")
             self.post_message(SourceFailed(f"cannot start the graph: {exc}"))
             return
+        self._opened = source
         self.post_message(SourceOpened(source))
 
     @work(exclusive=True, group="source-events", exit_on_error=False)
@@ -289,9 +294,14 @@ class DashboardApp(App[None]):
 
     @work(exclusive=True, group="shutdown", exit_on_error=False)
     async def _close_and_exit(self, stop_graph: bool) -> None:
+        if self.source is None and self._opening is not None and self._opening.is_running:
+            # Quitting while the graph is still starting: let it finish, so "stop" really stops it.
+            self._status_info("waiting for the graph to finish starting…")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._opening.wait(), CLOSE_TIMEOUT_S)
         self.workers.cancel_group(self, "open")
         self.workers.cancel_group(self, "source-events")
-        source = self.source
+        source = self.source or self._opened
         if source is not None and self.close_on_quit:
             self._status_info("stopping the graph…" if stop_graph else "detaching (the graph keeps running)…")
             try:

@@ -72,3 +72,30 @@ async def test_a_graph_that_cannot_start_is_reported_and_quit_still_works() -> N
         await pilot.press("l")
         await settle(pilot)
     assert app.return_code == 0
+
+
+async def test_quitting_while_the_graph_starts_waits_and_then_stops_it() -> None:
+    opener = SlowOpener()
+    opened: list[DashboardSource] = []
+
+    async def open_and_remember() -> DashboardSource:
+        source = await opener()
+        opened.append(source)
+        return source
+
+    app = DashboardApp(opener=open_and_remember, clock=frozen_clock, remember_theme=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert app.is_running and "waiting for the graph to finish starting" in str(
+            app.main_screen.query_one(StatusLine).render()
+        )
+        opener.release.set()
+        for _ in range(100):
+            if not app.is_running:
+                break
+            await pilot.pause(0.02)
+    assert len(opened) == 1 and opened[0].closed is True  # type: ignore[attr-defined]
