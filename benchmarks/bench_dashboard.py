@@ -43,12 +43,12 @@ def start(session: str, command: list[str], env: dict[str, str]) -> float:
 
 
 def wait_for(session: str, marker: str, timeout: float = 30.0) -> float:
-    """Poll the pane every 5 ms until ``marker`` shows; returns the perf_counter time it did."""
+    """Poll the pane every 10 ms (sparingly: polling competes for the CPUs) until ``marker`` shows."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if marker in tmux("capture-pane", "-p", "-t", session, check=False):
             return time.perf_counter()
-        time.sleep(0.005)
+        time.sleep(0.01)
     raise TimeoutError(f"{marker!r} did not appear in {timeout:.0f} s:\n" + tmux("capture-pane", "-p", "-t", session))
 
 
@@ -84,6 +84,16 @@ def first_frames(command: list[str], env: dict[str, str], runs: int, quit_keys: 
     return samples
 
 
+def import_cost(code: str, runs: int = 5) -> float:
+    """Median wall time of ``python -c code`` (seconds)."""
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        samples.append(time.perf_counter() - began)
+    return statistics.median(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="CPU measurement window")
@@ -105,6 +115,10 @@ def main() -> None:
             demo = first_frames([sys.executable, "-m", "planner_tui"], env, args.runs, ("q", "s"))
             print(f"first frame, planner-tui (demo graph)   median {statistics.median(demo) * 1000:6.0f} ms  "
                   f"(runs: {', '.join(f'{s * 1000:.0f}' for s in demo)} ms)")  # fmt: skip
+        bare = import_cost("pass")
+        imports = import_cost("import planner_tui.cli.dashboard_cmd, planner_tui.tui.app")
+        print(f"  of which: python start {bare * 1000:.0f} ms, imports (config + Textual + app) "
+              f"{(imports - bare) * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         small = first_frames([*fixture, "--prefill", "2", "--decode", "3"], env, args.runs, ())
         print(f"first frame, fixture app (6 replicas)   median {statistics.median(small) * 1000:6.0f} ms")
 
