@@ -243,7 +243,7 @@ def frontend(
     show_default=True,
     help="Real seconds to finish running requests after SIGTERM before handing them back.",
 )
-@click.option("--worker-id", help="Name reported to the frontend (default: ROLE-PID).")
+@click.option("--worker-id", help="Name reported to the frontend (default: $PLANNER_TUI_REPLICA, else ROLE-PID).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the step-time jitter.")
 @click.option(
     "--jitter",

@@ -70,7 +70,9 @@ class Worker:
         self.role = options.role
         self.clock = SimClock(options.speedup)
         self.engine = Engine(options.role, options.params, random.Random(options.seed))
-        self.worker_id = options.worker_id or f"{options.role.value}-{os.getpid()}"
+        # Under the local connector each replica knows its watcher name; elsewhere ROLE-PID.
+        replica = os.environ.get("PLANNER_TUI_REPLICA")
+        self.worker_id = options.worker_id or replica or f"{options.role.value}-{os.getpid()}"
         self.ready = False
         self.draining = False
         self.requests_total = 0
