@@ -39,7 +39,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
     Create with :meth:`create` (starts circusd, or attaches through the namespace's state file) or
     :meth:`attach` (no graph file needed). Scaling one component never touches another's processes.
     ``crash_backoff_s`` is the first crash-restart delay (doubling each time, up to
-    ``crash_backoff_cap_s``); ``ready_timeout_s`` bounds blocking waits for readiness.
+    ``crash_backoff_cap_s``); a replica is failed after ``max_crash_restarts`` crashes in a row, where
+    a run longer than ``crash_reset_after_s`` starts a new streak; ``ready_timeout_s`` bounds blocking
+    waits for readiness.
     """
 
     kind = "local"
@@ -53,6 +55,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         *,
         crash_backoff_s: float = 0.5,
         crash_backoff_cap_s: float = 30.0,
+        crash_reset_after_s: float = 60.0,
         ready_timeout_s: float = 120.0,
         auto_recover: bool = True,
         monitor_interval_s: float = 0.25,
@@ -69,6 +72,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._options = {
             "crash_backoff_s": crash_backoff_s,
             "crash_backoff_cap_s": crash_backoff_cap_s,
+            "crash_reset_after_s": crash_reset_after_s,
             "auto_recover": auto_recover,
             "log_max_bytes": log_max_bytes,
             "log_backups": log_backups,

@@ -172,15 +172,19 @@ class HealthMonitor:
             what = describe_exit(rec_exit)
             last_err = sup.last_stderr_line(name)
             detail = f"{what}{f'; last stderr: {last_err}' if last_err else ''}"
-            if rec.restarts >= limit:
-                reason = f"{detail}; crashed {rec.restarts + 1} time(s), max_crash_restarts = {limit}"
+            # a replica that ran for a while before crashing starts a fresh streak: the limit is
+            # about crash loops, not about a crash once a day
+            ran_for = now - (rec.started_at or now)
+            streak = 0 if ran_for >= sup.crash_reset_after_s else rec.crash_streak
+            if streak >= limit:
+                reason = f"{detail}; crashed {streak + 1} time(s) in a row, max_crash_restarts = {limit}"
                 await sup.mark_failed(name, reason, exit_code=rec_exit)
                 return
-            delay = crash_backoff(rec.restarts, sup.crash_backoff_s, sup.crash_backoff_cap_s)
+            delay = crash_backoff(streak, sup.crash_backoff_s, sup.crash_backoff_cap_s)
             rt.phase = Phase.CRASHED
             rt.reason = f"{detail}; restarting in {delay:.1f} s"
             rt.next_restart_at = now + delay
-            await sup.record_exit(name, rec_exit)
+            await sup.record_exit(name, rec_exit, crash_streak=streak + 1)
             log.warning("replica %s %s", name, rt.reason)
             return
         if rt.next_restart_at is not None and now >= rt.next_restart_at:

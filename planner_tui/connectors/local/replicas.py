@@ -146,9 +146,9 @@ class ReplicaOperations:
         await self._set_record(name, failed_reason=reason, exit_code=exit_code, pid=None)
         log.error("replica %s failed: %s", name, reason)
 
-    async def record_exit(self, name: str, exit_code: int | None) -> None:
-        """Remember a crash's exit code; the pid is gone."""
-        await self._set_record(name, exit_code=exit_code, pid=None)
+    async def record_exit(self, name: str, exit_code: int | None, crash_streak: int) -> None:
+        """Remember a crash (exit code, streak of crashes in a row); the pid is gone."""
+        await self._set_record(name, exit_code=exit_code, pid=None, crash_streak=crash_streak)
 
     async def restart_crashed(self, name: str) -> None:
         """Start a crashed replica's watcher again, counting the restart."""
@@ -203,7 +203,7 @@ class ReplicaOperations:
             if self.circusd_alive():  # a fresh watcher picks up changes of the graph file
                 with contextlib.suppress(ConnectorError):
                     await self.call("rm", name=name, waiting=True)
-            await self._set_record(name, restarts=0, failed_reason=None, exit_code=None, pid=None)
+            await self._set_record(name, restarts=0, crash_streak=0, failed_reason=None, exit_code=None, pid=None)
         finally:
             rt.busy = False
         rt.phase = Phase.STARTING

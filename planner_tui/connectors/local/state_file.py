@@ -39,7 +39,8 @@ class ReplicaRecord:
     pid: int | None = None
     pid_create_time: float | None = None
     started_at: float | None = None
-    restarts: int = 0
+    restarts: int = 0  # crash restarts over the replica's life
+    crash_streak: int = 0  # crashes since it last ran longer than the stable period
     exit_code: int | None = None
     failed_reason: str | None = None  # set once the replica is marked failed
     stopping: bool = False  # being removed: its GPUs and port are freed once it exited

@@ -46,6 +46,7 @@ class Supervisor(ReplicaOperations):
         *,
         crash_backoff_s: float = 0.5,
         crash_backoff_cap_s: float = 30.0,
+        crash_reset_after_s: float = 60.0,
         auto_recover: bool = True,
         call_timeout_s: float = 10.0,
         log_max_bytes: int = logs.MAX_BYTES,
@@ -57,6 +58,7 @@ class Supervisor(ReplicaOperations):
         self.working_dir = working_dir
         self.crash_backoff_s = crash_backoff_s
         self.crash_backoff_cap_s = crash_backoff_cap_s
+        self.crash_reset_after_s = crash_reset_after_s
         self.auto_recover = auto_recover
         self.call_timeout_s = call_timeout_s
         self.log_max_bytes = log_max_bytes

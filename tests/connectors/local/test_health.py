@@ -38,6 +38,16 @@ async def test_crashing_replica_is_restarted_with_backoff_then_marked_failed(con
     assert all(not alive(pid) for pid in seen_pids)
 
 
+async def test_a_replica_that_runs_a_while_between_crashes_is_not_failed(connect) -> None:  # type: ignore[no-untyped-def]
+    # crashes after 0.8 s each time; runs longer than crash_reset_after_s, so each crash starts a new streak
+    flaky = worker(args=replica_args("--exit-after", "0.8", "--exit-code", "4"), max_crash_restarts=1)
+    conn = await connect(make_graph("flaky", {"decode": flaky}), crash_backoff_s=0.1, crash_reset_after_s=0.5)
+    await eventually(lambda: conn.component_states()["decode"].replicas[0].restarts >= 3, timeout=30, what="3 restarts")
+    replica = conn.component_states()["decode"].replicas[0]
+    assert replica.phase is not Phase.FAILED
+    assert replica.exit_code == 4
+
+
 async def test_missing_executable_fails_the_replica_with_the_reason_quickly(connect) -> None:  # type: ignore[no-untyped-def]
     graph = make_graph(
         "missing",
