@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 #: seconds a recorded replica may be missing from circus before the monitor starts it itself
 LAUNCH_GRACE_S = 5.0
 #: seconds to wait for the exit code of a replica that stopped before calling it a crash without one
-EXIT_CODE_WAIT_S = 0.5
+EXIT_CODE_WAIT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -78,7 +78,6 @@ class HealthMonitor:
         self.supervisor = supervisor
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
-        self._events: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self.ticks = 0
         self._stopping = False
@@ -99,15 +98,14 @@ class HealthMonitor:
     async def stop(self) -> None:
         """Stop the loop, waiting at most a few seconds."""
         self._stopping = True  # also ends the loop should a cancellation get lost in a library
-        for task in (self._task, self._events):
-            if task is not None:
-                task.cancel()
-                done, _ = await asyncio.wait({task}, timeout=5.0)
-                if not done:
-                    log.warning("health monitor of %s did not stop in 5 s", self.supervisor.namespace)
-                elif not task.cancelled() and task.exception() is not None:
-                    log.debug("health monitor task ended with %r", task.exception())
-        self._task = self._events = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=5.0)
+            if not done:
+                log.warning("health monitor of %s did not stop in 5 s", self.supervisor.namespace)
+            elif not task.cancelled() and task.exception() is not None:
+                log.debug("health monitor task ended with %r", task.exception())
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -130,7 +128,6 @@ class HealthMonitor:
             return
         if self.ticks % 4 == 0:
             await sup.reload()  # another connector attached to this namespace may have changed it
-        self._ensure_event_listener()
         statuses = await sup.watcher_statuses()
         now = time.time()
         probes = []
@@ -211,7 +208,3 @@ class HealthMonitor:
             rt.reason = "health endpoint stopped answering"
         elif not ok and rt.phase is Phase.STARTING and sup.state.replicas[name].pid is not None:
             rt.phase = Phase.RUNNING
-
-    def _ensure_event_listener(self) -> None:
-        if self._events is None or self._events.done():
-            self._events = asyncio.get_running_loop().create_task(self.supervisor.listen_events())

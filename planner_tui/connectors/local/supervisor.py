@@ -31,6 +31,8 @@ from planner_tui.model.replicas import Phase
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: seconds given to the pub/sub subscription to connect before replicas start (zmq's slow joiner)
+SUBSCRIBE_SETTLE_S = 0.05
 #: circus commands that take circusd's exclusive lock
 EXCLUSIVE_COMMANDS = frozenset({"add", "start", "stop", "rm", "restart"})
 
@@ -76,6 +78,7 @@ class Supervisor(ReplicaOperations):
         self._exit_codes: dict[str, int | None] = {}
         self._recover_lock = asyncio.Lock()
         self._exclusive = asyncio.Lock()
+        self._events: asyncio.Task[None] | None = None
 
     # -- state -------------------------------------------------------------------------------------
     async def transact(self, change: Callable[[NamespaceState], T]) -> T:
@@ -162,6 +165,17 @@ class Supervisor(ReplicaOperations):
         if self.client is not None:
             await self.client.close()
         self.client = CircusClient(handle.endpoint, timeout=self.call_timeout_s)
+        await self._stop_events()
+        # Subscribe before any replica starts: a process that exits at once is reaped within
+        # circus's check delay, and its exit code only travels in that event.
+        self._events = asyncio.get_running_loop().create_task(self.listen_events(handle))
+        await asyncio.sleep(SUBSCRIBE_SETTLE_S)
+
+    async def _stop_events(self) -> None:
+        task, self._events = self._events, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=2.0)
 
     async def adopt(self, handle: CircusdHandle) -> None:
         """Connect to an already running circusd."""
@@ -255,11 +269,8 @@ class Supervisor(ReplicaOperations):
         statuses = reply.get("statuses") or {}
         return {str(k): str(v) for k, v in statuses.items() if str(k).startswith(prefix)}
 
-    async def listen_events(self) -> None:
-        """Record exit codes and pids from circusd's pub/sub events until cancelled."""
-        handle = self.state.circusd
-        if handle is None:
-            return
+    async def listen_events(self, handle: CircusdHandle) -> None:
+        """Record exit codes from circusd's pub/sub events until cancelled."""
         async for topic, event in circus_events(handle.pubsub_endpoint):
             parts = topic.split(".")
             if len(parts) < 3:
@@ -291,7 +302,8 @@ class Supervisor(ReplicaOperations):
         return out
 
     async def close(self) -> None:
-        """Close the circus client (circusd keeps running)."""
+        """Close the circus client and the event subscription (circusd keeps running)."""
+        await self._stop_events()
         if self.client is not None:
             await self.client.close()
             self.client = None
