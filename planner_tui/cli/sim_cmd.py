@@ -279,9 +279,14 @@ def worker(
 
     Simulated GPUs are the indices in CUDA_VISIBLE_DEVICES.
     """
+    from urllib.parse import urlsplit
+
     from planner_tui.sim.perf_model import EngineRole, PerfParams
     from planner_tui.sim.worker import WorkerOptions, gpus_from_env, serve
 
+    parts = urlsplit(frontend_url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise click.BadParameter(f"expected a URL like {DEFAULT_URL}, got {frontend_url!r}", param_hint="--frontend")
     _setup_logging()
     params = PerfParams(
         max_num_seqs=max_num_seqs,

@@ -317,4 +317,6 @@ def _worker(body: dict[str, Any]) -> tuple[str, str]:
 
 def serve(options: FrontendOptions) -> None:
     """Run a frontend in this process until SIGTERM or SIGINT."""
-    run_process(lambda: Frontend(options))
+    code = run_process(lambda: Frontend(options))
+    if code:
+        raise SystemExit(code)

@@ -71,6 +71,10 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class ListenError(Exception):
+    """The server could not bind its address (in use, not allowed)."""
+
+
 class HttpServer:
     """Routes ``(method, path)`` to async handlers."""
 
@@ -82,8 +86,17 @@ class HttpServer:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Listen; ``port`` is updated to the bound port when it was 0."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        """Listen; ``port`` is updated to the bound port when it was 0.
+
+        Raises :class:`ListenError` naming the address and the fix when it cannot listen.
+        """
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        except OSError as exc:
+            raise ListenError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}; "
+                "choose another --port (or stop the process using it)"
+            ) from None
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:

@@ -23,19 +23,26 @@ class Stoppable(Protocol):
         """Serve until stopped, then clean up."""
 
 
-def run_process(make: Callable[[], Stoppable]) -> None:
+def run_process(make: Callable[[], Stoppable]) -> int:
     """Build the process object on a new event loop, run it until SIGTERM/SIGINT, then exit promptly.
 
     Tasks still pending after ``run()`` returns get :data:`SHUTDOWN_GRACE_S` to finish once cancelled;
-    the loop is closed even if one does not (``asyncio.run`` would wait for it forever).
+    the loop is closed even if one does not (``asyncio.run`` would wait for it forever). Returns the exit
+    code: 0, or 1 when the process could not listen on its port (logged with the fix).
     """
+    from planner_tui.sim.http import ListenError
+
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         process = make()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, process.stop)
-        loop.run_until_complete(process.run())
+        try:
+            loop.run_until_complete(process.run())
+        except ListenError as exc:
+            log.error("%s", exc)
+            return 1
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in pending:
             task.cancel()
@@ -47,3 +54,4 @@ def run_process(make: Callable[[], Stoppable]) -> None:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+    return 0

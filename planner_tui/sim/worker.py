@@ -319,7 +319,9 @@ class Worker:
 
 def serve(options: WorkerOptions) -> None:
     """Run a worker in this process until SIGTERM or SIGINT, then drain."""
-    run_process(lambda: Worker(options))
+    code = run_process(lambda: Worker(options))
+    if code:
+        raise SystemExit(code)
 
 
 def gpus_from_env() -> tuple[int, ...]:

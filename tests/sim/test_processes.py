@@ -246,3 +246,26 @@ def test_idle_worker_stops_promptly_on_sigterm(sim: SimGraph, role: str) -> None
     assert sim.stop(worker, signal.SIGTERM) == 0
     assert time.monotonic() - started < 5
     assert role in worker.log.read_text()
+
+
+def test_a_port_in_use_or_a_bad_frontend_url_is_one_clear_error(sim: SimGraph) -> None:
+    frontend = sim.start_frontend("--rps", "0")
+    clash = subprocess.run(
+        [sys.executable, "-m", "planner_tui", "sim", "frontend", "--port", str(frontend.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert clash.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{frontend.port}" in clash.stderr and "choose another --port" in clash.stderr
+    assert "Traceback" not in clash.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "planner_tui", "sim", "worker", "--role", "decode", "--frontend", "localhost:21080"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "expected a URL like http://127.0.0.1:21080, got 'localhost:21080'" in bad.stderr
