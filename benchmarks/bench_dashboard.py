@@ -14,6 +14,8 @@ Needs tmux. State and config go to a temporary folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -56,20 +58,35 @@ def pane_process(session: str) -> psutil.Process:
     return psutil.Process(int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip()))
 
 
-def stop(session: str, process: psutil.Process | None, keys: tuple[str, ...] = ()) -> None:
-    """Quit through the keys (if any), waiting up to 60 s, then make sure the session is gone."""
-    if keys and process is not None:
-        for key in keys:
-            tmux("send-keys", "-t", session, key, check=False)
-            time.sleep(0.5)
+def stop(session: str, process: psutil.Process | None, quit_via_dialog: bool = False) -> None:
+    """Quit through the quit dialog ("q", then "s" to stop the graph) and wait up to 60 s for the
+    process to exit; then make sure the tmux session is gone."""
+    if quit_via_dialog and process is not None:
         try:
+            tmux("send-keys", "-t", session, "q")
+            wait_for(session, "Quit planner-tui", timeout=15)
+            tmux("send-keys", "-t", session, "s")
             process.wait(60)
-        except psutil.TimeoutExpired:
-            print(f"  (quit via {keys} took over 60 s; killing)")
+        except (TimeoutError, psutil.TimeoutExpired) as exc:
+            print(f"  (quitting through the dialog failed: {exc}; killing)")
     tmux("kill-session", "-t", session, check=False)
 
 
-def first_frames(command: list[str], env: dict[str, str], runs: int, quit_keys: tuple[str, ...]) -> list[float]:
+def kill_recorded(state: Path) -> None:
+    """Last resort: stop any circusd or replica the local connector's state files still name."""
+    for path in state.glob("local/*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        pids = [data.get("circusd", {}).get("pid")] + [r.get("pid") for r in (data.get("replicas") or {}).values()]
+        for pid in pids:
+            if pid and psutil.pid_exists(pid):
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).kill()
+
+
+def first_frames(command: list[str], env: dict[str, str], runs: int, quit_via_dialog: bool) -> list[float]:
     samples = []
     for run in range(runs):
         session = f"pt-bench-{os.getpid()}-{run}"
@@ -80,7 +97,7 @@ def first_frames(command: list[str], env: dict[str, str], runs: int, quit_keys: 
             time.sleep(0.5)
             process = pane_process(session)
         finally:
-            stop(session, locals().get("process"), quit_keys)
+            stop(session, locals().get("process"), quit_via_dialog)
     return samples
 
 
@@ -112,14 +129,17 @@ def main() -> None:
         fixture = [sys.executable, str(REPO / "benchmarks" / "dashboard_fixture_app.py")]
         print(f"terminal: tmux {SIZE[0]}x{SIZE[1]}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
         if not args.skip_demo:
-            demo = first_frames([sys.executable, "-m", "planner_tui"], env, args.runs, ("q", "s"))
+            try:
+                demo = first_frames([sys.executable, "-m", "planner_tui"], env, args.runs, True)
+            finally:
+                kill_recorded(Path(env["PLANNER_TUI_STATE_DIR"]))
             print(f"first frame, planner-tui (demo graph)   median {statistics.median(demo) * 1000:6.0f} ms  "
                   f"(runs: {', '.join(f'{s * 1000:.0f}' for s in demo)} ms)")  # fmt: skip
         bare = import_cost("pass")
         imports = import_cost("import planner_tui.cli.dashboard_cmd, planner_tui.tui.app")
         print(f"  of which: python start {bare * 1000:.0f} ms, imports (config + Textual + app) "
               f"{(imports - bare) * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-        small = first_frames([*fixture, "--prefill", "2", "--decode", "3"], env, args.runs, ())
+        small = first_frames([*fixture, "--prefill", "2", "--decode", "3"], env, args.runs, False)
         print(f"first frame, fixture app (6 replicas)   median {statistics.median(small) * 1000:6.0f} ms")
 
         session = f"pt-bench-cpu-{os.getpid()}"

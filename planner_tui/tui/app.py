@@ -142,7 +142,10 @@ class DashboardApp(App[None]):
             self._adopt(self.source)
         elif self.opener is not None:
             self._status_info("starting the graph…")
-            self._opening = self._open_source()
+            self.call_after_refresh(self._start_opening)  # the first frame goes out before any of that work
+
+    def _start_opening(self) -> None:
+        self._opening = self._open_source()
 
     def watch_theme(self, theme: str) -> None:
         """Remember the chosen theme for the next start."""

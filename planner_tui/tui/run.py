@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+
 from planner_tui.config import GraphConfig
 from planner_tui.model import PlannerMode
 from planner_tui.tui.source import DashboardSource
@@ -21,9 +24,9 @@ class SessionOpener:
 
     async def __call__(self) -> DashboardSource:
         """Open the Session (imported here, so the first frame does not wait for the runtime's imports)."""
-        from planner_tui.runtime import Session
-
-        session = await Session.open(self.graph, mode=self.mode, read_only=self.read_only)
+        # The runtime pulls in circus, zmq, httpx and the metrics sources: import it off the UI thread.
+        runtime = await asyncio.to_thread(importlib.import_module, "planner_tui.runtime")
+        session = await runtime.Session.open(self.graph, mode=self.mode, read_only=self.read_only)
         return session
 
 
