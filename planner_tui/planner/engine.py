@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
 from planner_tui.config.planner_settings import PlannerSettings, Policy
@@ -31,6 +30,11 @@ PolicyFunction = Callable[[PolicyContext], Recommendation]
 POLICIES: Mapping[Policy, PolicyFunction] = MappingProxyType(
     {Policy.LOAD: recommend_load, Policy.THROUGHPUT: recommend_throughput, Policy.TARGET: recommend_target}
 )
+
+#: memory fields a policy's Recommendation.changes usually sets (the engine builds the new memory with them)
+_STREAK_FIELDS = frozenset({"loads", "above", "below"})
+
+_EMPTY_MEMORY = ComponentMemory()
 
 #: roles the graph-wide ``planner.policy`` applies to; other roles need an explicit component policy
 WORKER_ROLES = frozenset({Role.PREFILL, Role.DECODE, Role.WORKER})
@@ -111,27 +115,44 @@ def plan(
         for n, c in graph.components.items()
         if c.role is Role.FRONTEND
     )
+    frontend_names = frozenset(f.name for f in frontends)
     memories = dict(state.components)
+    policies = cfg.policies
+    components = graph.components
+    snapshot_components = snapshot.components
+    remembered = state.components
+    pins = state.pins
+    window = _HistoryWindow(settings)
     work: list[_Work] = []
     for name in cfg.autoscaled:
-        comp_cfg = graph.components[name]
-        comp_state = snapshot.components.get(name)
-        memory = state.memory(name)
+        comp_cfg = components[name]
+        comp_state = snapshot_components.get(name)
+        memory = remembered.get(name) or _EMPTY_MEMORY
+        policy = policies[name]
+        others = tuple(f for f in frontends if f.name != name) if name in frontend_names else frontends
         if comp_state is None:
             current = memory.last_count if memory.last_count is not None else comp_cfg.effective_initial_replicas
             comp_state = ComponentState(comp_cfg.to_spec(name), current)
-            ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, False, frontends, cfg)
+            signals = ComponentSignals(name, comp_state, index, now, max_age)
+            ctx = _context(name, comp_cfg, comp_state, index, memory, now, False, others, cfg, signals)
             rec = hold(ctx, Verdict.INSUFFICIENT_DATA, "no state reported for this component in the snapshot")
-            work.append(_Work(name, cfg.policies[name], current, rec, current, []))
+            work.append(_Work(name, policy, current, rec, current, []))
             continue
         current = comp_state.desired_replicas
         signals = ComponentSignals(name, comp_state, index, now, max_age)
-        observed, moving = _observe(memory, current, signals.stopping > 0, now)
-        ctx = _context(name, comp_cfg, comp_state, index, memory, now, max_age, moving, frontends, cfg, signals)
-        ctx.last_scale_up_at = observed["last_scale_up_at"]
-        rec = POLICIES[cfg.policies[name]](ctx)
-        item = _limit_component(name, cfg.policies[name], current, rec, comp_cfg, settings, now, observed)
-        pin = state.pin(name, now) if state.pins else None
+        # This tick's replica-count facts for the memory; the count is moving when it changed since the
+        # last tick, or replicas are stopping.
+        before = memory.last_count
+        changed = before is not None and before != current
+        last_change_at = now if changed else memory.last_change_at
+        last_scale_up_at = now if changed and before is not None and current > before else memory.last_scale_up_at
+        ctx = _context(
+            name, comp_cfg, comp_state, index, memory, now, changed or signals.stopping > 0, others, cfg, signals
+        )
+        ctx.last_scale_up_at = last_scale_up_at
+        rec = POLICIES[policy](ctx)
+        item = _limit_component(name, policy, current, rec, comp_cfg, window, now, last_change_at, last_scale_up_at)
+        pin = state.pin(name, now) if pins else None
         if pin is not None:
             item.limits.append(LimitApplied("pin", item.value, pin.replicas, pin.describe()))
             item.value, item.pinned, item.pin_text = pin.replicas, True, pin.describe()
@@ -154,44 +175,39 @@ def _context(
     index: SnapshotIndex,
     memory: ComponentMemory,
     now: float,
-    max_age: float,
     moving: bool,
     frontends: tuple[ComponentSignals, ...],
     cfg: EngineConfig,
-    signals: ComponentSignals | None = None,
+    signals: ComponentSignals,
 ) -> PolicyContext:
-    if any(f.name == name for f in frontends):
-        frontends = tuple(f for f in frontends if f.name != name)
+    """The policy's view of one component (``frontends`` without the component itself)."""
     return PolicyContext(
-        name=name,
-        config=comp_cfg,
-        settings=cfg.graph.planner,
-        state=comp_state,
-        signals=signals or ComponentSignals(name, comp_state, index, now, max_age),
-        index=index,
-        memory=memory,
-        now=now,
-        current=comp_state.desired_replicas,
-        moving=moving,
-        previous_count=memory.last_count,
-        last_scale_up_at=memory.last_scale_up_at,
-        frontends=frontends,
-        profile=cfg.profile,
+        name,
+        comp_cfg,
+        cfg.graph.planner,
+        comp_state,
+        signals,
+        index,
+        memory,
+        now,
+        comp_state.desired_replicas,
+        moving,
+        memory.last_count,
+        memory.last_scale_up_at,
+        frontends,
+        cfg.profile,
     )
 
 
-def _observe(memory: ComponentMemory, current: int, stopping: bool, now: float) -> tuple[dict[str, Any], bool]:
-    """This tick's replica-count facts for the memory; True when the count is moving (changed since the
-    last tick, or replicas stopping)."""
-    before = memory.last_count
-    changed = before is not None and before != current
-    observed = {
-        "last_count": current,
-        "last_observed_at": now,
-        "last_change_at": now if changed else memory.last_change_at,
-        "last_scale_up_at": now if changed and before is not None and current > before else memory.last_scale_up_at,
-    }
-    return observed, changed or stopping
+class _HistoryWindow:
+    """The stabilisation settings, read once per tick."""
+
+    __slots__ = ("down_s", "span_s", "up_s")
+
+    def __init__(self, settings: PlannerSettings) -> None:
+        self.up_s = settings.scale_up_stabilization_s
+        self.down_s = settings.scale_down_stabilization_s
+        self.span_s = max(self.up_s, self.down_s)
 
 
 def _limit_component(
@@ -200,9 +216,10 @@ def _limit_component(
     current: int,
     rec: Recommendation,
     comp_cfg: ComponentConfig,
-    settings: PlannerSettings,
+    window: _HistoryWindow,
     now: float,
-    observed: dict[str, Any],
+    last_change_at: float | None,
+    last_scale_up_at: float | None,
 ) -> _Work:
     limits: list[LimitApplied] = []
     value = rec.desired
@@ -214,15 +231,27 @@ def _limit_component(
     value, bound = clamp_bounds(value, comp_cfg.min_replicas, comp_cfg.max_replicas)
     if bound is not None:
         limits.append(bound)
-    history = (*rec.memory.recommendations, (now, value))
-    window = max(settings.scale_up_stabilization_s, settings.scale_down_stabilization_s)
-    history = tuple((t, r) for t, r in history if now - t <= window)
-    value, stable = stabilise(
-        value, current, history, now, settings.scale_up_stabilization_s, settings.scale_down_stabilization_s
-    )
+    memory = rec.memory
+    span = window.span_s
+    recent = [p for p in memory.recommendations if now - p[0] <= span]
+    recent.append((now, value))
+    history = tuple(recent)
+    value, stable = stabilise(value, current, history, now, window.up_s, window.down_s)
     if stable is not None:
         limits.append(stable)
-    rec.memory = rec.memory.evolve(recommendations=history, **observed, **(rec.changes or {}))
+    changes = rec.changes
+    loads, above, below = memory.loads, memory.above, memory.below
+    if changes:
+        loads = changes.get("loads", loads)
+        above = changes.get("above", above)
+        below = changes.get("below", below)
+    # One new memory per component per tick, built directly (a NamedTuple's _replace costs several times more).
+    new_memory = ComponentMemory(
+        current, now, last_change_at, last_scale_up_at, loads, above, below, history, memory.kalman, memory.capacity
+    )
+    if changes and not changes.keys() <= _STREAK_FIELDS:  # other fields a policy changed
+        new_memory = new_memory._replace(**changes)
+    rec.memory = new_memory
     return _Work(name, policy, current, rec, value, limits)
 
 

@@ -11,7 +11,6 @@ in-flight, waiting, request rate) and as means for the others (KV usage, latenci
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from planner_tui.model.components import ComponentState
@@ -33,10 +32,16 @@ class SnapshotIndex:
     def build(cls, snapshot: Snapshot) -> SnapshotIndex:
         """Index ``snapshot``'s component-level and per-replica signal values."""
         aggregate = {(v.component, v.signal): v for v in snapshot.signals}
-        per_replica: dict[tuple[str, Signal], list[SignalValue]] = defaultdict(list)
-        for value in snapshot.replica_signals:
-            per_replica[(value.component, value.signal)].append(value)
-        return cls(aggregate, dict(per_replica))
+        per_replica: dict[tuple[str, Signal], list[SignalValue]] = {}
+        get = per_replica.get
+        for value in snapshot.replica_signals:  # thousands per tick: one lookup per value
+            key = (value.component, value.signal)
+            values = get(key)
+            if values is None:
+                per_replica[key] = [value]
+            else:
+                values.append(value)
+        return cls(aggregate, per_replica)
 
 
 @dataclass(slots=True)

@@ -17,12 +17,14 @@ def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     n = len(points)
     if n == 0:
         return 0.0, 0.0
-    mean_x = sum(p[0] for p in points) / n
-    mean_y = sum(p[1] for p in points) / n
-    sxx = sum((p[0] - mean_x) ** 2 for p in points)
+    xs = [p[0] for p in points]  # lists, not generators: sum() over a list is several times cheaper
+    ys = [p[1] for p in points]
+    mean_x = sum(xs) / n
+    mean_y = sum(ys) / n
+    sxx = sum([(x - mean_x) ** 2 for x in xs])
     if sxx <= 0:
         return 0.0, mean_y
-    slope = sum((p[0] - mean_x) * (p[1] - mean_y) for p in points) / sxx
+    slope = sum([(x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)]) / sxx
     return slope, mean_y - slope * mean_x
 
 

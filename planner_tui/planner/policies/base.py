@@ -76,9 +76,7 @@ def hold(
     predicted: tuple[tuple[str, float], ...] = (),
 ) -> Recommendation:
     """A recommendation to keep the current count."""
-    return Recommendation(
-        ctx.current, verdict, clause, memory or ctx.memory, inputs=inputs, load=load, predicted=predicted
-    )
+    return Recommendation(ctx.current, verdict, clause, memory or ctx.memory, inputs, load, None, None, predicted)
 
 
 def verdict_for(desired: int, current: int) -> Verdict:
