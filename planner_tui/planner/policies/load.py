@@ -56,20 +56,18 @@ def recommend_load(ctx: PolicyContext) -> Recommendation:
     return _prefill(ctx)
 
 
-def _streaks(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[int, int]:
-    above = ctx.memory.above + 1 if value > high else 0
-    below = ctx.memory.below + 1 if value < low else 0
-    return above, below
-
-
 def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[Recommendation, int, int]:
-    above, below = _streaks(ctx, value, low, high)
-    points = (*ctx.memory.loads.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
-    loads = dict(ctx.memory.loads)
-    loads[LOAD_SERIES] = points
-    # A placeholder carrying the memory changes; callers build the real recommendation from it.
-    rec = hold(ctx, Verdict.NO_CHANGE, "", load=value)
-    rec.changes = {"loads": loads, "above": above, "below": below}
+    memory = ctx.memory
+    above = memory.above + 1 if value > high else 0
+    below = memory.below + 1 if value < low else 0
+    remembered = memory.loads
+    loads = dict(remembered)
+    loads[LOAD_SERIES] = (*remembered.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
+    # A placeholder carrying the memory changes; callers build the real recommendation from it
+    # (what hold() makes, built directly: this runs for every component at every tick).
+    rec = Recommendation(
+        ctx.current, Verdict.NO_CHANGE, "", memory, (), value, {"loads": loads, "above": above, "below": below}
+    )
     return rec, above, below
 
 
