@@ -281,9 +281,12 @@ class Collector:
         local_hosts = (None, "simulated", socket.gethostname())
         for report in reports:
             for gpu in report.gpus or ():
+                key = (gpu.origin, gpu.host, gpu.index)
+                if key in gpus:
+                    continue  # the first report of a GPU wins (replicas sharing one report it each)
                 if not gpu.holders and gpu.host in local_hosts and gpu.index in holders:
                     gpu = dataclasses.replace(gpu, holders=holders[gpu.index])
-                gpus.setdefault((gpu.origin, gpu.host, gpu.index), gpu)
+                gpus[key] = gpu
             gpu_status = gpu_status or report.gpu_status
             host = host or report.host
             usage.update(report.usage)

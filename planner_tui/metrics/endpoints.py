@@ -50,6 +50,19 @@ class ReplicaSeries:
     gpus: tuple[GpuSample, ...] = ()
 
 
+_HISTOGRAM_NAMES: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}
+
+
+def _histogram_names(metrics: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """(base, base_count, base_bucket) per candidate histogram (made once per spec, not per tick)."""
+    names = _HISTOGRAM_NAMES.get(metrics)
+    if names is None:
+        names = tuple((m, m + "_count", m + "_bucket") for m in metrics)
+        if len(_HISTOGRAM_NAMES) < 1024:
+            _HISTOGRAM_NAMES[metrics] = names
+    return names
+
+
 class SignalReader:
     """Computes signals from one replica's samples, keeping the windows rates and quantiles need."""
 
@@ -71,10 +84,16 @@ class SignalReader:
             if cached is not None and cached[0] == now:  # another quantile of it was read this tick
                 return self._from_increase(spec, cached[1])
         name = None
-        for metric in spec.metrics:
-            if by_name.get(metric + "_count") or by_name.get(metric + "_bucket") if histogram else by_name.get(metric):
-                name = metric
-                break
+        if histogram:
+            for metric, count_name, bucket_name in _histogram_names(spec.metrics):
+                if by_name.get(count_name) or by_name.get(bucket_name):
+                    name = metric
+                    break
+        else:
+            for metric in spec.metrics:
+                if by_name.get(metric):
+                    name = metric
+                    break
         if name is None:
             return None, None
         if spec.kind is Kind.GAUGE:
@@ -120,9 +139,7 @@ def aggregate(
         return None
     total: float | None
     if spec.kind in (Kind.QUANTILE, Kind.MEAN) and increases:
-        merged = increases[0]
-        for more in increases[1:]:
-            merged = merged.plus(more)
+        merged = HistogramPoint.merge(increases)
         total = merged.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else merged.mean()
     else:
         numbers = [v.value for v in known if v.value is not None]
@@ -246,12 +263,14 @@ class EndpointSignalSource(Source):
         by_name = index_samples(samples)
         values: dict[Signal, SignalValue] = {}
         increases: dict[Signal, HistogramPoint] = {}
+        read = self.reader.read
+        component_name, replica_name, source = state.name, replica.name, self.name
         for signal, spec in self.specs_for(state).items():
-            value, increase = self.reader.read(spec, by_name, series, now)
+            value, increase = read(spec, by_name, series, now)
             if increase is not None:
                 increases[signal] = increase
             if value is not None:
-                values[signal] = SignalValue(state.name, signal, value, now, False, replica.name, self.name)
+                values[signal] = SignalValue(component_name, signal, value, now, False, replica_name, source)
         series.values = values
         series.increases = increases
         dcgm = [s for field in DCGM_FIELDS for s in by_name.get(field, ())]
@@ -260,9 +279,16 @@ class EndpointSignalSource(Source):
     def _aggregates(self, context: TickContext, per_component: Mapping[str, list[ReplicaSeries]]) -> list[SignalValue]:
         out: list[SignalValue] = []
         for name, replicas in per_component.items():
+            # p50, p95 and p99 of a histogram read the same increases: they are merged once
+            merged: dict[tuple[int, ...], list[HistogramPoint]] = {}
             for signal, spec in self.specs_for(context.components[name]).items():
                 values = [r.values[signal] for r in replicas if signal in r.values]
                 increases = [r.increases[signal] for r in replicas if signal in r.increases]
+                if len(increases) > 1:
+                    key = tuple(map(id, increases))  # the very same objects (alive here): the same merge
+                    if key not in merged:
+                        merged[key] = [HistogramPoint.merge(increases)]
+                    increases = merged[key]
                 value = aggregate(spec, name, values, increases)
                 if value is not None:
                     out.append(value)

@@ -97,7 +97,8 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
         return None  # some line is not a plain sample, comment or blank
     samples: list[Sample] = []
     append = samples.append
-    empty: dict[str, str] = {}
+    cached_labels = _label_cache.get
+    new_sample = tuple.__new__  # Sample(...) without its Python-level __new__: dozens per scrape
     for name, label_text, value_text in matches:
         if wanted is not None and name not in wanted and name not in counter_families:
             continue
@@ -107,11 +108,14 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
             value = float(value_text)
         except ValueError:
             return None
-        labels = _labels(label_text) if label_text else empty
-        if labels is None:
-            return None
+        if label_text:
+            labels = cached_labels(label_text) or _labels(label_text)
+            if labels is None:
+                return None
+        else:
+            labels = {}
         if value == value:  # NaN means "no value"
-            append(Sample(name, labels if labels is not empty else {}, value))
+            append(new_sample(Sample, (name, labels, value)))
     return samples
 
 

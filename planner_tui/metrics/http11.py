@@ -39,10 +39,13 @@ class Http11Pool:
 
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], list[Connection]] = {}
+        self._requests: dict[str, tuple[str, int, bytes]] = {}  # url -> host, port, request (the same every tick)
         self._closed = False
 
-    async def get(self, url: str) -> tuple[int, bytes]:
-        """GET ``url``. Raises :class:`UnsupportedUrl`, OSError, :class:`HttpProtocolError`."""
+    def _request(self, url: str) -> tuple[str, int, bytes]:
+        cached = self._requests.get(url)
+        if cached is not None:
+            return cached
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise UnsupportedUrl(f"not a plain http URL: {url}")
@@ -51,6 +54,12 @@ class Http11Pool:
         request = (
             f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/plain\r\nUser-Agent: planner-tui\r\n\r\n"
         ).encode()
+        self._requests[url] = (host, port, request)
+        return host, port, request
+
+    async def get(self, url: str) -> tuple[int, bytes]:
+        """GET ``url``. Raises :class:`UnsupportedUrl`, OSError, :class:`HttpProtocolError`."""
+        host, port, request = self._request(url)
         idle = self._idle.get((host, port))
         if idle:
             connection = idle.pop()
@@ -85,10 +94,17 @@ class Http11Pool:
     def retain(self, urls: Iterable[str]) -> None:
         """Close idle connections to every target but those of ``urls`` (replicas that went away)."""
         keep = set()
+        requests: dict[str, tuple[str, int, bytes]] = {}
         for url in urls:
+            cached = self._requests.get(url)
+            if cached is not None:
+                requests[url] = cached
+                keep.add(cached[:2])
+                continue
             parts = urlsplit(url)
             if parts.hostname:
                 keep.add((parts.hostname, parts.port or 80))
+        self._requests = requests
         for key in [k for k in self._idle if k not in keep]:
             for connection in self._idle.pop(key):
                 _close(connection)

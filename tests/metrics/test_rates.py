@@ -83,3 +83,22 @@ def test_histogram_window_gives_the_increase_and_restarts_on_reset() -> None:
     window.add(3, hist({0.1: 3, math.inf: 3}, 0.15))
     increase = window.increase()
     assert increase is not None and increase.count == 2 and increase.quantile(0.5) == pytest.approx(0.05)
+
+
+POINTS = st.lists(
+    st.builds(
+        lambda counts, total: HistogramPoint(tuple(sorted(counts.items())), total, max(counts.values(), default=0.0)),
+        st.dictionaries(st.sampled_from([0.1, 0.5, 1.0, 2.5, math.inf]), st.floats(0, 1e6), max_size=5),
+        st.floats(0, 1e6),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(POINTS)
+def test_merging_many_replicas_at_once_equals_merging_them_pairwise(points: list[HistogramPoint]) -> None:
+    pairwise = points[0]
+    for point in points[1:]:
+        pairwise = pairwise.plus(point)
+    assert HistogramPoint.merge(points) == pairwise
