@@ -19,36 +19,8 @@ from typing import Any
 from planner_tui.config import GraphConfig
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
 from planner_tui.model import ComponentState, Decision, LogLine, Phase, PlannerMode, ReplicaState, Snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotReady:
-    """A new Snapshot is available."""
-
-    snapshot: Snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionMade:
-    """The planner made a Decision."""
-
-    decision: Decision
-
-
-@dataclass(frozen=True, slots=True)
-class SessionError:
-    """Something failed in the background (a connector, the collector)."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class StaticPin:
-    """A component held at ``replicas`` until ``until`` (Unix time) or indefinitely."""
-
-    component: str
-    replicas: int
-    until: float | None = None
+from planner_tui.planner.state import Pin
+from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +64,7 @@ class StaticSource:
         self._mode = mode
         self._read_only = read_only
         self._next_tick_at = next_tick_at
-        self._pins: dict[str, StaticPin] = {}
+        self._pins: dict[str, Pin] = {}
         self._queues: list[asyncio.Queue[Any]] = []
         self.error = error
         self.action_error = action_error
@@ -145,7 +117,7 @@ class StaticSource:
         return self._next_tick_at
 
     @property
-    def pins(self) -> Mapping[str, StaticPin]:
+    def pins(self) -> Mapping[str, Pin]:
         """Pinned components."""
         return dict(self._pins)
 
@@ -229,15 +201,15 @@ class StaticSource:
         components = dict(self._snapshot.components)
         components[component] = ComponentState(spec=spec, desired_replicas=replicas, replicas=tuple(current))
         if pin:
-            self._pins[component] = StaticPin(component, replicas)
+            self._pins[component] = Pin(component, replicas)
         self.set_snapshot(dataclasses.replace(self._snapshot, components=components))
         return replicas != len(state.replicas)
 
-    async def pin(self, component: str, replicas: int | None = None, until: float | None = None) -> StaticPin:
+    async def pin(self, component: str, replicas: int | None = None, until: float | None = None) -> Pin:
         """Hold a component at ``replicas`` (default: its current desired count)."""
         state = self._check(component)
         assert state is not None
-        pin = StaticPin(component, state.desired_replicas if replicas is None else replicas, until)
+        pin = Pin(component, state.desired_replicas if replicas is None else replicas, until)
         self._pins[component] = pin
         return pin
 
