@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.content import Content
-from textual.widgets import Static
 
 from planner_tui.model import ComponentState, Phase, PlannerMode, ReplicaState, Signal, Snapshot
 from planner_tui.tui import render
+from planner_tui.tui.widgets.live_panel import LivePanel
 
 PHASE_STYLES = {
     Phase.READY: "$success",
@@ -52,7 +52,7 @@ def replica_matches(replica: ReplicaState, text: str) -> bool:
     return text.lower() in haystack
 
 
-class ComponentPanel(Static, can_focus=True):
+class ComponentPanel(LivePanel[tuple[PanelState, Snapshot, float]], can_focus=True):
     """A focusable panel; the focused one is the component that +, -, s, r, p, l and d act on."""
 
     DEFAULT_CSS = """
@@ -67,19 +67,10 @@ class ComponentPanel(Static, can_focus=True):
         super().__init__("", id=f"component-{component}", classes="component")
         self.component = component
         self.border_title = component
-        self._inputs: tuple[PanelState, Snapshot, float] | None = None
-        self._drawn: tuple[object, ...] | None = None
 
     def show(self, panel: PanelState, snapshot: Snapshot, now: float) -> None:
         """Redraw from the component's state in ``snapshot`` (skipped while hidden)."""
-        self._inputs = (panel, snapshot, now)
-        if self.display and self.screen.is_current:
-            self._draw()
-
-    def on_resize(self) -> None:
-        """Columns follow the panel's width."""
-        if self._inputs is not None:
-            self._draw()
+        self._feed((panel, snapshot, now))
 
     def _draw(self) -> None:
         assert self._inputs is not None

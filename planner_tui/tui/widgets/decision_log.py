@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from textual.content import Content
-from textual.widgets import Static
 
 from planner_tui.model import ComponentDecision, Decision, Outcome
 from planner_tui.tui import render
+from planner_tui.tui.widgets.live_panel import LivePanel
 
 OUTCOME_STYLES = {
     Outcome.APPLIED: "bold $success",
@@ -37,7 +37,7 @@ def decision_line(decision: Decision, item: ComponentDecision, now: float) -> Co
     return Content.assemble(*parts)
 
 
-class DecisionLog(Static):
+class DecisionLog(LivePanel[tuple[Sequence[Decision], float]]):
     """Newest decision first; as many as fit the panel."""
 
     DEFAULT_CSS = """
@@ -50,19 +50,10 @@ class DecisionLog(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.border_title = "Decisions"
-        self._inputs: tuple[Sequence[Decision], float] | None = None
-        self._drawn: tuple[object, ...] | None = None
 
     def show(self, decisions: Sequence[Decision], now: float) -> None:
         """Redraw with ``decisions`` (oldest first, as the Session keeps them)."""
-        self._inputs = (decisions, now)
-        if self.display and self.screen.is_current:
-            self._draw()
-
-    def on_resize(self) -> None:
-        """Show as many lines as fit."""
-        if self._inputs is not None:
-            self._draw()
+        self._feed((decisions, now))
 
     def _draw(self) -> None:
         assert self._inputs is not None

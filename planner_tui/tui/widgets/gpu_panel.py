@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from planner_tui.model import GpuSample, Snapshot
 from planner_tui.tui import render
 from planner_tui.tui.render import too_soon
 from planner_tui.tui.trends import Trends
+from planner_tui.tui.widgets.live_panel import LivePanel
 
 #: seconds of utilisation history drawn next to each GPU
 HISTORY_S = 60.0
@@ -24,7 +24,7 @@ def _level_style(fraction: float | None) -> str:
     return "$success"
 
 
-class GpuPanel(Static):
+class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
     """One line per GPU; simulated GPUs carry a SIM tag; a clear line when there is no GPU source."""
 
     DEFAULT_CSS = """
@@ -37,19 +37,10 @@ class GpuPanel(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.border_title = "GPUs"
-        self._inputs: tuple[Snapshot, Trends, float] | None = None
-        self._drawn: tuple[object, ...] | None = None
 
     def show(self, snapshot: Snapshot, trends: Trends, now: float) -> None:
         """Redraw from ``snapshot`` (skipped while hidden; redrawn on resize)."""
-        self._inputs = (snapshot, trends, now)
-        if self.display and self.screen.is_current:
-            self._draw()
-
-    def on_resize(self) -> None:
-        """Bars and history follow the panel's width."""
-        if self._inputs is not None:
-            self._draw()
+        self._feed((snapshot, trends, now))
 
     def _draw(self) -> None:
         assert self._inputs is not None

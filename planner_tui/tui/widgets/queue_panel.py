@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.content import Content
-from textual.widgets import Static
 
 from planner_tui.tui import render
 from planner_tui.tui.render import too_soon
 from planner_tui.tui.trends import Trends
+from planner_tui.tui.widgets.live_panel import LivePanel
 
 # (series key, label, formatter, chart floor, chart ceiling or None for the data's maximum)
 ROWS: tuple[tuple[str, str, Callable[[float | None], str], float, float | None], ...] = (
@@ -28,7 +28,7 @@ def window_label(window_s: float) -> str:
     return f"{window_s / 60:.0f} min"
 
 
-class QueuePanel(Static):
+class QueuePanel(LivePanel[tuple[Trends, float]]):
     """Current value and a sparkline over the chosen window for each load figure.
 
     Charts are downsampled to the panel's width and drawn only when the panel is visible.
@@ -44,21 +44,12 @@ class QueuePanel(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.window_s = 300.0
-        self._inputs: tuple[Trends, float] | None = None
-        self._drawn: tuple[object, ...] | None = None
 
     def show(self, trends: Trends, now: float, window_s: float | None = None) -> None:
         """Redraw with the series in ``trends`` up to ``now`` over ``window_s``."""
         if window_s is not None:
             self.window_s = window_s
-        self._inputs = (trends, now)
-        if self.display and self.screen.is_current:
-            self._draw()
-
-    def on_resize(self) -> None:
-        """Charts follow the panel's width."""
-        if self._inputs is not None:
-            self._draw()
+        self._feed((trends, now))
 
     def _draw(self) -> None:
         assert self._inputs is not None

@@ -1,0 +1,36 @@
+"""The base of the dashboard's live panels: keep the latest inputs, draw them only when they show."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from textual.widgets import Static
+
+InputsT = TypeVar("InputsT")
+
+
+class LivePanel(Static, Generic[InputsT]):
+    """A panel fed by :meth:`_feed`; it redraws while visible and on resize, never while hidden.
+
+    Subclasses implement :meth:`_draw` from ``self._inputs`` and may use ``self._drawn`` to skip a
+    redraw whose key did not change.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inputs: InputsT | None = None
+        self._drawn: tuple[object, ...] | None = None
+
+    def _feed(self, inputs: InputsT) -> None:
+        """Remember ``inputs`` and redraw now if the panel is on the current screen and displayed."""
+        self._inputs = inputs
+        if self.display and self.screen.is_current:
+            self._draw()
+
+    def on_resize(self) -> None:
+        """The layout follows the panel's size."""
+        if self._inputs is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        raise NotImplementedError
