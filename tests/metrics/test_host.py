@@ -16,15 +16,23 @@ from planner_tui.metrics.host import HostReader
 
 @pytest.fixture
 def busy_and_idle() -> Iterator[tuple[int, int]]:
-    """A process spinning a core and one sleeping; both killed afterwards."""
-    busy = subprocess.Popen([sys.executable, "-c", "import threading\nwhile True: pass"])
+    """A process spinning a core and one sleeping, both past their start-up; both killed afterwards."""
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "print('ready', flush=True)\nwhile True: pass"], stdout=subprocess.PIPE, text=True
+    )
     idle = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\ntime.sleep(60)",
-        ]
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
+            "print('ready', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    # The interpreter's start-up costs CPU: measure only once both say they are running.
+    for process in (busy, idle):
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     yield busy.pid, idle.pid
     for process in (busy, idle):
         process.kill()
