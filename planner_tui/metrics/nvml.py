@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 LIBRARY_ENV = "PLANNER_TUI_NVML_LIBRARY"
 _MIB = 1024 * 1024
 T = TypeVar("T")
+# errors saying an entry point or its structure version does not exist in this driver
+_NOT_AVAILABLE = (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND, pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
 
 
 class NvmlUnavailable(Exception):
@@ -49,6 +51,7 @@ class _NvmlState:
         self.library_path: str | None = None  # set by use_library(); else $PLANNER_TUI_NVML_LIBRARY
         self.loaded_path: str | None = None  # the path pynvml.nvmlLib was loaded from by us
         self.last_failure: str | None = None
+        self.memory_v2 = True  # False once the driver turned nvmlDeviceGetMemoryInfo_v2 down
 
 
 _state = _NvmlState()
@@ -95,6 +98,7 @@ def _ensure_initialized() -> None:
             raise _unavailable(_reason(exc)) from None
         _state.initialized = True
         _state.last_failure = None
+        _state.memory_v2 = True
 
 
 def _unavailable(reason: str) -> NvmlUnavailable:
@@ -207,6 +211,22 @@ def process_gpu_memory() -> dict[int, float]:
     return usage
 
 
+def _memory(handle: Any) -> Any:
+    """Memory figures as nvidia-smi shows them: ``used`` without the driver's reserved memory.
+
+    ``nvmlDeviceGetMemoryInfo_v2`` leaves the reserved memory out of ``used``; the older entry point
+    (all an old driver has) counts it in, about 0.5 GiB more on an idle H200.
+    """
+    if _state.memory_v2:
+        try:
+            return pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
+        except pynvml.NVMLError as exc:
+            if getattr(exc, "value", None) in _NOT_AVAILABLE:
+                _state.memory_v2 = False  # this driver has no v2: stop asking
+            log.debug("nvmlDeviceGetMemoryInfo_v2 failed: %s", exc)
+    return _optional(lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
+
+
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
@@ -223,7 +243,7 @@ def read_gpu(index: int, now: float | None = None) -> GpuSample:
     name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
     uuid = _optional(lambda: _text(pynvml.nvmlDeviceGetUUID(handle)))
     util = _optional(lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
-    memory = _optional(lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
+    memory = _memory(handle)
     temperature = _optional(lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
     power_mw = _optional(lambda: pynvml.nvmlDeviceGetPowerUsage(handle))
     limit_mw = _optional(lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle))

@@ -9,8 +9,12 @@
  *   FAKE_NVML_UTIL         comma list of GPU utilisation percentages, one per GPU
  *   FAKE_NVML_PROCESSES    semicolon list of "gpu:pid:MiB" compute processes
  *
- * Compiled with -DFAKE_NVML_MINIMAL it omits the fan, power, clock and process functions, so the real
- * bindings raise NVMLError_FunctionNotFound for them (an old driver).
+ * Memory is reported as a real driver does: nvmlDeviceGetMemoryInfo's "used" (total - free) includes
+ * the driver's reserved memory (512 MiB here), nvmlDeviceGetMemoryInfo_v2's "used" does not (what
+ * nvidia-smi shows).
+ *
+ * Compiled with -DFAKE_NVML_MINIMAL it omits the fan, power, clock, process and memory v2 functions, so
+ * the real bindings raise NVMLError_FunctionNotFound for them (an old driver).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,8 @@ typedef int nvmlReturn_t;
 #define NVML_ERROR_INVALID_ARGUMENT 2
 #define NVML_ERROR_NOT_SUPPORTED 3
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+#define NVML_MEMORY_V2 0x02000028u
 #define MAX_GPUS 64
 #define MAX_PROCS 256
 
@@ -28,6 +34,13 @@ typedef struct { int index; } fake_device;
 typedef fake_device *nvmlDevice_t;
 typedef struct { unsigned int gpu; unsigned int memory; } nvmlUtilization_t;
 typedef struct { unsigned long long total; unsigned long long free; unsigned long long used; } nvmlMemory_t;
+typedef struct {
+    unsigned int version;
+    unsigned long long total;
+    unsigned long long reserved;
+    unsigned long long free;
+    unsigned long long used;
+} nvmlMemory_v2_t;
 typedef struct {
     unsigned int pid;
     unsigned long long usedGpuMemory;
@@ -129,6 +142,22 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory) 
     memory->free = memory->total - memory->used;
     return NVML_SUCCESS;
 }
+
+#ifndef FAKE_NVML_MINIMAL
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory) {
+    const unsigned long long mib = 1024ull * 1024ull;
+    nvmlMemory_t v1;
+    nvmlReturn_t status;
+    if (memory->version != NVML_MEMORY_V2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    status = nvmlDeviceGetMemoryInfo(device, &v1);
+    if (status != NVML_SUCCESS) return status;
+    memory->total = v1.total;
+    memory->free = v1.free;
+    memory->reserved = 512ull * mib;
+    memory->used = v1.used - memory->reserved;
+    return NVML_SUCCESS;
+}
+#endif
 
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, int sensor, unsigned int *temp) {
     (void)sensor;

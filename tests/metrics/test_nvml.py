@@ -28,7 +28,8 @@ def test_reads_every_field_of_each_gpu(fake_nvml: Path, monkeypatch: pytest.Monk
     assert second.origin is GpuOrigin.NVML and second.timestamp == 100.0
     assert second.name == "Fake GPU 1" and second.uuid == "GPU-fake-0001"
     assert second.utilization_pct == 70.0
-    assert second.memory_used_mib == 2048.0 and second.memory_total_mib == 81920.0
+    # used without the driver's reserved 512 MiB, as nvidia-smi shows it (nvmlDeviceGetMemoryInfo_v2)
+    assert second.memory_used_mib == 2048.0 - 512.0 and second.memory_total_mib == 81920.0
     assert second.temperature_c == 41.0
     assert second.power_w == 101.0 and second.power_limit_w == 700.0
     assert second.fan_pct == 31.0 and second.sm_clock_mhz == 1410.0
@@ -47,7 +48,7 @@ def test_fields_the_device_does_not_support_read_as_none(fake_nvml: Path, monkey
     gpu = nvml.read_gpu(0)
     assert gpu.fan_pct is None and gpu.power_w is None and gpu.power_limit_w is None
     assert gpu.temperature_c is None
-    assert gpu.utilization_pct == 10.0 and gpu.memory_used_mib == 1024.0  # the rest still reads
+    assert gpu.utilization_pct == 10.0 and gpu.memory_used_mib == 512.0  # the rest still reads
 
 
 def test_functions_missing_from_an_old_driver_read_as_none(minimal_nvml_path: Path) -> None:
@@ -56,6 +57,8 @@ def test_functions_missing_from_an_old_driver_read_as_none(minimal_nvml_path: Pa
         gpu = nvml.read_gpu(0)
         assert gpu.name == "Fake GPU 0" and gpu.utilization_pct == 10.0
         assert gpu.fan_pct is None and gpu.power_w is None and gpu.sm_clock_mhz is None
+        # no nvmlDeviceGetMemoryInfo_v2: used from the old entry point, reserved memory included
+        assert gpu.memory_used_mib == 1024.0 and gpu.memory_total_mib == 81920.0
         assert gpu.processes == ()
         assert nvml.process_gpu_memory() == {}
     finally:
