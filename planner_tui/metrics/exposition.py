@@ -31,7 +31,8 @@ class Sample(NamedTuple):
 
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_SAMPLE_LINE = re.compile(
+#: one plain sample line: groups name, label text (without braces), value
+SAMPLE_LINE = re.compile(
     # name, optional {labels} (quoted values may hold any character but quote, backslash, newline),
     # value, optional integer timestamp; the label part is an unrolled loop, which keeps it fast
     rf'^[ \t]*({_NAME})(?:\{{([^}}"\\\n]*(?:"[^"\\\n]*"[^}}"\\\n]*)*)\}})?[ \t]+([^ \t\n]+)(?:[ \t]+-?\d+)?[ \t]*$',
@@ -49,8 +50,9 @@ _label_cache: dict[str, dict[str, str]] = {}
 _LABEL_CACHE_SIZE = 8192
 
 
-def _labels(text: str) -> dict[str, str] | None:
-    """Parsed label set (cached: the same series come back every scrape). Treat as read-only."""
+def labels_of(text: str) -> dict[str, str] | None:
+    """Parsed label set of a plain label text (cached: the same series come back every scrape), None
+    when the text is not plain (escapes, odd spacing: prometheus_client must read it). Treat as read-only."""
     cached = _label_cache.get(text)
     if cached is not None:
         return cached
@@ -92,7 +94,7 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
             typed.add(name)
             if family_type == "counter" and not name.endswith("_total"):
                 counter_families.add(name)
-    matches = _SAMPLE_LINE.findall(text)
+    matches = SAMPLE_LINE.findall(text)
     if len(matches) != sample_lines:
         return None  # some line is not a plain sample, comment or blank
     samples: list[Sample] = []
@@ -109,7 +111,7 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
         except ValueError:
             return None
         if label_text:
-            labels = cached_labels(label_text) or _labels(label_text)
+            labels = cached_labels(label_text) or labels_of(label_text)
             if labels is None:
                 return None
         else:
@@ -119,13 +121,13 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
     return samples
 
 
-def parse_with_prometheus_client(text: str) -> list[Sample]:
-    """Samples as prometheus_client's parser reads them (NaN values left out)."""
+def parse_with_prometheus_client(text: str, wanted: Collection[str] | None = None) -> list[Sample]:
+    """Samples as prometheus_client's parser reads them (NaN values left out), only ``wanted`` ones."""
     samples: list[Sample] = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             value = float(sample.value)
-            if math.isnan(value):
+            if math.isnan(value) or (wanted is not None and sample.name not in wanted):
                 continue
             samples.append(Sample(sample.name, dict(sample.labels), value))
     return samples
@@ -139,5 +141,4 @@ def parse_exposition(text: str, wanted: Collection[str] | None = None) -> list[S
     fast = parse_fast(text, wanted)
     if fast is not None:
         return fast
-    samples = parse_with_prometheus_client(text)
-    return samples if wanted is None else [s for s in samples if s.name in wanted]
+    return parse_with_prometheus_client(text, wanted)

@@ -9,21 +9,57 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import lt, sub
 
 from planner_tui.metrics.scrape import Sample
 
 _BOUNDS: dict[str, float] = {}  # "le" label text -> bound (the same few strings every scrape)
 
 
+_BOUND_SETS: dict[tuple[float, ...], tuple[float, ...]] = {}  # one tuple per set of bounds (compared by identity)
+
+
+def _bound_set(bounds: tuple[float, ...]) -> tuple[float, ...]:
+    """The shared tuple equal to ``bounds``: the same few bucket layouts come back every scrape."""
+    shared = _BOUND_SETS.get(bounds)
+    if shared is None:
+        if len(_BOUND_SETS) >= 1024:
+            _BOUND_SETS.clear()
+        shared = _BOUND_SETS[bounds] = bounds
+    return shared
+
+
+def _bound(text: str) -> float:
+    bound = _BOUNDS.get(text)
+    if bound is None:
+        bound = float(text)
+        if len(_BOUNDS) < 4096:
+            _BOUNDS[text] = bound
+    return bound
+
+
 @dataclass(frozen=True, slots=True)
 class HistogramPoint:
-    """A histogram's cumulative state: ``buckets`` as (upper bound, cumulative count), sum, count."""
+    """A histogram's cumulative state: sorted upper ``bounds`` with their cumulative ``counts``, sum, count."""
 
-    buckets: tuple[tuple[float, float], ...]
+    bounds: tuple[float, ...]
+    counts: tuple[float, ...]
     sum: float
     count: float
+
+    @classmethod
+    def from_buckets(cls, buckets: Iterable[tuple[float, float]], total: float, count: float) -> HistogramPoint:
+        """A point from (upper bound, cumulative count) pairs in any order."""
+        ordered = sorted(buckets)
+        return cls(_bound_set(tuple(b for b, _ in ordered)), tuple(c for _, c in ordered), total, count)
+
+    @property
+    def buckets(self) -> tuple[tuple[float, float], ...]:
+        """(upper bound, cumulative count) pairs, sorted by bound."""
+        return tuple(zip(self.bounds, self.counts, strict=True))
 
     @classmethod
     def from_samples(cls, by_name: Mapping[str, Sequence[Sample]], base: str) -> HistogramPoint | None:
@@ -33,33 +69,35 @@ class HistogramPoint:
         count_samples = by_name.get(base + "_count")
         if not bucket_samples and not count_samples:
             return None
-        buckets: dict[float, float] = {}
-        for sample in bucket_samples or ():
-            text = sample.labels.get("le", "+Inf")
-            bound = _BOUNDS.get(text)
-            if bound is None:
-                bound = float(text)
-                if len(_BOUNDS) < 4096:
-                    _BOUNDS[text] = bound
-            buckets[bound] = buckets.get(bound, 0.0) + sample.value
         total = sum(sample.value for sample in by_name.get(base + "_sum", ()))
         count = sum(sample.value for sample in count_samples or ())
-        return cls(tuple(sorted(buckets.items())), total, count)
+        if not bucket_samples:
+            return cls((), (), total, count)
+        bounds = tuple([_bound(sample.labels.get("le", "+Inf")) for sample in bucket_samples])
+        if all(map(lt, bounds, bounds[1:])):  # one series, in order: the usual exposition
+            return cls(_bound_set(bounds), tuple([sample.value for sample in bucket_samples]), total, count)
+        buckets: dict[float, float] = {}
+        for bound, sample in zip(bounds, bucket_samples, strict=True):
+            buckets[bound] = buckets.get(bound, 0.0) + sample.value
+        return cls.from_buckets(buckets.items(), total, count)
 
     def minus(self, older: HistogramPoint) -> HistogramPoint:
         """The increase since ``older``; after a reset (fewer observations) the whole of ``self``."""
         if self.count < older.count:
             return self
-        before = dict(older.buckets)
-        buckets = tuple([(bound, max(0.0, count - before.get(bound, 0.0))) for bound, count in self.buckets])
-        return HistogramPoint(buckets, max(0.0, self.sum - older.sum), self.count - older.count)
+        if self.bounds is older.bounds:
+            counts = tuple(map(max, repeat(0.0), map(sub, self.counts, older.counts)))
+        else:
+            before = dict(zip(older.bounds, older.counts, strict=True))
+            counts = tuple([max(0.0, c - before.get(b, 0.0)) for b, c in zip(self.bounds, self.counts, strict=True)])
+        return HistogramPoint(self.bounds, counts, max(0.0, self.sum - older.sum), self.count - older.count)
 
     def plus(self, other: HistogramPoint) -> HistogramPoint:
         """Two histograms merged (e.g. two replicas' increases), bucket by bucket."""
-        merged = dict(self.buckets)
-        for bound, count in other.buckets:
+        merged = dict(zip(self.bounds, self.counts, strict=True))
+        for bound, count in zip(other.bounds, other.counts, strict=True):
             merged[bound] = merged.get(bound, 0.0) + count
-        return HistogramPoint(tuple(sorted(merged.items())), self.sum + other.sum, self.count + other.count)
+        return HistogramPoint.from_buckets(merged.items(), self.sum + other.sum, self.count + other.count)
 
     @staticmethod
     def merge(points: Sequence[HistogramPoint]) -> HistogramPoint:
@@ -67,18 +105,22 @@ class HistogramPoint:
         first = points[0]
         if len(points) == 1:
             return first
-        merged = dict(first.buckets)
         total, count = first.sum, first.count
         for point in points[1:]:
-            for bound, value in point.buckets:
-                merged[bound] = merged.get(bound, 0.0) + value
             total += point.sum
             count += point.count
-        return HistogramPoint(tuple(sorted(merged.items())), total, count)
+        bounds = first.bounds
+        if all(point.bounds is bounds for point in points):
+            return HistogramPoint(bounds, tuple(map(sum, zip(*(p.counts for p in points), strict=True))), total, count)
+        merged = dict(zip(bounds, first.counts, strict=True))
+        for point in points[1:]:
+            for bound, value in zip(point.bounds, point.counts, strict=True):
+                merged[bound] = merged.get(bound, 0.0) + value
+        return HistogramPoint.from_buckets(merged.items(), total, count)
 
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile of the observations, or None without any."""
-        return histogram_quantile(q, self.buckets)
+        return _quantile(q, self.bounds, self.counts)
 
     def mean(self) -> float | None:
         """Mean observation (sum / count), or None without any."""
@@ -87,18 +129,22 @@ class HistogramPoint:
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     """Prometheus' ``histogram_quantile`` over cumulative (upper bound, count) buckets, sorted by bound."""
-    if not buckets or not 0 <= q <= 1:
+    return _quantile(q, tuple(b for b, _ in buckets), tuple(c for _, c in buckets))
+
+
+def _quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float | None:
+    if not bounds or not 0 <= q <= 1:
         return None
-    total = buckets[-1][1]
-    if total <= 0 or not math.isinf(buckets[-1][0]):
+    total = counts[-1]
+    if total <= 0 or not math.isinf(bounds[-1]):
         return None  # no observations, or no +Inf bucket (malformed)
     rank = q * total
     lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
+    for bound, count in zip(bounds, counts, strict=True):
         if count >= rank:
             if math.isinf(bound):
                 # above every finite bucket: the highest finite bound is the best answer
-                return lower_bound if len(buckets) > 1 else None
+                return lower_bound if len(bounds) > 1 else None
             if bound <= 0 or count == lower_count:
                 return bound
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from planner_tui.metrics.exposition import Sample, parse_exposition
+from planner_tui.metrics.exposition_layout import TargetParser
 from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, UnsupportedUrl
 
 __all__ = ["Sample", "ScrapeResult", "Scraper", "new_client", "parse_exposition", "scrape"]
@@ -41,11 +42,13 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _result(url: str, status: int, body: bytes, started: float, wanted: Collection[str] | None) -> ScrapeResult:
+def _result(
+    url: str, status: int, body: bytes, started: float, wanted: Collection[str] | None, parser: TargetParser
+) -> ScrapeResult:
     if status >= 300:
         return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
     try:
-        samples = parse_exposition(body.decode("utf-8", errors="replace"), wanted)
+        samples = parser.parse(body.decode("utf-8", errors="replace"), wanted)
     except (ValueError, TypeError, IndexError) as exc:
         return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
     return ScrapeResult(url, True, None, samples, time.perf_counter() - started)
@@ -69,6 +72,7 @@ class Scraper:
         self._client = client
         self._owns_client = False
         self._pool = None if client is not None else Http11Pool()
+        self._parsers: dict[str, TargetParser] = {}  # url -> its parser (reuses the text's layout)
 
     async def _get(self, url: str, timeout: float) -> tuple[int, bytes]:
         if self._pool is not None:
@@ -93,7 +97,10 @@ class Scraper:
                     status, body = await self._get(url, timeout)
             except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
                 return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
-            return _result(url, status, body, started, wanted)
+            parser = self._parsers.get(url)
+            if parser is None:
+                parser = self._parsers[url] = TargetParser()
+            return _result(url, status, body, started, wanted, parser)
 
     async def scrape(
         self, urls: Sequence[str], timeout: float, concurrency: int, wanted: Collection[str] | None = None
@@ -111,6 +118,8 @@ class Scraper:
         results = await asyncio.gather(*(self._one(url, timeout, gate, wanted) for url in unique))
         if self._pool is not None:
             self._pool.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
+        if len(self._parsers) > len(unique):
+            self._parsers = {url: self._parsers[url] for url in unique if url in self._parsers}
         return {result.url: result for result in results}
 
     async def close(self) -> None:

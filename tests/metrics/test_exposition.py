@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 
+from planner_tui.metrics import exposition_layout
 from planner_tui.metrics.exposition import Sample, parse_exposition, parse_fast, parse_with_prometheus_client
+from planner_tui.metrics.exposition_layout import TargetParser
 
 
 def real_registry_text(label_value: str) -> str:
@@ -72,8 +76,12 @@ VALUES = st.one_of(
 )
 
 
+VALUE_SLOT, TIMESTAMP_SLOT = "\x00v", "\x00t"  # where a layout's numbers go (no label value holds NUL)
+
+
 @st.composite
-def expositions(draw: st.DrawFn) -> str:
+def layouts(draw: st.DrawFn) -> str:
+    """An exposition with slots for its values and timestamps: the same layout takes any numbers."""
     lines = []
     for _ in range(draw(st.integers(0, 6))):
         name = draw(NAMES)
@@ -89,11 +97,25 @@ def expositions(draw: st.DrawFn) -> str:
             if labels and draw(st.booleans()):
                 label_text += ","
             sample = name + suffix + ("{" + label_text + "}" if labels or draw(st.booleans()) else "")
-            timestamp = f" {draw(st.integers(0, 2**40))}" if draw(st.booleans()) else ""
-            lines.append(f"{draw(st.sampled_from(['', '  ']))}{sample} {draw(VALUES)}{timestamp}")
+            timestamp = f" {TIMESTAMP_SLOT}" if draw(st.booleans()) else ""
+            lines.append(f"{draw(st.sampled_from(['', '  ']))}{sample} {VALUE_SLOT}{timestamp}")
         if draw(st.booleans()):
             lines.append(draw(st.sampled_from(["", "# a comment", "#", "   "])))
     return "\n".join(lines) + draw(st.sampled_from(["\n", ""]))
+
+
+def fill(draw: st.DrawFn, layout: str) -> str:
+    """The layout with drawn values and timestamps in its slots."""
+    pieces = layout.split("\x00")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        out.append((draw(VALUES) if piece[0] == "v" else str(draw(st.integers(0, 2**40)))) + piece[1:])
+    return "".join(out)
+
+
+@st.composite
+def expositions(draw: st.DrawFn) -> str:
+    return fill(draw, draw(layouts()))
 
 
 def _same(a: list[Sample], b: list[Sample]) -> bool:
@@ -121,3 +143,64 @@ def test_fast_path_agrees_with_prometheus_client(text: str) -> None:
     fast = parse_fast(text)
     assert fast is None or _same(fast, reference), text
     assert _same(parse_exposition(text), reference)
+
+
+WANTED = st.one_of(
+    st.none(),
+    st.frozensets(st.builds(lambda n, x: n + x, NAMES, st.sampled_from(["", "_total", "_bucket", "_sum", "_count"]))),
+)
+
+
+def _parse_or_error(parse: Callable[[], list[Sample]]) -> list[Sample] | type[ValueError]:
+    try:
+        return parse()
+    except ValueError:
+        return ValueError
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), layouts(), WANTED)
+def test_a_reused_layout_reads_every_text_as_the_full_parse(
+    data: st.DataObject, layout: str, wanted: frozenset[str]
+) -> None:
+    """Successive scrapes of one target: values change, the layout stays (or not); same samples as a full parse."""
+    parser = TargetParser()
+    for _ in range(3):
+        text = fill(data.draw, layout)
+        expected = _parse_or_error(functools.partial(parse_exposition, text, wanted))
+        got = _parse_or_error(functools.partial(parser.parse, text, wanted))
+        if expected is ValueError or got is ValueError:
+            assert got is expected, text
+        else:
+            assert _same(got, expected), text
+
+
+def test_a_changed_layout_is_read_in_full_and_reused_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = TargetParser()
+    first = 'a{x="1"} 1\nb 2\n'
+    assert parser.parse(first) == [Sample("a", {"x": "1"}, 1.0), Sample("b", {}, 2.0)]
+    # a new series (another label value) does not fit the layout: parsed in full
+    assert parser.parse('a{x="1"} 3\na{x="2"} 4\nb 5\n') == [
+        Sample("a", {"x": "1"}, 3.0),
+        Sample("a", {"x": "2"}, 4.0),
+        Sample("b", {}, 5.0),
+    ]
+    full_parses: list[str] = []
+    monkeypatch.setattr(
+        exposition_layout, "parse_fast", lambda text, *a: full_parses.append(text) or parse_fast(text, *a)
+    )
+    # the new layout is reused: new values (a timestamp too) without a full parse, NaN left out as there
+    assert parser.parse('a{x="1"} 6\na{x="2"} NaN\nb 1e3 1700000000\n') == [
+        Sample("a", {"x": "1"}, 6.0),
+        Sample("b", {}, 1000.0),
+    ]
+    assert parser.parse('a{x="1"} 7\na{x="2"} 8\nb 9\n') == [
+        Sample("a", {"x": "1"}, 7.0),
+        Sample("a", {"x": "2"}, 8.0),
+        Sample("b", {}, 9.0),
+    ]
+    assert full_parses == []
+    # a value the full parse must judge (an underscore) is handed to it
+    with pytest.raises(ValueError):
+        parser.parse('a{x="1"} 1_0\na{x="2"} 8\nb 9\n')
+    assert len(full_parses) == 1

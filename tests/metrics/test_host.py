@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -67,6 +68,24 @@ def test_a_process_that_is_gone_is_left_out() -> None:
     process.wait(30)
     reader = HostReader()
     assert reader.usage({"gone-0": process.pid}) == {}
+
+
+def test_a_process_that_exits_between_ticks_is_left_out_and_its_file_closed() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    reader = HostReader()
+    try:
+        open_before = len(os.listdir("/proc/self/fd"))
+        assert reader.usage({"short-0": process.pid})["short-0"].threads == 1
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(30)
+        assert reader.usage({"short-0": process.pid}) == {}  # the file kept open no longer reads
+        reader.usage({})
+        assert len(os.listdir("/proc/self/fd")) <= open_before  # nothing left open for it
+    finally:
+        reader.close()
+        process.kill()
+        process.wait(30)
 
 
 def test_host_figures() -> None:

@@ -13,7 +13,7 @@ from planner_tui.metrics.scrape import Sample
 
 
 def hist(counts: dict[float, float], total: float) -> HistogramPoint:
-    return HistogramPoint(tuple(sorted(counts.items())), total, max(counts.values()))
+    return HistogramPoint.from_buckets(counts.items(), total, max(counts.values()))
 
 
 def test_quantile_interpolates_inside_the_bucket_like_prometheus() -> None:
@@ -52,7 +52,7 @@ def test_histogram_from_samples_sums_series_and_reads_sum_and_count() -> None:
         "lat_count": [Sample("lat_count", {"model": "a"}, 2), Sample("lat_count", {"model": "b"}, 3)],
     }
     point = HistogramPoint.from_samples(samples, "lat")
-    assert point == HistogramPoint(((0.5, 3.0), (math.inf, 5.0)), 3.0, 5.0)
+    assert point == HistogramPoint.from_buckets(((0.5, 3.0), (math.inf, 5.0)), 3.0, 5.0)
     assert HistogramPoint.from_samples(samples, "other") is None
 
 
@@ -87,7 +87,7 @@ def test_histogram_window_gives_the_increase_and_restarts_on_reset() -> None:
 
 POINTS = st.lists(
     st.builds(
-        lambda counts, total: HistogramPoint(tuple(sorted(counts.items())), total, max(counts.values(), default=0.0)),
+        lambda counts, total: HistogramPoint.from_buckets(counts.items(), total, max(counts.values(), default=0.0)),
         st.dictionaries(st.sampled_from([0.1, 0.5, 1.0, 2.5, math.inf]), st.floats(0, 1e6), max_size=5),
         st.floats(0, 1e6),
     ),
