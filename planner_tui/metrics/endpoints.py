@@ -30,14 +30,6 @@ from planner_tui.model.signals import Signal, SignalValue
 SCRAPED_PHASES = (Phase.RUNNING, Phase.READY)
 
 
-def index_samples(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
-    """Samples grouped by name."""
-    by_name: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_name.setdefault(sample.name, []).append(sample)
-    return by_name
-
-
 @dataclass(slots=True)
 class ReplicaSeries:
     """What is remembered of one replica between ticks: windows and last known values."""
@@ -227,7 +219,7 @@ class EndpointSignalSource(Source):
             if series is None:
                 series = self._series[key] = ReplicaSeries()
             if result.ok:
-                self._read_replica(state, replica, result.samples, series, now)
+                self._read_replica(state, replica, result.by_name(), series, now)
             else:
                 series.values = {s: _as_stale(v) for s, v in series.values.items()}
                 if replica.phase is Phase.READY:
@@ -258,9 +250,13 @@ class EndpointSignalSource(Source):
         return self._wanted_names
 
     def _read_replica(
-        self, state: ComponentState, replica: ReplicaState, samples: list[Sample], series: ReplicaSeries, now: float
+        self,
+        state: ComponentState,
+        replica: ReplicaState,
+        by_name: Mapping[str, Sequence[Sample]],
+        series: ReplicaSeries,
+        now: float,
     ) -> None:
-        by_name = index_samples(samples)
         values: dict[Signal, SignalValue] = {}
         increases: dict[Signal, HistogramPoint] = {}
         read = self.reader.read

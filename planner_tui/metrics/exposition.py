@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -119,6 +119,14 @@ def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample]
         if value == value:  # NaN means "no value"
             append(new_sample(Sample, (name, labels, value)))
     return samples
+
+
+def index_samples(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
+    """Samples grouped by name, in their order."""
+    by_name: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_name.setdefault(sample.name, []).append(sample)
+    return by_name
 
 
 def parse_with_prometheus_client(text: str, wanted: Collection[str] | None = None) -> list[Sample]:

@@ -35,6 +35,7 @@ class Layout:
     wanted: Collection[str] | None
     names: tuple[str, ...]
     labels: tuple[dict[str, str], ...]
+    runs: tuple[tuple[str, int, int], ...]  # (name, start, end) of each run of samples of one name
 
     @classmethod
     def of(cls, text: str, wanted: Collection[str] | None) -> Layout:
@@ -56,7 +57,24 @@ class Layout:
             parts.append(_LINE_END)
             position = match.end()
         parts.append(re.escape(text[position:]))
-        return cls(re.compile("".join(parts)), wanted, tuple(names), tuple(labels))
+        runs: list[tuple[str, int, int]] = []
+        for index, name in enumerate(names):
+            if runs and runs[-1][0] == name:
+                runs[-1] = (name, runs[-1][1], index + 1)
+            else:
+                runs.append((name, index, index + 1))
+        return cls(re.compile("".join(parts)), wanted, tuple(names), tuple(labels), tuple(runs))
+
+    def index(self, samples: list[Sample]) -> dict[str, list[Sample]]:
+        """``samples`` (this layout's, none left out) grouped by name: slices, not a pass over each."""
+        by_name: dict[str, list[Sample]] = {}
+        for name, start, end in self.runs:
+            run = by_name.get(name)
+            if run is None:
+                by_name[name] = samples[start:end]
+            else:
+                run.extend(samples[start:end])
+        return by_name
 
     def parse(self, text: str) -> list[Sample] | None:
         """The samples of ``text`` if it has this layout, else None."""
@@ -83,17 +101,23 @@ class TargetParser:
 
     def parse(self, text: str, wanted: Collection[str] | None = None) -> list[Sample]:
         """Samples of ``text``, as :func:`parse_exposition` gives them. Raises ValueError likewise."""
+        return self.parse_indexed(text, wanted)[0]
+
+    def parse_indexed(
+        self, text: str, wanted: Collection[str] | None = None
+    ) -> tuple[list[Sample], dict[str, list[Sample]] | None]:
+        """:meth:`parse`, and the samples grouped by name when the layout gives that for free."""
         layout = self._layout
         if layout is not None and (layout.wanted is wanted or layout.wanted == wanted):
             samples = layout.parse(text)
             if samples is not None:
                 self._misses = 0
-                return samples
+                return samples, layout.index(samples) if len(samples) == len(layout.names) else None
         fast = parse_fast(text, wanted)
         if fast is None:
             self._layout = None
-            return parse_with_prometheus_client(text, wanted)
+            return parse_with_prometheus_client(text, wanted), None
         self._misses += 1
         if self._misses <= 3 or self._misses % _REBUILD_EVERY == 0:
             self._layout = Layout.of(text, wanted)
-        return fast
+        return fast, None

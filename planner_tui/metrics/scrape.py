@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from planner_tui.metrics.exposition import Sample, parse_exposition
+from planner_tui.metrics.exposition import Sample, index_samples, parse_exposition
 from planner_tui.metrics.exposition_layout import TargetParser
 from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, UnsupportedUrl
 
@@ -30,6 +30,11 @@ class ScrapeResult:
     error: str | None
     samples: list[Sample] = field(default_factory=list)
     duration_s: float = 0.0
+    indexed: dict[str, list[Sample]] | None = None  # the samples by name, when parsing gave it
+
+    def by_name(self) -> dict[str, list[Sample]]:
+        """The samples grouped by name."""
+        return self.indexed if self.indexed is not None else index_samples(self.samples)
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -48,10 +53,10 @@ def _result(
     if status >= 300:
         return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
     try:
-        samples = parser.parse(body.decode("utf-8", errors="replace"), wanted)
+        samples, indexed = parser.parse_indexed(body.decode("utf-8", errors="replace"), wanted)
     except (ValueError, TypeError, IndexError) as exc:
         return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
-    return ScrapeResult(url, True, None, samples, time.perf_counter() - started)
+    return ScrapeResult(url, True, None, samples, time.perf_counter() - started, indexed)
 
 
 def new_client(concurrency: int = 32) -> httpx.AsyncClient:
