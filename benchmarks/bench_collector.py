@@ -3,7 +3,8 @@
     python benchmarks/bench_collector.py [--ticks N] [--replicas N] [--gpus N] [--endpoints N]
 
 Prints:
-- collector CPU per tick for 8 GPUs and 64 replicas: real endpoints (one process serving a
+- collector CPU per tick for 8 GPUs and 64 replicas in the steady state (windows full, ticks paced;
+  the garbage collector's share is printed): real endpoints (one process serving a
   Dynamo/vLLM worker exposition with simulated DCGM gauges on 64 loopback ports), 64 real pids read
   with psutil, 8 GPUs read through the real NVML bindings over the fake library of the tests
   (compiled here with gcc; on a machine with a driver pass ``--real-nvml``);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -58,7 +60,27 @@ def stop(process: subprocess.Popen[str]) -> None:
     process.wait(10)
 
 
-async def bench_collector(ticks: int, replicas: int, gpus: int) -> None:
+class GcTimer:
+    """Time spent in the garbage collector (it runs inside whichever tick allocates)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float) -> None:
+    """Collector ticks in the steady state: paced ``pace_s`` apart, rate and latency windows full.
+
+    The windows are scaled to the pace (10 and 60 ticks, as 10 s and 60 s are at the default 1 s
+    interval), so every window holds what it holds in a long run; ticks back to back would instead
+    measure windows that only grow, and the garbage collector walking them.
+    """
     target, ports = start_target(replicas)
     sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(replicas)]
     try:
@@ -82,11 +104,18 @@ async def bench_collector(ticks: int, replicas: int, gpus: int) -> None:
                     ),
                 )
             )
-        graph = parse_graph('namespace = "bench"\n[components.x]\nrole = "other"\ncommand = "x"\n', "bench.toml")
+        graph = parse_graph(
+            f'namespace = "bench"\n[metrics]\nrate_window_s = {10 * pace_s}\nlatency_window_s = {60 * pace_s}\n'
+            '[components.x]\nrole = "other"\ncommand = "x"\n',
+            "bench.toml",
+        )
         connector = StaticConnector("bench", *components)
         collector = Collector(connector, graph, interval_s=1.0)
-        for _ in range(3):  # warm up: connections, psutil handles, rate windows
+        for _ in range(62):  # warm up: connections, layouts, and the windows filled as in a long run
             await collector.collect_once()
+            await asyncio.sleep(pace_s)
+        gc_timer = GcTimer()
+        gc.callbacks.append(gc_timer)
         cpu: list[float] = []
         wall: list[float] = []
         for _ in range(ticks):
@@ -94,14 +123,18 @@ async def bench_collector(ticks: int, replicas: int, gpus: int) -> None:
             snapshot = await collector.collect_once()
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
-        await collector.stop()
+            await asyncio.sleep(pace_s)
+        gc.callbacks.remove(gc_timer)
+        median = statistics.median(cpu)
         nvml_gpus = sum(1 for g in snapshot.gpus if g.origin.value == "nvml")
         print(
-            f"collector tick, {nvml_gpus} NVML GPUs + {replicas} replicas: "
-            f"CPU median {statistics.median(cpu) * 1000:.1f} ms, p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1000:.1f} ms, "
-            f"wall median {statistics.median(wall) * 1000:.1f} ms -> {statistics.median(cpu) * 100:.2f}% of one core "
-            f"at a 1 s interval ({len(snapshot.replica_signals)} replica values, {len(snapshot.errors)} errors)"
+            f"collector tick, {nvml_gpus} NVML GPUs + {replicas} replicas, steady state: "
+            f"CPU median {median * 1000:.1f} ms, p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1000:.1f} ms, "
+            f"mean {statistics.mean(cpu) * 1000:.1f} ms (garbage collector {gc_timer.seconds / ticks * 1000:.2f} ms), "
+            f"wall median {statistics.median(wall) * 1000:.1f} ms -> {median * 100:.2f}% of one core at a 1 s interval "
+            f"({len(snapshot.replica_signals)} replica values, {len(snapshot.errors)} errors)"
         )
+        await collector.stop()
     finally:
         stop(target)
         for sleeper in sleepers:
@@ -144,7 +177,8 @@ def bench_nvml(gpus: int, rounds: int = 200) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--ticks", type=int, default=60)
+    parser.add_argument("--pace", type=float, default=0.1, help="seconds between measured ticks")
     parser.add_argument("--replicas", type=int, default=64)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--endpoints", type=int, default=256)
@@ -155,7 +189,7 @@ def main() -> None:
             os.environ["FAKE_NVML_GPU_COUNT"] = str(args.gpus)
             nvml.use_library(build_fake_nvml(Path(tmp)))
         gpus = len(nvml.list_gpu_indices())
-        asyncio.run(bench_collector(args.ticks, args.replicas, gpus))
+        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace))
         asyncio.run(bench_scrape(args.endpoints))
         bench_nvml(gpus)
 

@@ -188,20 +188,23 @@ class CounterWindow:
 class HistogramWindow:
     """A histogram's recent cumulative states; :meth:`increase` is what was observed in the window.
 
-    A reset (fewer observations than before) restarts the window at the reset.
+    A reset (fewer observations than before) restarts the window at the reset. States are kept as
+    plain tuples of numbers, which the garbage collector stops tracking: a long run holds a minute
+    of them per replica and histogram without making every full collection walk them.
     """
 
     __slots__ = ("points", "window_s")
 
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
-        self.points: deque[tuple[float, HistogramPoint]] = deque()
+        # (timestamp, bounds, counts, sum, count)
+        self.points: deque[tuple[float, tuple[float, ...], tuple[float, ...], float, float]] = deque()
 
     def add(self, timestamp: float, point: HistogramPoint) -> None:
         """Record the histogram at ``timestamp`` and forget states older than the window."""
-        if self.points and point.count < self.points[-1][1].count:
+        if self.points and point.count < self.points[-1][4]:
             self.points.clear()
-        self.points.append((timestamp, point))
+        self.points.append((timestamp, point.bounds, point.counts, point.sum, point.count))
         while len(self.points) > 2 and self.points[1][0] <= timestamp - self.window_s:
             self.points.popleft()
 
@@ -209,4 +212,7 @@ class HistogramWindow:
         """Observations made during the window, None before two states are known."""
         if len(self.points) < 2:
             return None
-        return self.points[-1][1].minus(self.points[0][1])
+        _, bounds, counts, total, count = self.points[-1]
+        _, old_bounds, old_counts, old_total, old_count = self.points[0]
+        newest = HistogramPoint(bounds, counts, total, count)
+        return newest.minus(HistogramPoint(old_bounds, old_counts, old_total, old_count))
