@@ -4,10 +4,11 @@
 
 Prints:
 - collector CPU per tick for 8 GPUs and 64 replicas in the steady state (windows full, ticks paced;
-  the garbage collector's share is printed): real endpoints (one process serving a
-  Dynamo/vLLM worker exposition with simulated DCGM gauges on 64 loopback ports), 64 real pids read
+  the garbage collector's share is printed): real endpoints (one process serving a Dynamo/vLLM
+  worker exposition on 64 loopback ports), 64 real pids read
   with psutil, 8 GPUs read through the real NVML bindings over the fake library of the tests
-  (compiled here with gcc; on a machine with a driver pass ``--real-nvml``);
+  (compiled here with gcc; on a machine with a driver pass ``--real-nvml``); then the same with a
+  simulated DCGM GPU in every replica's exposition, as the demo's workers serve them;
 - the wall time and CPU to scrape 256 endpoints in one tick (concurrency 32);
 - the NVML batch time per GPU.
 """
@@ -40,8 +41,9 @@ TARGET = REPO / "tests" / "metrics" / "metrics_target.py"
 FAKE_NVML = REPO / "tests" / "metrics" / "fake_nvml.c"
 
 
-def start_target(count: int) -> tuple[subprocess.Popen[str], list[int]]:
-    process = subprocess.Popen([sys.executable, str(TARGET), "--count", str(count)], stdout=subprocess.PIPE, text=True)
+def start_target(count: int, gpu_gauges: bool = True) -> tuple[subprocess.Popen[str], list[int]]:
+    command = [sys.executable, str(TARGET), "--count", str(count)] + ([] if gpu_gauges else ["--no-gpu-gauges"])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return process, json.loads(process.stdout.readline())["ports"]
 
@@ -74,14 +76,14 @@ class GcTimer:
             self.seconds += time.perf_counter() - self._started
 
 
-async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float) -> None:
+async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float, gpu_gauges: bool) -> None:
     """Collector ticks in the steady state: paced ``pace_s`` apart, rate and latency windows full.
 
     The windows are scaled to the pace (10 and 60 ticks, as 10 s and 60 s are at the default 1 s
     interval), so every window holds what it holds in a long run; ticks back to back would instead
     measure windows that only grow, and the garbage collector walking them.
     """
-    target, ports = start_target(replicas)
+    target, ports = start_target(replicas, gpu_gauges)
     sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(replicas)]
     try:
         components = []
@@ -128,7 +130,8 @@ async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float) -
         median = statistics.median(cpu)
         nvml_gpus = sum(1 for g in snapshot.gpus if g.origin.value == "nvml")
         print(
-            f"collector tick, {nvml_gpus} NVML GPUs + {replicas} replicas, steady state: "
+            f"collector tick, {nvml_gpus} NVML GPUs + {replicas} replicas"
+            f"{' each with a simulated DCGM GPU (the demo)' if gpu_gauges else ''}, steady state: "
             f"CPU median {median * 1000:.1f} ms, p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1000:.1f} ms, "
             f"mean {statistics.mean(cpu) * 1000:.1f} ms (garbage collector {gc_timer.seconds / ticks * 1000:.2f} ms), "
             f"wall median {statistics.median(wall) * 1000:.1f} ms -> {median * 100:.2f}% of one core at a 1 s interval "
@@ -189,7 +192,8 @@ def main() -> None:
             os.environ["FAKE_NVML_GPU_COUNT"] = str(args.gpus)
             nvml.use_library(build_fake_nvml(Path(tmp)))
         gpus = len(nvml.list_gpu_indices())
-        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace))
+        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace, gpu_gauges=False))
+        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace, gpu_gauges=True))
         asyncio.run(bench_scrape(args.endpoints))
         bench_nvml(gpus)
 

@@ -214,5 +214,8 @@ class HistogramWindow:
             return None
         _, bounds, counts, total, count = self.points[-1]
         _, old_bounds, old_counts, old_total, old_count = self.points[0]
+        if bounds is old_bounds and count >= old_count:  # the usual case, without the points in between
+            increases = tuple(map(max, repeat(0.0), map(sub, counts, old_counts)))
+            return HistogramPoint(bounds, increases, max(0.0, total - old_total), count - old_count)
         newest = HistogramPoint(bounds, counts, total, count)
         return newest.minus(HistogramPoint(old_bounds, old_counts, old_total, old_count))

@@ -1,6 +1,6 @@
 """A real process serving Prometheus text on loopback ports, for collector/scrape tests and benchmarks.
 
-    python metrics_target.py (--count N | --port P) [--body-file FILE] [--delay S]
+    python metrics_target.py (--count N | --port P) [--body-file FILE] [--delay S] [--no-gpu-gauges]
 
 Listens on N free ports of 127.0.0.1 (or on port P) and prints them as one JSON line on stdout. ``GET /metrics``
 answers the content of ``--body-file`` (re-read when it changes, so a test can move the values) or,
@@ -22,7 +22,7 @@ HISTOGRAMS = ("vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seco
 BOUNDS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "+Inf")
 
 
-def synthetic(port: int, tick: int) -> str:
+def synthetic(port: int, tick: int, gpu_gauges: bool = True) -> str:
     lines = []
     for name in GAUGES:
         lines += [f"# HELP {name} {name}", f"# TYPE {name} gauge", f'{name}{{model_name="m"}} {(port + tick) % 7 / 10}']
@@ -38,7 +38,8 @@ def synthetic(port: int, tick: int) -> str:
             lines.append(f'{name}_bucket{{model_name="m",le="{bound}"}} {tick * (i + 1)}')
         lines += [f'{name}_sum{{model_name="m"}} {tick * 0.3}', f'{name}_count{{model_name="m"}} {tick * len(BOUNDS)}']
     gpu = port % 8
-    for name, value in (("DCGM_FI_DEV_GPU_UTIL", 50), ("DCGM_FI_DEV_FB_USED", 1000), ("DCGM_FI_DEV_FB_FREE", 79000)):
+    gauges = (("DCGM_FI_DEV_GPU_UTIL", 50), ("DCGM_FI_DEV_FB_USED", 1000), ("DCGM_FI_DEV_FB_FREE", 79000))
+    for name, value in gauges if gpu_gauges else ():
         lines += [
             f"# TYPE {name} gauge",
             f'{name}{{gpu="{gpu}",UUID="SIM-GPU-{gpu}",modelName="Simulated GPU",Hostname="simulated",'
@@ -48,8 +49,9 @@ def synthetic(port: int, tick: int) -> str:
 
 
 class Body:
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, gpu_gauges: bool = True) -> None:
         self.path = path
+        self.gpu_gauges = gpu_gauges
         self.mtime = 0.0
         self.text = ""
         self.ticks: dict[int, int] = {}
@@ -57,7 +59,7 @@ class Body:
     def get(self, port: int) -> str:
         if self.path is None:
             self.ticks[port] = self.ticks.get(port, 0) + 1
-            return synthetic(port, self.ticks[port])
+            return synthetic(port, self.ticks[port], self.gpu_gauges)
         try:
             mtime = os.stat(self.path).st_mtime_ns
             if mtime != self.mtime:
@@ -101,8 +103,9 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="listen on this port (with --count 1)")
     parser.add_argument("--body-file")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--no-gpu-gauges", action="store_true", help="leave the simulated DCGM gauges out")
     args = parser.parse_args()
-    body = Body(args.body_file)
+    body = Body(args.body_file, gpu_gauges=not args.no_gpu_gauges)
     servers = []
     for _ in range(args.count):
         servers.append(
