@@ -147,7 +147,8 @@ def _quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> flo
                 return lower_bound if len(bounds) > 1 else None
             if bound <= 0 or count == lower_count:
                 return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+            # linear inside the bucket; min() keeps float rounding from crossing its upper bound
+            return min(bound, lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count))
         lower_bound, lower_count = bound, count
     return None
 
