@@ -59,6 +59,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def __init__(self, scratch: memoryview) -> None:
         self._scratch = scratch
+        self._loop = asyncio.get_running_loop()  # made by loop.create_connection
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.keep = False  # the last response left the connection reusable
@@ -114,7 +115,7 @@ class _Connection(asyncio.BufferedProtocol):
     def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
         """Write ``request``; the future resolves to ``(status, body)`` once the whole response is in."""
         assert self.transport is not None
-        waiter: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[tuple[int, bytes]] = self._loop.create_future()
         self._waiter = waiter
         self._buffer.clear()
         self._phase = _HEAD
@@ -123,6 +124,10 @@ class _Connection(asyncio.BufferedProtocol):
         self.received = 0
         self.transport.write(request)
         return waiter
+
+    def reusable(self) -> bool:
+        """Whether this idle connection is still open (the server may have closed it meanwhile)."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
 
     def abort(self) -> None:
         """Drop the connection now (a half-read or abandoned exchange is never reused)."""
@@ -312,69 +317,70 @@ class Http11Pool:
 
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self._requests: dict[str, tuple[str, int, bytes]] = {}  # url -> host, port, request (the same every tick)
+        self._requests: dict[str, tuple[tuple[str, int], bytes]] = {}  # url -> (host, port), request (same every tick)
         self._closed = False
         self._scratch = memoryview(bytearray(_READ_SIZE))
 
     def _connection(self) -> _Connection:
         return _Connection(self._scratch)
 
-    def _request(self, url: str) -> tuple[str, int, bytes]:
-        cached = self._requests.get(url)
-        if cached is not None:
-            return cached
+    def _request(self, url: str) -> tuple[tuple[str, int], bytes]:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise UnsupportedUrl(f"not a plain http URL: {url}")
-        host, port = parts.hostname, parts.port or 80
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         request = (
             f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/plain\r\nUser-Agent: planner-tui\r\n\r\n"
         ).encode()
-        self._requests[url] = (host, port, request)
-        return host, port, request
+        cached = self._requests[url] = ((parts.hostname, parts.port or 80), request)
+        return cached
 
     async def get(self, url: str) -> tuple[int, bytes]:
         """GET ``url``. Raises :class:`UnsupportedUrl`, OSError, :class:`HttpProtocolError`, or
         :class:`IncompleteResponse` (an :class:`asyncio.IncompleteReadError`) when the server closes
         the connection mid-response. Cancelling it (a timeout) closes the connection."""
-        host, port, request = self._request(url)
-        key = (host, port)
+        cached = self._requests.get(url)
+        key, request = cached if cached is not None else self._request(url)
+        connection: _Connection | None = None
         idle = self._idle.get(key)
         while idle:
-            connection = idle.pop()
-            if connection.closed or connection.transport is None or connection.transport.is_closing():
-                continue  # the server closed it while it was idle
+            candidate = idle.pop()
+            if candidate.reusable():
+                connection = candidate
+                break
+        reused = connection is not None
+        while True:
+            if connection is None:
+                loop = asyncio.get_running_loop()
+                _, connection = await loop.create_connection(self._connection, key[0], key[1])
             try:
-                return await self._exchange(connection, request, key)
+                result = await connection.send(request)
             except (ConnectionError, IncompleteResponse):
-                if connection.received:
-                    raise
-                break  # closed by the server before any response byte: retry once on a new connection
-        _, connection = await asyncio.get_running_loop().create_connection(self._connection, host, port)
-        return await self._exchange(connection, request, key)
-
-    async def _exchange(self, connection: _Connection, request: bytes, key: tuple[str, int]) -> tuple[int, bytes]:
-        try:
-            result = await connection.send(request)
-        except BaseException:
-            connection.abort()  # a failed, half-read or cancelled exchange never returns its connection
-            raise
-        if connection.keep and not self._closed:
-            self._idle.setdefault(key, []).append(connection)
-        else:
-            connection.close()
-        return result
+                connection.abort()
+                if reused and not connection.received:
+                    # the server closed the idle connection before answering: retry once on a new one
+                    reused = False
+                    connection = None
+                    continue
+                raise
+            except BaseException:
+                connection.abort()  # a failed, half-read or cancelled exchange never returns its connection
+                raise
+            if connection.keep and not self._closed:
+                self._idle.setdefault(key, []).append(connection)
+            else:
+                connection.close()
+            return result
 
     def retain(self, urls: Iterable[str]) -> None:
         """Close idle connections to every target but those of ``urls`` (replicas that went away)."""
         keep = set()
-        requests: dict[str, tuple[str, int, bytes]] = {}
+        requests: dict[str, tuple[tuple[str, int], bytes]] = {}
         for url in urls:
             cached = self._requests.get(url)
             if cached is not None:
                 requests[url] = cached
-                keep.add(cached[:2])
+                keep.add(cached[0])
                 continue
             parts = urlsplit(url)
             if parts.hostname:

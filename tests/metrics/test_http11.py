@@ -239,7 +239,7 @@ async def test_a_reused_connection_closed_before_answering_is_retried_once(pool:
 
     async with RawServer(handler).running() as server:
         for expected_connections in (1, 2, 3):
-            assert await pool.get(server.url) == (200, BODY)
+            assert await asyncio.wait_for(pool.get(server.url), 20) == (200, BODY)
             assert server.connections == expected_connections
 
 
@@ -253,10 +253,10 @@ async def test_the_retry_happens_only_once(pool: Http11Pool) -> None:
     async with RawServer(handler).running() as server:
         assert await pool.get(server.url) == (200, BODY)
         with pytest.raises(IncompleteResponse, match="before any response"):
-            await pool.get(server.url)
+            await asyncio.wait_for(pool.get(server.url), 20)
         assert server.connections == 2  # the reused one, then one fresh connection
         with pytest.raises(IncompleteResponse, match="before any response"):
-            await pool.get(server.url)
+            await asyncio.wait_for(pool.get(server.url), 20)
         assert server.connections == 3  # a fresh connection that fails is not retried
 
 
