@@ -32,6 +32,8 @@ _MIB = 1024 * 1024
 T = TypeVar("T")
 # errors saying an entry point or its structure version does not exist in this driver
 _NOT_AVAILABLE = (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND, pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+# errors saying a device will never answer a query (no fan on a passively cooled GPU, an old driver)
+_NOT_SUPPORTED = (pynvml.NVML_ERROR_NOT_SUPPORTED, *_NOT_AVAILABLE)
 
 
 class NvmlUnavailable(Exception):
@@ -52,6 +54,31 @@ class _NvmlState:
         self.loaded_path: str | None = None  # the path pynvml.nvmlLib was loaded from by us
         self.last_failure: str | None = None
         self.memory_v2 = True  # False once the driver turned nvmlDeviceGetMemoryInfo_v2 down
+        self.devices: dict[int, _Device] = {}  # what is known of each GPU until NVML is shut down
+
+
+class _Device:
+    """One GPU's handle, its fixed identity, and the queries it answered "not supported"."""
+
+    __slots__ = ("handle", "name", "unsupported", "uuid")
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.unsupported: set[str] = set()
+        self.name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
+        self.uuid = _optional(lambda: _text(pynvml.nvmlDeviceGetUUID(handle)))
+
+    def ask(self, query: str, call: Callable[[], T]) -> T | None:
+        """The query's answer; None when not supported (then it is not asked again) or failing."""
+        if query in self.unsupported:
+            return None
+        try:
+            return call()
+        except (pynvml.NVMLError, pynvml.NVMLLibraryMismatchError) as exc:
+            if getattr(exc, "value", None) in _NOT_SUPPORTED:
+                self.unsupported.add(query)  # a device does not gain a sensor while it runs
+            log.debug("NVML %s not available: %s", query, exc)
+            return None
 
 
 _state = _NvmlState()
@@ -132,6 +159,7 @@ def _shutdown_locked() -> None:
         except pynvml.NVMLError as exc:
             log.debug("nvmlShutdown failed: %s", exc)
         _state.initialized = False
+        _state.devices.clear()  # handles are only valid between init and shutdown
 
 
 def driver_version() -> str:
@@ -165,23 +193,23 @@ _PROCESS_QUERIES = (
 )
 
 
-def _list_processes(handle: Any, versions: tuple[str, ...]) -> list[Any] | None:
+def _list_processes(device: _Device, versions: tuple[str, ...]) -> list[Any] | None:
     for name in versions:
         query = getattr(pynvml, name, None)
         if query is None:
             continue
-        listed = _optional(lambda q=query: q(handle))  # type: ignore[misc]
+        listed = device.ask(name, lambda q=query: q(device.handle))  # type: ignore[misc]
         if listed is not None:
             return list(listed)
     return None
 
 
-def _device_processes(handle: Any) -> list[GpuProcess] | None:
+def _device_processes(device: _Device) -> list[GpuProcess] | None:
     """Compute and graphics processes on one GPU (memory summed per pid), None if not supported."""
     processes: dict[int, GpuProcess] = {}
     found = False
     for versions in _PROCESS_QUERIES:
-        listed = _list_processes(handle, versions)
+        listed = _list_processes(device, versions)
         if listed is None:
             continue
         found = True
@@ -202,21 +230,22 @@ def process_gpu_memory() -> dict[int, float]:
         return {}
     usage: dict[int, float] = {}
     for index in indices:
-        handle = _optional(lambda i=index: pynvml.nvmlDeviceGetHandleByIndex(i))  # type: ignore[misc]
-        if handle is None:
+        device = _device(index)
+        if device is None:
             continue
-        for proc in _device_processes(handle) or []:
+        for proc in _device_processes(device) or []:
             if proc.used_memory_mib is not None:
                 usage[proc.pid] = usage.get(proc.pid, 0.0) + proc.used_memory_mib
     return usage
 
 
-def _memory(handle: Any) -> Any:
+def _memory(device: _Device) -> Any:
     """Memory figures as nvidia-smi shows them: ``used`` without the driver's reserved memory.
 
     ``nvmlDeviceGetMemoryInfo_v2`` leaves the reserved memory out of ``used``; the older entry point
     (all an old driver has) counts it in, about 0.5 GiB more on an idle H200.
     """
+    handle = device.handle
     if _state.memory_v2:
         try:
             return pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
@@ -224,38 +253,51 @@ def _memory(handle: Any) -> Any:
             if getattr(exc, "value", None) in _NOT_AVAILABLE:
                 _state.memory_v2 = False  # this driver has no v2: stop asking
             log.debug("nvmlDeviceGetMemoryInfo_v2 failed: %s", exc)
-    return _optional(lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
+    return device.ask("memory", lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
 
 
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _device(index: int) -> _Device | None:
+    device = _state.devices.get(index)
+    if device is None:
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        except pynvml.NVMLError as exc:
+            log.warning("GPU %d cannot be read: %s", index, exc)
+            return None
+        device = _state.devices[index] = _Device(handle)
+    return device
+
+
 def read_gpu(index: int, now: float | None = None) -> GpuSample:
-    """One GPU's figures (origin NVML). Unsupported fields are None. Raises :class:`NvmlUnavailable`."""
+    """One GPU's figures (origin NVML). Unsupported fields are None. Raises :class:`NvmlUnavailable`.
+
+    The handle, name and UUID are read once; a query the device answered "not supported" is not
+    asked again (until NVML is initialised anew): each one costs a driver call, tens of µs on a real GPU.
+    """
     _ensure_initialized()
     timestamp = time.time() if now is None else now
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-    except pynvml.NVMLError as exc:
-        log.warning("GPU %d cannot be read: %s", index, exc)
+    device = _device(index)
+    if device is None:
         return GpuSample(index=index, origin=GpuOrigin.NVML, timestamp=timestamp)
-    name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
-    uuid = _optional(lambda: _text(pynvml.nvmlDeviceGetUUID(handle)))
-    util = _optional(lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
-    memory = _memory(handle)
-    temperature = _optional(lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
-    power_mw = _optional(lambda: pynvml.nvmlDeviceGetPowerUsage(handle))
-    limit_mw = _optional(lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle))
-    fan = _optional(lambda: pynvml.nvmlDeviceGetFanSpeed(handle))
-    sm_clock = _optional(lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
-    processes = _device_processes(handle) or []
+    handle, ask = device.handle, device.ask
+    util = ask("utilization", lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
+    memory = _memory(device)
+    temperature = ask("temperature", lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
+    power_mw = ask("power", lambda: pynvml.nvmlDeviceGetPowerUsage(handle))
+    limit_mw = ask("power limit", lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle))
+    fan = ask("fan", lambda: pynvml.nvmlDeviceGetFanSpeed(handle))
+    sm_clock = ask("SM clock", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
+    processes = _device_processes(device) or []
     return GpuSample(
         index=index,
         origin=GpuOrigin.NVML,
         timestamp=timestamp,
-        name=name,
-        uuid=uuid,
+        name=device.name,
+        uuid=device.uuid,
         utilization_pct=None if util is None else float(util.gpu),
         memory_used_mib=None if memory is None else memory.used / _MIB,
         memory_total_mib=None if memory is None else memory.total / _MIB,

@@ -51,6 +51,18 @@ def test_fields_the_device_does_not_support_read_as_none(fake_nvml: Path, monkey
     assert gpu.utilization_pct == 10.0 and gpu.memory_used_mib == 512.0  # the rest still reads
 
 
+def test_a_query_the_device_does_not_support_is_not_asked_again_until_nvml_restarts(
+    fake_nvml: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_NVML_UNSUPPORTED", "fan")
+    assert nvml.read_gpu(0).fan_pct is None
+    monkeypatch.delenv("FAKE_NVML_UNSUPPORTED")  # the library would answer now: it is not asked
+    again = nvml.read_gpu(0)
+    assert again.fan_pct is None and again.temperature_c == 40.0 and again.name == "Fake GPU 0"
+    nvml.shutdown()  # a new NVML session asks again
+    assert nvml.read_gpu(0).fan_pct == 30.0
+
+
 def test_functions_missing_from_an_old_driver_read_as_none(minimal_nvml_path: Path) -> None:
     nvml.use_library(minimal_nvml_path)
     try:
