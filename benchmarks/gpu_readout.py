@@ -89,6 +89,36 @@ def cross_check() -> None:
         print(f"nvidia-smi {query}:\n{result.stdout.strip() or result.stderr.strip()}")
 
 
+def time_queries(rounds: int) -> None:
+    """Microseconds per NVML query on GPU 0, as the source asks them (which ones are dear here)."""
+    import pynvml
+
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    queries = {
+        "handle by index": lambda: pynvml.nvmlDeviceGetHandleByIndex(0),
+        "name": lambda: pynvml.nvmlDeviceGetName(handle),
+        "UUID": lambda: pynvml.nvmlDeviceGetUUID(handle),
+        "utilization": lambda: pynvml.nvmlDeviceGetUtilizationRates(handle),
+        "memory v2": lambda: pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2),
+        "temperature": lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU),
+        "power": lambda: pynvml.nvmlDeviceGetPowerUsage(handle),
+        "power limit": lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle),
+        "fan": lambda: pynvml.nvmlDeviceGetFanSpeed(handle),
+        "SM clock": lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM),
+        "compute processes": lambda: pynvml.nvmlDeviceGetComputeRunningProcesses_v3(handle),
+        "graphics processes": lambda: pynvml.nvmlDeviceGetGraphicsRunningProcesses_v3(handle),
+    }
+    for name, query in queries.items():
+        start = time.perf_counter()
+        outcome = "ok"
+        for _ in range(rounds):
+            try:
+                query()
+            except pynvml.NVMLError as exc:
+                outcome = str(exc)
+        print(f"  {name}: {(time.perf_counter() - start) / rounds * 1e6:.0f} us ({outcome})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--load-gib", type=float, default=0.0, help="GiB a PyTorch child process takes on GPU 0")
@@ -128,6 +158,8 @@ def main() -> None:
             nvml.read_gpus()
         per_gpu = (time.perf_counter() - start) / args.rounds / len(indices)
         print(f"NVML batch: {per_gpu * 1e6:.0f} us per GPU ({args.rounds} batches of {len(indices)})")
+        print("NVML queries on GPU 0:")
+        time_queries(args.rounds)
     nvml.shutdown()
 
 

@@ -8,6 +8,7 @@ holds the quantile, and answers the highest finite bound when it falls into the 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -139,18 +140,22 @@ def _quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> flo
     if total <= 0 or not math.isinf(bounds[-1]):
         return None  # no observations, or no +Inf bucket (malformed)
     rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in zip(bounds, counts, strict=True):
-        if count >= rank:
-            if math.isinf(bound):
-                # above every finite bucket: the highest finite bound is the best answer
-                return lower_bound if len(bounds) > 1 else None
-            if bound <= 0 or count == lower_count:
-                return bound
-            # linear inside the bucket; min() keeps float rounding from crossing its upper bound
-            return min(bound, lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count))
-        lower_bound, lower_count = bound, count
-    return None
+    # the first bucket holding the rank: found by bisection when the counts before it are all below
+    # the rank (cumulative counts always are), else by a scan, which is what the definition says
+    index = bisect_left(counts, rank)
+    if index >= len(counts) or counts[index] < rank or (index and max(counts[:index]) >= rank):
+        index = next((i for i, count in enumerate(counts) if count >= rank), len(counts))
+        if index == len(counts):
+            return None
+    bound, count = bounds[index], counts[index]
+    lower_bound, lower_count = (bounds[index - 1], counts[index - 1]) if index else (0.0, 0.0)
+    if math.isinf(bound):
+        # above every finite bucket: the highest finite bound is the best answer
+        return lower_bound if len(bounds) > 1 else None
+    if bound <= 0 or count == lower_count:
+        return bound
+    # linear inside the bucket; min() keeps float rounding from crossing its upper bound
+    return min(bound, lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count))
 
 
 class CounterWindow:

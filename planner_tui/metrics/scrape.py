@@ -91,21 +91,18 @@ class Scraper:
         response = await self._client.get(url, timeout=timeout)
         return response.status_code, response.content
 
-    async def _one(
-        self, url: str, timeout: float, gate: asyncio.Semaphore, wanted: Collection[str] | None
-    ) -> ScrapeResult:
-        async with gate:
-            started = time.perf_counter()
-            try:
-                # bounds the whole exchange (connect, request, body), not each phase
-                async with asyncio.timeout(timeout):
-                    status, body = await self._get(url, timeout)
-            except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
-                return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
-            parser = self._parsers.get(url)
-            if parser is None:
-                parser = self._parsers[url] = TargetParser()
-            return _result(url, status, body, started, wanted, parser)
+    async def _one(self, url: str, timeout: float, wanted: Collection[str] | None) -> ScrapeResult:
+        started = time.perf_counter()
+        try:
+            # bounds the whole exchange (connect, request, body), not each phase
+            async with asyncio.timeout(timeout):
+                status, body = await self._get(url, timeout)
+        except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
+            return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
+        parser = self._parsers.get(url)
+        if parser is None:
+            parser = self._parsers[url] = TargetParser()
+        return _result(url, status, body, started, wanted, parser)
 
     async def scrape(
         self, urls: Sequence[str], timeout: float, concurrency: int, wanted: Collection[str] | None = None
@@ -119,13 +116,21 @@ class Scraper:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         unique = list(dict.fromkeys(urls))
-        gate = asyncio.Semaphore(concurrency)
-        results = await asyncio.gather(*(self._one(url, timeout, gate, wanted) for url in unique))
+        results: dict[str, ScrapeResult] = {}
+        pending = iter(unique)
+
+        async def worker() -> None:
+            for url in pending:  # shared by the workers: each URL is taken once, by whichever is free
+                results[url] = await self._one(url, timeout, wanted)
+
+        # ``concurrency`` workers rather than a task per URL behind a semaphore: the same bound, less
+        # bookkeeping per request (a tick scrapes dozens of targets)
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(unique)))))
         if self._pool is not None:
             self._pool.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
         if len(self._parsers) > len(unique):
             self._parsers = {url: self._parsers[url] for url in unique if url in self._parsers}
-        return {result.url: result for result in results}
+        return {url: results[url] for url in unique}
 
     async def close(self) -> None:
         """Close the connections kept open (and the httpx client made here)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -102,3 +103,34 @@ def test_merging_many_replicas_at_once_equals_merging_them_pairwise(points: list
     for point in points[1:]:
         pairwise = pairwise.plus(point)
     assert HistogramPoint.merge(points) == pairwise
+
+
+def reference_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus' definition, bucket by bucket: the first bucket whose count reaches the rank."""
+    if not buckets or not 0 <= q <= 1 or buckets[-1][1] <= 0 or not math.isinf(buckets[-1][0]):
+        return None
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound if len(buckets) > 1 else None
+            if bound <= 0 or count == lower_count:
+                return bound
+            return min(bound, lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count))
+        lower_bound, lower_count = bound, count
+    return None
+
+
+@given(
+    st.lists(st.floats(0, 1e6), min_size=1, max_size=8),
+    st.booleans(),
+    st.floats(0, 1),
+)
+def test_quantile_agrees_with_the_definition_for_any_counts(counts: list[float], cumulative: bool, q: float) -> None:
+    """Cumulative counts (what exporters serve) and disordered ones (a reset inside a window) alike."""
+    if cumulative:
+        counts = list(itertools.accumulate(counts))
+    bounds = [0.1 * (i + 1) for i in range(len(counts) - 1)] + [math.inf]
+    buckets = list(zip(bounds, counts, strict=True))
+    assert histogram_quantile(q, buckets) == reference_quantile(q, buckets)
