@@ -11,14 +11,14 @@ marked stale (never shown as zero), and is reported in the Snapshot's errors onc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import httpx
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
 from planner_tui.metrics.dcgm import DCGM_FIELDS, gpus_from_samples
-from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow
+from planner_tui.metrics.rates import HistogramPoint
+from planner_tui.metrics.replica_reader import ReadPlan, ReplicaReader, ReplicaSeries
 from planner_tui.metrics.scrape import Sample, Scraper
 from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
@@ -28,98 +28,6 @@ from planner_tui.model.replicas import Phase, ReplicaState
 from planner_tui.model.signals import Signal, SignalValue
 
 SCRAPED_PHASES = (Phase.RUNNING, Phase.READY)
-
-
-@dataclass(slots=True)
-class ReplicaSeries:
-    """What is remembered of one replica between ticks: windows and last known values."""
-
-    counters: dict[str, CounterWindow] = field(default_factory=dict)
-    histograms: dict[str, HistogramWindow] = field(default_factory=dict)
-    values: dict[Signal, SignalValue] = field(default_factory=dict)
-    increases: dict[Signal, HistogramPoint] = field(default_factory=dict)
-    tick_increases: dict[tuple[str, ...], tuple[float, HistogramPoint | None]] = field(default_factory=dict)
-    gpus: tuple[GpuSample, ...] = ()
-
-
-_HISTOGRAM_NAMES: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}
-
-
-def _histogram_names(metrics: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
-    """(base, base_count, base_bucket) per candidate histogram (made once per spec, not per tick)."""
-    names = _HISTOGRAM_NAMES.get(metrics)
-    if names is None:
-        names = tuple((m, m + "_count", m + "_bucket") for m in metrics)
-        if len(_HISTOGRAM_NAMES) < 1024:
-            _HISTOGRAM_NAMES[metrics] = names
-    return names
-
-
-class SignalReader:
-    """Computes signals from one replica's samples, keeping the windows rates and quantiles need."""
-
-    def __init__(self, rate_window_s: float, latency_window_s: float) -> None:
-        self.rate_window_s = rate_window_s
-        self.latency_window_s = latency_window_s
-
-    def read(
-        self, spec: SignalSpec, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
-    ) -> tuple[float | None, HistogramPoint | None]:
-        """The signal's value (None when not computable yet) and, for histograms, the window's increase.
-
-        Specs sharing a metric (p50, p95 and p99 of one histogram) share its window: it takes one
-        reading per tick, whichever spec asks first.
-        """
-        histogram = spec.kind in (Kind.QUANTILE, Kind.MEAN)
-        if histogram:
-            cached = series.tick_increases.get(spec.metrics)
-            if cached is not None and cached[0] == now:  # another quantile of it was read this tick
-                return self._from_increase(spec, cached[1])
-        name = None
-        if histogram:
-            for metric, count_name, bucket_name in _histogram_names(spec.metrics):
-                if by_name.get(count_name) or by_name.get(bucket_name):
-                    name = metric
-                    break
-        else:
-            for metric in spec.metrics:
-                if by_name.get(metric):
-                    name = metric
-                    break
-        if name is None:
-            return None, None
-        if spec.kind is Kind.GAUGE:
-            values = [s.value for s in by_name[name]]
-            return (sum(values) if spec.extensive else sum(values) / len(values)), None
-        if spec.kind is Kind.RATE:
-            window = series.counters.get(name)
-            if window is None:
-                window = series.counters[name] = CounterWindow(self.rate_window_s)
-            if not window.points or window.points[-1][0] != now:
-                window.add(now, sum(s.value for s in by_name[name]))
-            return window.rate(), None
-        increase = self._histogram_increase(name, by_name, series, now)
-        series.tick_increases[spec.metrics] = (now, increase)
-        return self._from_increase(spec, increase)
-
-    @staticmethod
-    def _from_increase(spec: SignalSpec, increase: HistogramPoint | None) -> tuple[float | None, HistogramPoint | None]:
-        if increase is None:
-            return None, None
-        value = increase.quantile(spec.quantile) if spec.kind is Kind.QUANTILE else increase.mean()
-        return value, increase
-
-    def _histogram_increase(
-        self, name: str, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
-    ) -> HistogramPoint | None:
-        point = HistogramPoint.from_samples(by_name, name)
-        if point is None:
-            return None
-        hist = series.histograms.get(name)
-        if hist is None:
-            hist = series.histograms[name] = HistogramWindow(self.latency_window_s)
-        hist.add(now, point)
-        return hist.increase()
 
 
 def aggregate(
@@ -163,10 +71,11 @@ class EndpointSignalSource(Source):
         self.settings = settings or (graph.metrics if graph else MetricsSettings())
         self.graph = graph
         self.timeout_s = self.settings.scrape_timeout_s + 0.1
-        self.reader = SignalReader(self.settings.rate_window_s, self.settings.latency_window_s)
+        self.reader = ReplicaReader(self.settings.rate_window_s, self.settings.latency_window_s)
         self._scraper = Scraper(client)
         self._series: dict[tuple[str, str], ReplicaSeries] = {}
         self._specs: dict[tuple[str, str], dict[Signal, SignalSpec]] = {}
+        self._plans: dict[tuple[str, str], ReadPlan] = {}
         self._extra_gpus: dict[str, tuple[GpuSample, ...]] = {}
         self._wanted_key: tuple[tuple[str, str], ...] | None = None
         self._wanted_names: frozenset[str] = frozenset()
@@ -184,6 +93,14 @@ class EndpointSignalSource(Source):
             specs = {signal: spec for signal, spec in specs.items() if spec.promql is None}
             self._specs[key] = specs
         return specs
+
+    def plan_for(self, state: ComponentState) -> ReadPlan:
+        """How the component's signals are read from a replica's samples (made once per component)."""
+        key = (state.name, state.spec.role)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = ReadPlan.of(self.specs_for(state))
+        return plan
 
     async def collect(self, context: TickContext) -> SourceReport:
         """Scrape every target once and compute this tick's values."""
@@ -257,14 +174,12 @@ class EndpointSignalSource(Source):
         series: ReplicaSeries,
         now: float,
     ) -> None:
-        values: dict[Signal, SignalValue] = {}
-        increases: dict[Signal, HistogramPoint] = {}
-        read = self.reader.read
+        plan = self.plan_for(state)
+        computed, increases = self.reader.read(plan, by_name, series, now)
         component_name, replica_name, source = state.name, replica.name, self.name
-        for signal, spec in self.specs_for(state).items():
-            value, increase = read(spec, by_name, series, now)
-            if increase is not None:
-                increases[signal] = increase
+        values: dict[Signal, SignalValue] = {}
+        for signal in plan.order:  # in the order of the specs
+            value = computed.get(signal)
             if value is not None:
                 values[signal] = SignalValue(component_name, signal, value, now, False, replica_name, source)
         series.values = values
