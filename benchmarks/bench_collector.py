@@ -4,7 +4,8 @@
 
 Prints:
 - collector CPU per tick for 8 GPUs and 64 replicas in the steady state (windows full, ticks paced;
-  the garbage collector's share is printed): real endpoints (one process serving a Dynamo/vLLM
+  with the GC settings of the dashboard and ``planner-tui plan`` (``--default-gc``: CPython's); the
+  garbage collector's share is printed): real endpoints (one process serving a Dynamo/vLLM
   worker exposition on 64 loopback ports), 64 real pids read
   with psutil, 8 GPUs read through the real NVML bindings over the fake library of the tests
   (compiled here with gcc; on a machine with a driver pass ``--real-nvml``); then the same with a
@@ -35,6 +36,7 @@ from planner_tui.config import parse_graph  # noqa: E402
 from planner_tui.metrics import nvml  # noqa: E402
 from planner_tui.metrics.collector import Collector  # noqa: E402
 from planner_tui.metrics.scrape import Scraper  # noqa: E402
+from planner_tui.runtime.gc_tuning import tune_for_long_run  # noqa: E402
 from tests.metrics.connector_double import StaticConnector, component, replica  # noqa: E402
 
 TARGET = REPO / "tests" / "metrics" / "metrics_target.py"
@@ -76,7 +78,9 @@ class GcTimer:
             self.seconds += time.perf_counter() - self._started
 
 
-async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float, gpu_gauges: bool) -> None:
+async def bench_collector(
+    ticks: int, replicas: int, gpus: int, pace_s: float, gpu_gauges: bool, default_gc: bool
+) -> None:
     """Collector ticks in the steady state: paced ``pace_s`` apart, rate and latency windows full.
 
     The windows are scaled to the pace (10 and 60 ticks, as 10 s and 60 s are at the default 1 s
@@ -116,6 +120,8 @@ async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float, g
         for _ in range(62):  # warm up: connections, layouts, and the windows filled as in a long run
             await collector.collect_once()
             await asyncio.sleep(pace_s)
+        if not default_gc:
+            tune_for_long_run()  # as the dashboard and `planner-tui plan`, where the collector runs
         gc_timer = GcTimer()
         gc.callbacks.append(gc_timer)
         cpu: list[float] = []
@@ -133,7 +139,8 @@ async def bench_collector(ticks: int, replicas: int, gpus: int, pace_s: float, g
             f"collector tick, {nvml_gpus} NVML GPUs + {replicas} replicas"
             f"{' each with a simulated DCGM GPU (the demo)' if gpu_gauges else ''}, steady state: "
             f"CPU median {median * 1000:.1f} ms, p90 {sorted(cpu)[int(len(cpu) * 0.9)] * 1000:.1f} ms, "
-            f"mean {statistics.mean(cpu) * 1000:.1f} ms (garbage collector {gc_timer.seconds / ticks * 1000:.2f} ms), "
+            f"mean {statistics.mean(cpu) * 1000:.1f} ms (garbage collector {gc_timer.seconds / ticks * 1000:.2f} ms, "
+            f"{'CPython defaults' if default_gc else 'planner-tui settings'}), "
             f"wall median {statistics.median(wall) * 1000:.1f} ms -> {median * 100:.2f}% of one core at a 1 s interval "
             f"({len(snapshot.replica_signals)} replica values, {len(snapshot.errors)} errors)"
         )
@@ -185,6 +192,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=64)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--endpoints", type=int, default=256)
+    parser.add_argument("--default-gc", action="store_true", help="keep CPython's GC settings (see gc_tuning)")
     parser.add_argument("--real-nvml", action="store_true", help="use the system's NVML (a real GPU)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,8 +200,8 @@ def main() -> None:
             os.environ["FAKE_NVML_GPU_COUNT"] = str(args.gpus)
             nvml.use_library(build_fake_nvml(Path(tmp)))
         gpus = len(nvml.list_gpu_indices())
-        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace, gpu_gauges=False))
-        asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace, gpu_gauges=True))
+        for gpu_gauges in (False, True):
+            asyncio.run(bench_collector(args.ticks, args.replicas, gpus, args.pace, gpu_gauges, args.default_gc))
         asyncio.run(bench_scrape(args.endpoints))
         bench_nvml(gpus)
 

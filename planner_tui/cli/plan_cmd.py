@@ -22,6 +22,7 @@ from planner_tui.model.decisions import PlannerMode
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
 from planner_tui.runtime import DecisionMade, Session, SessionError
+from planner_tui.runtime.gc_tuning import tune_for_long_run
 from planner_tui.runtime.speedup import sped_up
 
 EXIT_CONNECTOR = 1
@@ -62,6 +63,7 @@ def plan(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--speedup") from None
     mode = PlannerMode.ADVISORY if advisory else None
+    tune_for_long_run()
     try:
         code = asyncio.run(_run(graph, mode, leave_running, interval, metrics_interval, max_decisions, as_json))
     except ConnectorError as exc:
