@@ -42,6 +42,23 @@ def _bound(text: str) -> float:
     return bound
 
 
+_LABEL_BOUNDS: dict[int, tuple[tuple[Mapping[str, str], ...], tuple[float, ...] | None]] = {}
+
+
+def _ordered_bounds(labels: tuple[Mapping[str, str], ...]) -> tuple[float, ...] | None:
+    """The shared bounds of buckets with these label sets when strictly increasing (one series, in
+    order), else None. Remembered per label sets: a target's layout hands the same ones every scrape."""
+    cached = _LABEL_BOUNDS.get(id(labels[0]))
+    if cached is not None and cached[0] == labels:  # identical dicts compare by identity: cheap
+        return cached[1]
+    parsed = tuple([_bound(item.get("le", "+Inf")) for item in labels])
+    bounds = _bound_set(parsed) if all(map(lt, parsed, parsed[1:])) else None
+    if len(_LABEL_BOUNDS) >= 4096:
+        _LABEL_BOUNDS.clear()
+    _LABEL_BOUNDS[id(labels[0])] = (labels, bounds)  # holds the dicts: their ids are not reused meanwhile
+    return bounds
+
+
 @dataclass(frozen=True, slots=True)
 class HistogramPoint:
     """A histogram's cumulative state: sorted upper ``bounds`` with their cumulative ``counts``, sum, count."""
@@ -66,19 +83,28 @@ class HistogramPoint:
     def from_samples(cls, by_name: Mapping[str, Sequence[Sample]], base: str) -> HistogramPoint | None:
         """The histogram ``base`` from samples indexed by name (``_bucket``/``_sum``/``_count``,
         summed across their other labels), or None when the histogram is not there."""
-        bucket_samples = by_name.get(base + "_bucket")
-        count_samples = by_name.get(base + "_count")
+        return cls.from_series(by_name.get(base + "_bucket"), by_name.get(base + "_sum"), by_name.get(base + "_count"))
+
+    @classmethod
+    def from_series(
+        cls,
+        bucket_samples: Sequence[Sample] | None,
+        sum_samples: Sequence[Sample] | None,
+        count_samples: Sequence[Sample] | None,
+    ) -> HistogramPoint | None:
+        """The histogram from its ``_bucket``, ``_sum`` and ``_count`` samples (None without any)."""
         if not bucket_samples and not count_samples:
             return None
-        total = sum(sample.value for sample in by_name.get(base + "_sum", ()))
-        count = sum(sample.value for sample in count_samples or ())
+        total = sum([sample.value for sample in sum_samples]) if sum_samples else 0
+        count = sum([sample.value for sample in count_samples]) if count_samples else 0
         if not bucket_samples:
             return cls((), (), total, count)
-        bounds = tuple([_bound(sample.labels.get("le", "+Inf")) for sample in bucket_samples])
-        if all(map(lt, bounds, bounds[1:])):  # one series, in order: the usual exposition
-            return cls(_bound_set(bounds), tuple([sample.value for sample in bucket_samples]), total, count)
+        bounds = _ordered_bounds(tuple([sample.labels for sample in bucket_samples]))
+        if bounds is not None:  # one series, in order: the usual exposition
+            return cls(bounds, tuple([sample.value for sample in bucket_samples]), total, count)
         buckets: dict[float, float] = {}
-        for bound, sample in zip(bounds, bucket_samples, strict=True):
+        for sample in bucket_samples:
+            bound = _bound(sample.labels.get("le", "+Inf"))
             buckets[bound] = buckets.get(bound, 0.0) + sample.value
         return cls.from_buckets(buckets.items(), total, count)
 

@@ -30,8 +30,8 @@ class ReplicaSeries:
     gpus: tuple[GpuSample, ...] = ()
 
 
-#: a histogram's candidate names: (base, base_bucket, base_count)
-HistogramNames = tuple[str, str, str]
+#: a histogram's candidate names: (base, base_bucket, base_count, base_sum)
+HistogramNames = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class ReadPlan:
             gauges=tuple(gauges),
             rates=tuple(rates),
             histograms=tuple(
-                (tuple((m, m + "_bucket", m + "_count") for m in metrics), tuple(members))
+                (tuple((m, m + "_bucket", m + "_count", m + "_sum") for m in metrics), tuple(members))
                 for metrics, members in histograms.items()
             ),
         )
@@ -107,9 +107,15 @@ class ReplicaReader:
                     break
         read_now: dict[str, HistogramPoint | None] = {}  # two groups naming one histogram read it once
         for names, members in plan.histograms:
-            for base, bucket_name, count_name in names:
-                if get(count_name) or get(bucket_name):
-                    increase = read_now[base] if base in read_now else self._increase(base, by_name, series, now)
+            for base, bucket_name, count_name, sum_name in names:
+                buckets, counts = get(bucket_name), get(count_name)
+                if counts or buckets:
+                    if base in read_now:
+                        increase = read_now[base]
+                    else:
+                        increase = self._increase(
+                            base, HistogramPoint.from_series(buckets, get(sum_name), counts), series, now
+                        )
                     read_now[base] = increase
                     if increase is not None:
                         for signal, quantile in members:
@@ -121,9 +127,8 @@ class ReplicaReader:
         return values, increases
 
     def _increase(
-        self, base: str, by_name: Mapping[str, Sequence[Sample]], series: ReplicaSeries, now: float
+        self, base: str, point: HistogramPoint | None, series: ReplicaSeries, now: float
     ) -> HistogramPoint | None:
-        point = HistogramPoint.from_samples(by_name, base)
         if point is None:
             return None
         window = series.histograms.get(base)
