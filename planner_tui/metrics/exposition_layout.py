@@ -16,7 +16,14 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from planner_tui.metrics.exposition import SAMPLE_LINE, Sample, labels_of, parse_fast, parse_with_prometheus_client
+from planner_tui.metrics.exposition import (
+    SAMPLE_LINE,
+    Sample,
+    index_samples,
+    labels_of,
+    parse_fast,
+    parse_with_prometheus_client,
+)
 
 # A wanted value: underscores are refused here (the full parse decides about them); any other
 # value is checked for layout only, as parse_fast does.
@@ -76,18 +83,66 @@ class Layout:
                 run.extend(samples[start:end])
         return by_name
 
-    def parse(self, text: str) -> list[Sample] | None:
-        """The samples of ``text`` if it has this layout, else None."""
+    def values(self, text: str) -> list[float] | None:
+        """The wanted values of ``text`` in this layout's order if it has this layout, else None."""
         match = self.pattern.fullmatch(text)
         if match is None:
             return None
         try:
-            values = list(map(float, match.groups()))
+            return list(map(float, match.groups()))
         except ValueError:
             return None
-        if any(map(math.isnan, values)):  # NaN means "no value": those samples are left out
+
+    def samples(self, values: list[float]) -> list[Sample]:
+        """The samples these values make (NaN means "no value": those samples are left out)."""
+        if any(map(math.isnan, values)):
             return [_new_sample(s) for s in zip(self.names, self.labels, values, strict=True) if s[2] == s[2]]
         return list(map(_new_sample, zip(self.names, self.labels, values, strict=True)))
+
+    def parse(self, text: str) -> list[Sample] | None:
+        """The samples of ``text`` if it has this layout, else None."""
+        values = self.values(text)
+        return None if values is None else self.samples(values)
+
+
+class Parsed:
+    """One parsed exposition: its samples and, when a layout was reused, that layout and its values.
+
+    With a layout the samples are only made when asked for: a reader that knows the layout can take
+    the values (one float per wanted sample, in the layout's order) as they are.
+    """
+
+    __slots__ = ("_by_name", "_samples", "layout", "values")
+
+    def __init__(
+        self, samples: list[Sample] | None = None, layout: Layout | None = None, values: list[float] | None = None
+    ) -> None:
+        self._samples = samples
+        self._by_name: dict[str, list[Sample]] | None = None
+        self.layout = layout
+        self.values = values
+
+    @property
+    def complete(self) -> bool:
+        """True when the layout's every sample has a value (no NaN left one out)."""
+        return self.values is not None and not any(map(math.isnan, self.values))
+
+    @property
+    def samples(self) -> list[Sample]:
+        """The samples, in the text's order."""
+        if self._samples is None:
+            assert self.layout is not None and self.values is not None
+            self._samples = self.layout.samples(self.values)
+        return self._samples
+
+    def by_name(self) -> dict[str, list[Sample]]:
+        """The samples grouped by name (by the layout's runs when it can)."""
+        if self._by_name is None:
+            if self.layout is not None and self.complete:
+                self._by_name = self.layout.index(self.samples)
+            else:
+                self._by_name = index_samples(self.samples)
+        return self._by_name
 
 
 class TargetParser:
@@ -101,23 +156,21 @@ class TargetParser:
 
     def parse(self, text: str, wanted: Collection[str] | None = None) -> list[Sample]:
         """Samples of ``text``, as :func:`parse_exposition` gives them. Raises ValueError likewise."""
-        return self.parse_indexed(text, wanted)[0]
+        return self.read(text, wanted).samples
 
-    def parse_indexed(
-        self, text: str, wanted: Collection[str] | None = None
-    ) -> tuple[list[Sample], dict[str, list[Sample]] | None]:
-        """:meth:`parse`, and the samples grouped by name when the layout gives that for free."""
+    def read(self, text: str, wanted: Collection[str] | None = None) -> Parsed:
+        """``text`` parsed: through the previous layout when it still fits, else in full."""
         layout = self._layout
         if layout is not None and (layout.wanted is wanted or layout.wanted == wanted):
-            samples = layout.parse(text)
-            if samples is not None:
+            values = layout.values(text)
+            if values is not None:
                 self._misses = 0
-                return samples, layout.index(samples) if len(samples) == len(layout.names) else None
+                return Parsed(layout=layout, values=values)
         fast = parse_fast(text, wanted)
         if fast is None:
             self._layout = None
-            return parse_with_prometheus_client(text, wanted), None
+            return Parsed(parse_with_prometheus_client(text, wanted))
         self._misses += 1
         if self._misses <= 3 or self._misses % _REBUILD_EVERY == 0:
             self._layout = Layout.of(text, wanted)
-        return fast, None
+        return Parsed(fast)

@@ -10,31 +10,51 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 
 import httpx
 
-from planner_tui.metrics.exposition import Sample, index_samples, parse_exposition
-from planner_tui.metrics.exposition_layout import TargetParser
+from planner_tui.metrics.exposition import Sample, parse_exposition
+from planner_tui.metrics.exposition_layout import Parsed, TargetParser
 from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, UnsupportedUrl
 
 __all__ = ["Sample", "ScrapeResult", "Scraper", "new_client", "parse_exposition", "scrape"]
 
 
-@dataclass(frozen=True, slots=True)
 class ScrapeResult:
-    """The outcome of scraping one URL. ``error`` is None exactly when ``ok``."""
+    """The outcome of scraping one URL. ``error`` is None exactly when ``ok``.
 
-    url: str
-    ok: bool
-    error: str | None
-    samples: list[Sample] = field(default_factory=list)
-    duration_s: float = 0.0
-    indexed: dict[str, list[Sample]] | None = None  # the samples by name, when parsing gave it
+    ``parsed`` holds the exposition as read (with the target's layout and its values when the layout
+    was reused); ``samples`` and :meth:`by_name` are made from it when asked for.
+    """
+
+    __slots__ = ("duration_s", "error", "ok", "parsed", "url")
+
+    def __init__(
+        self,
+        url: str,
+        ok: bool,
+        error: str | None,
+        samples: list[Sample] | None = None,
+        duration_s: float = 0.0,
+        parsed: Parsed | None = None,
+    ) -> None:
+        self.url = url
+        self.ok = ok
+        self.error = error
+        self.duration_s = duration_s
+        self.parsed = parsed if parsed is not None else Parsed(samples if samples is not None else [])
+
+    @property
+    def samples(self) -> list[Sample]:
+        """The samples (only the wanted ones when the scrape named some)."""
+        return self.parsed.samples
 
     def by_name(self) -> dict[str, list[Sample]]:
         """The samples grouped by name."""
-        return self.indexed if self.indexed is not None else index_samples(self.samples)
+        return self.parsed.by_name()
+
+    def __repr__(self) -> str:
+        return f"ScrapeResult(url={self.url!r}, ok={self.ok}, error={self.error!r}, {len(self.samples)} samples)"
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -53,10 +73,10 @@ def _result(
     if status >= 300:
         return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
     try:
-        samples, indexed = parser.parse_indexed(body.decode("utf-8", errors="replace"), wanted)
+        parsed = parser.read(body.decode("utf-8", errors="replace"), wanted)
     except (ValueError, TypeError, IndexError) as exc:
         return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
-    return ScrapeResult(url, True, None, samples, time.perf_counter() - started, indexed)
+    return ScrapeResult(url, True, None, None, time.perf_counter() - started, parsed)
 
 
 def new_client(concurrency: int = 32) -> httpx.AsyncClient:

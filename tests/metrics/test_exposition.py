@@ -179,8 +179,10 @@ def test_a_reused_layout_reads_every_text_as_the_full_parse(
             assert got is expected, text
         else:
             assert isinstance(got, list) and _same(got, expected), text
-            samples, indexed = parser.parse_indexed(text, wanted)  # the same text again: layout-grouped
-            assert indexed is None or indexed == index_samples(samples), text
+            parsed = parser.read(text, wanted)  # the same text again: through the layout this time
+            assert parsed.by_name() == index_samples(parsed.samples), text
+            if parsed.layout is not None:
+                assert parsed.values is not None and len(parsed.values) == len(parsed.layout.names)
 
 
 def test_a_changed_layout_is_read_in_full_and_reused_after(monkeypatch: pytest.MonkeyPatch) -> None:
