@@ -10,15 +10,16 @@ marked stale (never shown as zero), and is reported in the Snapshot's errors onc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import httpx
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
 from planner_tui.metrics.dcgm import DCGM_FIELDS, gpus_from_samples
+from planner_tui.metrics.exposition_layout import Parsed
 from planner_tui.metrics.rates import HistogramPoint
-from planner_tui.metrics.replica_reader import ReadPlan, ReplicaReader, ReplicaSeries
+from planner_tui.metrics.replica_reader import LayoutPlan, ReadPlan, ReplicaReader, ReplicaSeries
 from planner_tui.metrics.scrape import Sample, Scraper
 from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
@@ -136,7 +137,7 @@ class EndpointSignalSource(Source):
             if series is None:
                 series = self._series[key] = ReplicaSeries()
             if result.ok:
-                self._read_replica(state, replica, result.by_name(), series, now)
+                self._read_replica(state, replica, result.parsed, series, now)
             else:
                 series.values = {s: _as_stale(v) for s, v in series.values.items()}
                 if replica.phase is Phase.READY:
@@ -167,24 +168,30 @@ class EndpointSignalSource(Source):
         return self._wanted_names
 
     def _read_replica(
-        self,
-        state: ComponentState,
-        replica: ReplicaState,
-        by_name: Mapping[str, Sequence[Sample]],
-        series: ReplicaSeries,
-        now: float,
+        self, state: ComponentState, replica: ReplicaState, parsed: Parsed, series: ReplicaSeries, now: float
     ) -> None:
         plan = self.plan_for(state)
-        computed, increases = self.reader.read(plan, by_name, series, now)
+        layout, values = parsed.layout, parsed.values
+        resolved = None
+        if layout is not None and values is not None and parsed.complete:
+            cached = series.resolved
+            if cached is None or cached[0] is not plan or cached[1] is not layout:
+                cached = series.resolved = (plan, layout, LayoutPlan.of(plan, layout))
+            resolved = cached[2]
+        if layout is not None and values is not None and resolved is not None:
+            computed, increases = self.reader.read_values(resolved, values, series, now)
+            dcgm = [Sample(layout.names[i], layout.labels[i], values[i]) for i in resolved.dcgm]
+        else:
+            by_name = parsed.by_name()
+            computed, increases = self.reader.read(plan, by_name, series, now)
+            dcgm = [s for field in DCGM_FIELDS for s in by_name.get(field, ())]
         component_name, replica_name, source = state.name, replica.name, self.name
-        values: dict[Signal, SignalValue] = {}
-        for signal in plan.order:  # in the order of the specs
-            value = computed.get(signal)
-            if value is not None:
-                values[signal] = SignalValue(component_name, signal, value, now, False, replica_name, source)
-        series.values = values
+        series.values = {
+            signal: SignalValue(component_name, signal, computed[signal], now, False, replica_name, source)
+            for signal in plan.order  # in the order of the specs
+            if signal in computed
+        }
         series.increases = increases
-        dcgm = [s for field in DCGM_FIELDS for s in by_name.get(field, ())]
         series.gpus = tuple(gpus_from_samples(dcgm, now)) if dcgm else ()
 
     def _aggregates(self, context: TickContext, per_component: Mapping[str, list[ReplicaSeries]]) -> list[SignalValue]:

@@ -45,7 +45,7 @@ def _bound(text: str) -> float:
 _LABEL_BOUNDS: dict[int, tuple[tuple[Mapping[str, str], ...], tuple[float, ...] | None]] = {}
 
 
-def _ordered_bounds(labels: tuple[Mapping[str, str], ...]) -> tuple[float, ...] | None:
+def ordered_bounds(labels: tuple[Mapping[str, str], ...]) -> tuple[float, ...] | None:
     """The shared bounds of buckets with these label sets when strictly increasing (one series, in
     order), else None. Remembered per label sets: a target's layout hands the same ones every scrape."""
     cached = _LABEL_BOUNDS.get(id(labels[0]))
@@ -99,7 +99,7 @@ class HistogramPoint:
         count = sum([sample.value for sample in count_samples]) if count_samples else 0
         if not bucket_samples:
             return cls((), (), total, count)
-        bounds = _ordered_bounds(tuple([sample.labels for sample in bucket_samples]))
+        bounds = ordered_bounds(tuple([sample.labels for sample in bucket_samples]))
         if bounds is not None:  # one series, in order: the usual exposition
             return cls(bounds, tuple([sample.value for sample in bucket_samples]), total, count)
         buckets: dict[float, float] = {}

@@ -5,15 +5,23 @@ and its histograms, each histogram with the signals it gives (p50, p95, p99 and 
 histogram, its window and its increase). Each tick then walks the plan: the first candidate metric
 present is read, counters and histograms are added to the replica's windows, and every value comes
 out in the order of the specs.
+
+When the replica's text was read through its layout (the same series as last time, see
+:mod:`~planner_tui.metrics.exposition_layout`), the plan is resolved against that layout once
+(:class:`LayoutPlan`: which positions of the layout's values each signal reads) and each tick reads
+the values by position, without making samples. Both ways give the same values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
+from planner_tui.metrics.dcgm import DCGM_FIELDS
 from planner_tui.metrics.exposition import Sample
-from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow
+from planner_tui.metrics.exposition_layout import Layout
+from planner_tui.metrics.rates import CounterWindow, HistogramPoint, HistogramWindow, ordered_bounds
 from planner_tui.metrics.signals import Kind, SignalSpec
 from planner_tui.model.gpus import GpuSample
 from planner_tui.model.signals import Signal, SignalValue
@@ -28,6 +36,8 @@ class ReplicaSeries:
     values: dict[Signal, SignalValue] = field(default_factory=dict)
     increases: dict[Signal, HistogramPoint] = field(default_factory=dict)
     gpus: tuple[GpuSample, ...] = ()
+    #: the plan resolved against the replica's last layout: (plan, layout, resolved or None if it cannot be)
+    resolved: tuple[ReadPlan, Layout, LayoutPlan | None] | None = None
 
 
 #: a histogram's candidate names: (base, base_bucket, base_count, base_sum)
@@ -126,6 +136,45 @@ class ReplicaReader:
                     break
         return values, increases
 
+    def read_values(
+        self, plan: LayoutPlan, values: Sequence[float], series: ReplicaSeries, now: float
+    ) -> tuple[dict[Signal, float], dict[Signal, HistogramPoint]]:
+        """:meth:`read` for a text read through a layout: ``values`` in the layout's order, none NaN."""
+        out: dict[Signal, float] = {}
+        increases: dict[Signal, HistogramPoint] = {}
+        for signal, take, summed in plan.gauges:
+            taken = take(values)
+            total = sum(taken)
+            out[signal] = total if summed else total / len(taken)
+        for signal, metric, take in plan.rates:
+            window = series.counters.get(metric)
+            if window is None:
+                window = series.counters[metric] = CounterWindow(self.rate_window_s)
+            if not window.points or window.points[-1][0] != now:
+                window.add(now, sum(take(values)))
+            rate = window.rate()
+            if rate is not None:
+                out[signal] = rate
+        read_now: dict[str, HistogramPoint | None] = {}
+        for base, bounds, buckets, sums, counts, members in plan.histograms:
+            if base in read_now:
+                increase = read_now[base]
+            else:
+                point = HistogramPoint(
+                    bounds,
+                    buckets(values) if buckets is not None else (),
+                    sum(sums(values)) if sums is not None else 0,
+                    sum(counts(values)) if counts is not None else 0,
+                )
+                increase = read_now[base] = self._increase(base, point, series, now)
+            if increase is not None:
+                for signal, quantile in members:
+                    increases[signal] = increase
+                    value = increase.mean() if quantile is None else increase.quantile(quantile)
+                    if value is not None:
+                        out[signal] = value
+        return out, increases
+
     def _increase(
         self, base: str, point: HistogramPoint | None, series: ReplicaSeries, now: float
     ) -> HistogramPoint | None:
@@ -136,3 +185,88 @@ class ReplicaReader:
             window = series.histograms[base] = HistogramWindow(self.latency_window_s)
         window.add(now, point)
         return window.increase()
+
+
+Positions = Callable[[Sequence[float]], tuple[float, ...]]
+#: a histogram resolved against a layout: (base, bounds, buckets, sums, counts, the signals it gives)
+HistogramPositions = tuple[
+    str,
+    tuple[float, ...],
+    Positions | None,
+    Positions | None,
+    Positions | None,
+    tuple[tuple[Signal, float | None], ...],
+]
+
+
+def _positions(indices: Sequence[int]) -> Positions:
+    """A function taking these positions of a value list, as a tuple (one C call)."""
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda values: (values[only],)
+    return itemgetter(*indices)
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutPlan:
+    """A :class:`ReadPlan` resolved against one layout: the positions each signal reads."""
+
+    #: (signal, positions of its samples, summed)
+    gauges: tuple[tuple[Signal, Positions, bool], ...]
+    #: (signal, counter name, positions of its samples)
+    rates: tuple[tuple[Signal, str, Positions], ...]
+    #: (base, bounds, buckets, sums or None, counts or None, the signals it gives)
+    histograms: tuple[
+        tuple[
+            str,
+            tuple[float, ...],
+            Positions | None,
+            Positions | None,
+            Positions | None,
+            tuple[tuple[Signal, float | None], ...],
+        ],
+        ...,
+    ]
+    #: positions of the DCGM GPU samples, in the order the sample path reads them
+    dcgm: tuple[int, ...]
+
+    @classmethod
+    def of(cls, plan: ReadPlan, layout: Layout) -> LayoutPlan | None:
+        """The plan for this layout, or None when a histogram's buckets are not one ordered series."""
+        where: dict[str, list[int]] = {}
+        for index, name in enumerate(layout.names):
+            where.setdefault(name, []).append(index)
+        gauges = tuple(
+            (signal, _positions(where[metric]), summed)
+            for signal, candidates, summed in plan.gauges
+            for metric in next(([m] for m in candidates if m in where), [])
+        )
+        rates = tuple(
+            (signal, metric, _positions(where[metric]))
+            for signal, candidates in plan.rates
+            for metric in next(([m] for m in candidates if m in where), [])
+        )
+        histograms = []
+        for names, members in plan.histograms:
+            for base, bucket_name, count_name, sum_name in names:
+                if count_name in where or bucket_name in where:
+                    buckets = where.get(bucket_name, [])
+                    bounds: tuple[float, ...] = ()
+                    if buckets:
+                        found = ordered_bounds(tuple(layout.labels[i] for i in buckets))
+                        if found is None:
+                            return None  # several series to add up per bound: the sample path does it
+                        bounds = found
+                    histograms.append(
+                        (
+                            base,
+                            bounds,
+                            _positions(buckets) if buckets else None,
+                            _positions(where[sum_name]) if sum_name in where else None,
+                            _positions(where[count_name]) if count_name in where else None,
+                            members,
+                        )
+                    )
+                    break
+        dcgm = tuple(i for name in DCGM_FIELDS for i in where.get(name, ()))
+        return cls(gauges, rates, tuple(histograms), dcgm)
