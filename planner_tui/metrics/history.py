@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Literal
 
-from planner_tui.model.gpus import GpuSample
 from planner_tui.model.signals import Signal
 from planner_tui.model.snapshot import Snapshot
 
@@ -98,36 +97,47 @@ class History:
 
     def append(self, key: Hashable, timestamp: float, value: float | None) -> None:
         """Record one point of series ``key``; None (unknown) records nothing, leaving a gap."""
-        if value is None or math.isnan(value):
-            return
-        ring = self._series.get(key)
-        if ring is None:
-            ring = self._series[key] = Ring(self.capacity)
-        elif ring.size and timestamp < ring.times[(ring.start + ring.size - 1) % ring.capacity]:
-            return  # older than what the series holds: the rings stay in time order
-        ring.append(timestamp, value)
-        if self._latest is None or timestamp > self._latest:
-            self._latest = timestamp
+        self.extend(((key, timestamp, value),))
+
+    def extend(self, points: Iterable[tuple[Hashable, float, float | None]]) -> None:
+        """Record ``(key, timestamp, value)`` points as :meth:`append` does, in one pass."""
+        series, capacity, latest = self._series, self.capacity, self._latest
+        for key, timestamp, value in points:
+            if value is None or value != value:  # unknown or NaN: a gap
+                continue
+            ring = series.get(key)
+            if ring is None:
+                ring = series[key] = Ring(capacity)
+            elif ring.size and timestamp < ring.times[(ring.start + ring.size - 1) % capacity]:
+                continue  # older than what the series holds: the rings stay in time order
+            ring.append(timestamp, value)
+            if latest is None or timestamp > latest:
+                latest = timestamp
+        self._latest = latest
 
     def record(self, snapshot: Snapshot) -> None:
         """Record a Snapshot's signal values (stale ones are gaps, not repeats), GPUs and host."""
         now = snapshot.timestamp
-        for value in (*snapshot.signals, *snapshot.replica_signals):
-            if not value.stale:
-                self.append(("signal", value.component, value.signal, value.replica), value.timestamp, value.value)
-        for gpu in snapshot.gpus:
-            self._record_gpu(gpu)
-        self.append(("host", "cpu_percent"), now, snapshot.host.cpu_percent)
+        self.extend(
+            (("signal", value.component, value.signal, value.replica), value.timestamp, value.value)
+            for value in (*snapshot.signals, *snapshot.replica_signals)
+            if not value.stale
+        )
+        gpus = snapshot.gpus
+        self.extend(
+            (("gpu", gpu.index, name), gpu.timestamp, getattr(gpu, name)) for gpu in gpus for name in GPU_FIELDS
+        )
         used = snapshot.host.memory_used_bytes
-        self.append(("host", "memory_used_bytes"), now, None if used is None else float(used))
+        self.extend(
+            (
+                (("host", "cpu_percent"), now, snapshot.host.cpu_percent),
+                (("host", "memory_used_bytes"), now, None if used is None else float(used)),
+            )
+        )
         self._latest = max(self._latest or now, now)
         self._appends += 1
         if self._appends % 64 == 0:
             self.prune()
-
-    def _record_gpu(self, gpu: GpuSample) -> None:
-        for name in GPU_FIELDS:
-            self.append(("gpu", gpu.index, name), gpu.timestamp, getattr(gpu, name))
 
     def prune(self) -> None:
         """Drop series with no point inside the history span (e.g. replicas that went away)."""
