@@ -40,6 +40,8 @@ class ReplicaSeries:
     resolved: tuple[ReadPlan, Layout, LayoutPlan | None] | None = None
 
 
+#: the signals a histogram gives: (signal, quantile, or None for the mean)
+Members = tuple[tuple[Signal, float | None], ...]
 #: a histogram's candidate names: (base, base_bucket, base_count, base_sum)
 HistogramNames = tuple[str, str, str, str]
 
@@ -54,7 +56,7 @@ class ReadPlan:
     #: (signal, candidate counters)
     rates: tuple[tuple[Signal, tuple[str, ...]], ...]
     #: (candidate histograms, (signal, quantile, or None for the mean) for each signal it gives)
-    histograms: tuple[tuple[tuple[HistogramNames, ...], tuple[tuple[Signal, float | None], ...]], ...]
+    histograms: tuple[tuple[tuple[HistogramNames, ...], Members], ...]
 
     @classmethod
     def of(cls, specs: Mapping[Signal, SignalSpec]) -> ReadPlan:
@@ -106,12 +108,7 @@ class ReplicaReader:
             for metric in candidates:
                 samples = get(metric)
                 if samples:
-                    window = series.counters.get(metric)
-                    if window is None:
-                        window = series.counters[metric] = CounterWindow(self.rate_window_s)
-                    if not window.points or window.points[-1][0] != now:
-                        window.add(now, sum([s.value for s in samples]))
-                    rate = window.rate()
+                    rate = self._rate(series, metric, sum([s.value for s in samples]), now)
                     if rate is not None:
                         values[signal] = rate
                     break
@@ -127,12 +124,7 @@ class ReplicaReader:
                             base, HistogramPoint.from_series(buckets, get(sum_name), counts), series, now
                         )
                     read_now[base] = increase
-                    if increase is not None:
-                        for signal, quantile in members:
-                            increases[signal] = increase
-                            value = increase.mean() if quantile is None else increase.quantile(quantile)
-                            if value is not None:
-                                values[signal] = value
+                    _give(members, increase, values, increases)
                     break
         return values, increases
 
@@ -147,12 +139,7 @@ class ReplicaReader:
             total = sum(taken)
             out[signal] = total if summed else total / len(taken)
         for signal, metric, take in plan.rates:
-            window = series.counters.get(metric)
-            if window is None:
-                window = series.counters[metric] = CounterWindow(self.rate_window_s)
-            if not window.points or window.points[-1][0] != now:
-                window.add(now, sum(take(values)))
-            rate = window.rate()
+            rate = self._rate(series, metric, sum(take(values)), now)
             if rate is not None:
                 out[signal] = rate
         read_now: dict[str, HistogramPoint | None] = {}
@@ -167,13 +154,17 @@ class ReplicaReader:
                     sum(counts(values)) if counts is not None else 0,
                 )
                 increase = read_now[base] = self._increase(base, point, series, now)
-            if increase is not None:
-                for signal, quantile in members:
-                    increases[signal] = increase
-                    value = increase.mean() if quantile is None else increase.quantile(quantile)
-                    if value is not None:
-                        out[signal] = value
+            _give(members, increase, out, increases)
         return out, increases
+
+    def _rate(self, series: ReplicaSeries, metric: str, total: float, now: float) -> float | None:
+        """The counter's rate once ``total`` (its value now, summed over its series) is recorded."""
+        window = series.counters.get(metric)
+        if window is None:
+            window = series.counters[metric] = CounterWindow(self.rate_window_s)
+        if not window.points or window.points[-1][0] != now:
+            window.add(now, total)
+        return window.rate()
 
     def _increase(
         self, base: str, point: HistogramPoint | None, series: ReplicaSeries, now: float
@@ -187,16 +178,25 @@ class ReplicaReader:
         return window.increase()
 
 
+def _give(
+    members: Members,
+    increase: HistogramPoint | None,
+    values: dict[Signal, float],
+    increases: dict[Signal, HistogramPoint],
+) -> None:
+    """Each signal a histogram gives (a quantile or the mean) from its increase over the window."""
+    if increase is None:
+        return
+    for signal, quantile in members:
+        increases[signal] = increase
+        value = increase.mean() if quantile is None else increase.quantile(quantile)
+        if value is not None:
+            values[signal] = value
+
+
 Positions = Callable[[Sequence[float]], tuple[float, ...]]
 #: a histogram resolved against a layout: (base, bounds, buckets, sums, counts, the signals it gives)
-HistogramPositions = tuple[
-    str,
-    tuple[float, ...],
-    Positions | None,
-    Positions | None,
-    Positions | None,
-    tuple[tuple[Signal, float | None], ...],
-]
+HistogramPositions = tuple[str, tuple[float, ...], Positions | None, Positions | None, Positions | None, Members]
 
 
 def _positions(indices: Sequence[int]) -> Positions:
