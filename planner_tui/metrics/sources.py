@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, cast
 
 from planner_tui.metrics.history import History
 from planner_tui.model.components import ComponentState
@@ -29,22 +30,33 @@ class TickContext:
     namespace: str
     components: Mapping[str, ComponentState] = field(default_factory=lambda: MappingProxyType({}))
 
+    #: what the methods below computed (several sources ask them every tick)
+    _derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
     def replicas(self) -> list[ReplicaState]:
         """Every replica of every component."""
         return [r for state in self.components.values() for r in state.replicas]
 
-    def replica_pids(self) -> dict[str, int]:
-        """Live replicas with a local process: replica name -> pid."""
-        return {r.name: r.pid for r in self.replicas() if r.pid is not None and r.phase.is_live}
+    def replica_pids(self) -> Mapping[str, int]:
+        """Live replicas with a local process: replica name -> pid (shared: do not change it)."""
+        pids = self._derived.get("pids")
+        if pids is None:
+            pids = self._derived["pids"] = {
+                r.name: r.pid for r in self.replicas() if r.pid is not None and r.phase.is_live
+            }
+        return cast("dict[str, int]", pids)
 
-    def gpu_holders(self) -> dict[int, tuple[str, ...]]:
-        """GPU index -> names of the live replicas the connector assigned it to."""
-        holders: dict[int, list[str]] = {}
-        for replica in self.replicas():
-            if replica.phase.is_live:
-                for index in replica.gpus:
-                    holders.setdefault(index, []).append(replica.name)
-        return {index: tuple(names) for index, names in holders.items()}
+    def gpu_holders(self) -> Mapping[int, tuple[str, ...]]:
+        """GPU index -> names of the live replicas the connector assigned it to (shared: do not change it)."""
+        found = self._derived.get("holders")
+        if found is None:
+            holders: dict[int, list[str]] = {}
+            for replica in self.replicas():
+                if replica.phase.is_live:
+                    for index in replica.gpus:
+                        holders.setdefault(index, []).append(replica.name)
+            found = self._derived["holders"] = {index: tuple(names) for index, names in holders.items()}
+        return cast("dict[int, tuple[str, ...]]", found)
 
 
 @dataclass(frozen=True, slots=True)
