@@ -100,23 +100,23 @@ class Scraper:
         self._parsers: dict[str, TargetParser] = {}  # url -> its parser (reuses the text's layout)
 
     async def _get(self, url: str, timeout: float) -> tuple[int, bytes]:
+        """``(status, body)`` within ``timeout`` (the whole exchange: connect, request, body)."""
         if self._pool is not None:
             try:
-                return await self._pool.get(url)
+                return await self._pool.get(url, timeout)
             except UnsupportedUrl:
                 pass
         if self._client is None:
             self._client = new_client()
             self._owns_client = True
-        response = await self._client.get(url, timeout=timeout)
+        async with asyncio.timeout(timeout):
+            response = await self._client.get(url, timeout=timeout)
         return response.status_code, response.content
 
     async def _one(self, url: str, timeout: float, wanted: Collection[str] | None) -> ScrapeResult:
         started = time.perf_counter()
         try:
-            # bounds the whole exchange (connect, request, body), not each phase
-            async with asyncio.timeout(timeout):
-                status, body = await self._get(url, timeout)
+            status, body = await self._get(url, timeout)
         except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
             return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
         parser = self._parsers.get(url)

@@ -360,6 +360,29 @@ async def test_a_timeout_closes_the_connection_and_the_next_get_opens_a_new_one(
         assert server.connections == 2
 
 
+async def test_the_pools_own_timeout_bounds_the_response_and_closes_the_connection(pool: Http11Pool) -> None:
+    gone = asyncio.Event()
+
+    async def handler(exchange: Exchange) -> bool:
+        if exchange.connection == 0 and exchange.request == 1:
+            await send(exchange.writer, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+            if await exchange.reader.read() == b"":
+                gone.set()
+            return False
+        await send(exchange.writer, response(BODY, f"Content-Length: {len(BODY)}"))
+        return True
+
+    async with RawServer(handler).running() as server:
+        assert await pool.get(server.url, timeout=20) == (200, BODY)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await pool.get(server.url, timeout=0.3)
+        assert asyncio.get_running_loop().time() - started < 10  # the timer ended it, not the server
+        await asyncio.wait_for(gone.wait(), 20)  # the half-read connection was closed
+        assert await pool.get(server.url, timeout=20) == (200, BODY)
+        assert server.connections == 2
+
+
 async def test_https_and_other_schemes_are_unsupported(pool: Http11Pool) -> None:
     for url in ("https://127.0.0.1:1/metrics", "ftp://127.0.0.1/x", "http:///metrics"):
         with pytest.raises(UnsupportedUrl, match="not a plain http URL"):
