@@ -112,20 +112,23 @@ class Parsed:
     the values (one float per wanted sample, in the layout's order) as they are.
     """
 
-    __slots__ = ("_by_name", "_samples", "layout", "values")
+    __slots__ = ("_by_name", "_complete", "_samples", "layout", "values")
 
     def __init__(
         self, samples: list[Sample] | None = None, layout: Layout | None = None, values: list[float] | None = None
     ) -> None:
         self._samples = samples
         self._by_name: dict[str, list[Sample]] | None = None
+        self._complete: bool | None = None
         self.layout = layout
         self.values = values
 
     @property
     def complete(self) -> bool:
         """True when the layout's every sample has a value (no NaN left one out)."""
-        return self.values is not None and not any(map(math.isnan, self.values))
+        if self._complete is None:
+            self._complete = self.values is not None and not any(map(math.isnan, self.values))
+        return self._complete
 
     @property
     def samples(self) -> list[Sample]:
