@@ -99,11 +99,6 @@ class Layout:
             return [_new_sample(s) for s in zip(self.names, self.labels, values, strict=True) if s[2] == s[2]]
         return list(map(_new_sample, zip(self.names, self.labels, values, strict=True)))
 
-    def parse(self, text: str) -> list[Sample] | None:
-        """The samples of ``text`` if it has this layout, else None."""
-        values = self.values(text)
-        return None if values is None else self.samples(values)
-
 
 class Parsed:
     """One parsed exposition: its samples and, when a layout was reused, that layout and its values.
