@@ -6,6 +6,10 @@ regular expression, the text with every value replaced by a group, and the next 
 ``fullmatch`` plus a ``float`` per wanted value: about a fifth of the cost of the full parse. A text
 whose layout changed (a new series, a new label value, a line added or gone) does not match and is
 parsed in full again, so the samples are always those :func:`parse_exposition` would give.
+
+Compiling a layout costs about 2 µs per byte of text (a 40 KB exposition: ~100 ms), so a long one is
+compiled in a worker thread while its target is still parsed in full: the event loop never waits
+for it. Short ones (a few ms) are compiled on the spot.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import functools
 import math
 import re
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from planner_tui.metrics.exposition import (
     SAMPLE_LINE,
@@ -32,6 +38,29 @@ _OTHER_VALUE = r"[^ \t\n]+"
 _LINE_END = r"(?:[ \t]+-?\d+)?[ \t]*"  # an optional timestamp (it changes every scrape) and blanks
 _REBUILD_EVERY = 64  # a target whose layout keeps changing is only given a new layout now and then
 _new_sample = functools.partial(tuple.__new__, Sample)
+_INLINE_COMPILE = 2048  # pattern characters compiled on the spot (a few ms); longer ones in a thread
+_compiler: ThreadPoolExecutor | None = None
+
+
+def _compile_in_background(source: str) -> Future[re.Pattern[str]]:
+    global _compiler
+    if _compiler is None:
+        _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-layouts")
+    return _compiler.submit(re.compile, source)
+
+
+class LayoutDraft(NamedTuple):
+    """A layout before its pattern is compiled: the pattern's source and what the values are."""
+
+    source: str
+    wanted: Collection[str] | None
+    names: tuple[str, ...]
+    labels: tuple[dict[str, str], ...]
+    runs: tuple[tuple[str, int, int], ...]
+
+    def compiled(self, pattern: re.Pattern[str]) -> Layout:
+        """The layout, with its pattern compiled from :attr:`source`."""
+        return Layout(pattern, self.wanted, self.names, self.labels, self.runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,12 @@ class Layout:
     @classmethod
     def of(cls, text: str, wanted: Collection[str] | None) -> Layout:
         """The layout of ``text``, which :func:`parse_fast` has accepted (it is not checked again)."""
+        draft = cls.draft(text, wanted)
+        return draft.compiled(re.compile(draft.source))
+
+    @staticmethod
+    def draft(text: str, wanted: Collection[str] | None) -> LayoutDraft:
+        """:meth:`of` without compiling the pattern (the costly part)."""
         parts: list[str] = []
         names: list[str] = []
         labels: list[dict[str, str]] = []
@@ -70,7 +105,7 @@ class Layout:
                 runs[-1] = (name, runs[-1][1], index + 1)
             else:
                 runs.append((name, index, index + 1))
-        return cls(re.compile("".join(parts)), wanted, tuple(names), tuple(labels), tuple(runs))
+        return LayoutDraft("".join(parts), wanted, tuple(names), tuple(labels), tuple(runs))
 
     def index(self, samples: list[Sample]) -> dict[str, list[Sample]]:
         """``samples`` (this layout's, none left out) grouped by name: slices, not a pass over each."""
@@ -146,10 +181,11 @@ class Parsed:
 class TargetParser:
     """Parses the successive expositions of one scrape target (see the module's docstring)."""
 
-    __slots__ = ("_layout", "_misses")
+    __slots__ = ("_layout", "_misses", "_pending")
 
     def __init__(self) -> None:
         self._layout: Layout | None = None
+        self._pending: tuple[LayoutDraft, Future[re.Pattern[str]]] | None = None  # compiling in a thread
         self._misses = 0  # full parses in a row: layouts that were not reused
 
     def parse(self, text: str, wanted: Collection[str] | None = None) -> list[Sample]:
@@ -158,6 +194,11 @@ class TargetParser:
 
     def read(self, text: str, wanted: Collection[str] | None = None) -> Parsed:
         """``text`` parsed: through the previous layout when it still fits, else in full."""
+        if self._pending is not None and self._pending[1].done():
+            draft, compiling = self._pending
+            self._pending = None
+            if not compiling.cancelled() and compiling.exception() is None:
+                self._layout = draft.compiled(compiling.result())
         layout = self._layout
         if layout is not None and (layout.wanted is wanted or layout.wanted == wanted):
             values = layout.values(text)
@@ -169,6 +210,17 @@ class TargetParser:
             self._layout = None
             return Parsed(parse_with_prometheus_client(text, wanted))
         self._misses += 1
-        if self._misses <= 3 or self._misses % _REBUILD_EVERY == 0:
-            self._layout = Layout.of(text, wanted)
+        if self._pending is None and (self._misses <= 3 or self._misses % _REBUILD_EVERY == 0):
+            draft = Layout.draft(text, wanted)
+            if len(draft.source) <= _INLINE_COMPILE:
+                self._layout = draft.compiled(re.compile(draft.source))
+            else:
+                self._layout = None
+                self._pending = (draft, _compile_in_background(draft.source))
         return Parsed(fast)
+
+    def close(self) -> None:
+        """Give up a layout still waiting to be compiled."""
+        if self._pending is not None:
+            self._pending[1].cancel()
+            self._pending = None

@@ -149,13 +149,17 @@ class Scraper:
         if self._pool is not None:
             self._pool.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
         if len(self._parsers) > len(unique):
-            self._parsers = {url: self._parsers[url] for url in unique if url in self._parsers}
+            kept = set(unique)
+            for url in [u for u in self._parsers if u not in kept]:
+                self._parsers.pop(url).close()
         return {url: results[url] for url in unique}
 
     async def close(self) -> None:
         """Close the connections kept open (and the httpx client made here)."""
         if self._pool is not None:
             await self._pool.close()
+        for parser in self._parsers.values():
+            parser.close()
         if self._client is not None and self._owns_client:
             await self._client.aclose()
             self._client = None

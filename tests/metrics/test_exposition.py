@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 
 import pytest
@@ -214,3 +215,24 @@ def test_a_changed_layout_is_read_in_full_and_reused_after(monkeypatch: pytest.M
     with pytest.raises(ValueError):
         parser.parse('a{x="1"} 1_0\na{x="2"} 8\nb 9\n')
     assert len(full_parses) == 1
+
+
+def test_a_long_layout_is_compiled_off_the_event_loop_and_then_used() -> None:
+    """A long exposition (12 KB): its target is parsed in full until its layout is compiled in a thread."""
+    lines = []
+    for h in range(60):
+        lines.append(f"# TYPE h{h} histogram")
+        lines += [f'h{h}_bucket{{model="m",le="{le}"}} {i}' for i, le in enumerate(("0.1", "1", "10", "+Inf"))]
+        lines += [f"h{h}_sum 1.5", f"h{h}_count 3"]
+    text = "\n".join(lines) + "\n"
+    parser = TargetParser()
+    started = time.perf_counter()
+    first = parser.read(text)
+    assert first.layout is None and time.perf_counter() - started < 5  # not compiled here, on the spot
+    deadline = time.monotonic() + 30
+    while (parsed := parser.read(text.replace("1.5", "2.5"))).layout is None:  # full parses meanwhile
+        assert parsed.samples == parse_exposition(text.replace("1.5", "2.5"))
+        assert time.monotonic() < deadline, "the layout was never compiled"
+        time.sleep(0.01)
+    assert parsed.samples == parse_exposition(text.replace("1.5", "2.5"))
+    parser.close()
