@@ -156,25 +156,26 @@ class _Connection(asyncio.BufferedProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def _finish(self, body: bytes) -> None:
+    def _end_exchange(self) -> asyncio.Future[tuple[int, bytes]] | None:
+        """The waiter of the exchange in progress, if still waiting; the connection is idle after."""
         self._stop_timer()
         waiter = self._waiter
         self._waiter = None
         self._phase = _IDLE
         self._chunks = []
+        return None if waiter is None or waiter.done() else waiter
+
+    def _finish(self, body: bytes) -> None:
+        waiter = self._end_exchange()
         # bytes beyond the response would be read as the next one: such a connection is not reused
         self.keep = self._keep_alive and not self.closed and not self._buffer
-        if waiter is not None and not waiter.done():
+        if waiter is not None:
             waiter.set_result((self._status, body))
 
     def _fail(self, exc: BaseException) -> None:
-        self._stop_timer()
-        waiter = self._waiter
-        self._waiter = None
-        self._phase = _IDLE
-        self._chunks = []
+        waiter = self._end_exchange()
         self.abort()
-        if waiter is not None and not waiter.done():
+        if waiter is not None:
             waiter.set_exception(exc)
 
     def _truncated(self) -> IncompleteResponse:

@@ -337,7 +337,10 @@ async def test_a_close_delimited_body_over_the_limit_is_refused(
             await asyncio.wait_for(pool.get(server.url), 20)
 
 
-async def test_a_timeout_closes_the_connection_and_the_next_get_opens_a_new_one(pool: Http11Pool) -> None:
+@pytest.mark.parametrize("own_timeout", [False, True], ids=["asyncio.timeout around get", "the pool's timeout"])
+async def test_a_timeout_closes_the_connection_and_the_next_get_opens_a_new_one(
+    pool: Http11Pool, own_timeout: bool
+) -> None:
     gone = asyncio.Event()
 
     async def handler(exchange: Exchange) -> bool:
@@ -352,32 +355,14 @@ async def test_a_timeout_closes_the_connection_and_the_next_get_opens_a_new_one(
 
     async with RawServer(handler).running() as server:
         assert await pool.get(server.url) == (200, BODY)
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3):
-                await pool.get(server.url)
-        await asyncio.wait_for(gone.wait(), 20)
-        assert await pool.get(server.url) == (200, BODY)
-        assert server.connections == 2
-
-
-async def test_the_pools_own_timeout_bounds_the_response_and_closes_the_connection(pool: Http11Pool) -> None:
-    gone = asyncio.Event()
-
-    async def handler(exchange: Exchange) -> bool:
-        if exchange.connection == 0 and exchange.request == 1:
-            await send(exchange.writer, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-            if await exchange.reader.read() == b"":
-                gone.set()
-            return False
-        await send(exchange.writer, response(BODY, f"Content-Length: {len(BODY)}"))
-        return True
-
-    async with RawServer(handler).running() as server:
-        assert await pool.get(server.url, timeout=20) == (200, BODY)
         started = asyncio.get_running_loop().time()
         with pytest.raises(TimeoutError):
-            await pool.get(server.url, timeout=0.3)
-        assert asyncio.get_running_loop().time() - started < 10  # the timer ended it, not the server
+            if own_timeout:
+                await pool.get(server.url, timeout=0.3)
+            else:
+                async with asyncio.timeout(0.3):
+                    await pool.get(server.url)
+        assert asyncio.get_running_loop().time() - started < 10  # the timeout ended it, not the server
         await asyncio.wait_for(gone.wait(), 20)  # the half-read connection was closed
         assert await pool.get(server.url, timeout=20) == (200, BODY)
         assert server.connections == 2
