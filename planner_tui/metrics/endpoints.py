@@ -178,7 +178,8 @@ class EndpointSignalSource(Source):
             if cached is None or cached[0] is not plan or cached[1] is not layout:
                 cached = series.resolved = (plan, layout, LayoutPlan.of(plan, layout))
             resolved = cached[2]
-        if layout is not None and values is not None and resolved is not None:
+        if resolved is not None:
+            assert layout is not None and values is not None  # resolved only for a text read through its layout
             computed, increases = self.reader.read_values(resolved, values, series, now)
             dcgm = [Sample(layout.names[i], layout.labels[i], values[i]) for i in resolved.dcgm]
         else:

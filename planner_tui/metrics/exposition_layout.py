@@ -73,15 +73,10 @@ class Layout:
     labels: tuple[dict[str, str], ...]
     runs: tuple[tuple[str, int, int], ...]  # (name, start, end) of each run of samples of one name
 
-    @classmethod
-    def of(cls, text: str, wanted: Collection[str] | None) -> Layout:
-        """The layout of ``text``, which :func:`parse_fast` has accepted (it is not checked again)."""
-        draft = cls.draft(text, wanted)
-        return draft.compiled(re.compile(draft.source))
-
     @staticmethod
     def draft(text: str, wanted: Collection[str] | None) -> LayoutDraft:
-        """:meth:`of` without compiling the pattern (the costly part)."""
+        """The layout of ``text``, which :func:`parse_fast` has accepted (it is not checked again),
+        before its pattern is compiled (the costly part)."""
         parts: list[str] = []
         names: list[str] = []
         labels: list[dict[str, str]] = []
@@ -191,6 +186,11 @@ class TargetParser:
     def parse(self, text: str, wanted: Collection[str] | None = None) -> list[Sample]:
         """Samples of ``text``, as :func:`parse_exposition` gives them. Raises ValueError likewise."""
         return self.read(text, wanted).samples
+
+    @property
+    def compiling(self) -> Future[re.Pattern[str]] | None:
+        """The layout being compiled in a worker thread, if any (used from the next :meth:`read` on)."""
+        return None if self._pending is None else self._pending[1]
 
     def read(self, text: str, wanted: Collection[str] | None = None) -> Parsed:
         """``text`` parsed: through the previous layout when it still fits, else in full."""
