@@ -109,10 +109,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
         return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
     if value < low:
         clause = f"queue {_figure(value, low)} < {low:.2f} per worker for {_plural(below, 'interval')}"
-        blocked = _flap_guard(ctx, value, high, step, "queue", inputs, base)
-        if blocked is not None:
-            return blocked
-        return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+        return _scale_down(ctx, value, high, step, "queue", inputs, base, clause)
     rec = amend(base, clause=f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}", inputs=inputs)
     return _cold_start(rec, reading, ctx, high, step, "queue")
 
@@ -146,10 +143,7 @@ def _decode(ctx: PolicyContext) -> Recommendation:
             )
             return amend(base, clause=clause, inputs=inputs)
         clause = f"KV load {_figure(value, low)} < {low:.2f} for {_plural(below, 'interval')}"
-        blocked = _flap_guard(ctx, value, high, step, "KV load", inputs, base)
-        if blocked is not None:
-            return blocked
-        return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+        return _scale_down(ctx, value, high, step, "KV load", inputs, base, clause)
     rec = amend(base, clause=f"KV load {value:.2f} within {low:.2f}..{high:.2f}", inputs=inputs)
     return _cold_start(rec, combined, ctx, high, step, "KV load")
 
@@ -197,7 +191,7 @@ def _prefill_queue(ctx: PolicyContext) -> Reading | None:
     return best
 
 
-def _flap_guard(
+def _scale_down(
     ctx: PolicyContext,
     value: float,
     high: float,
@@ -205,22 +199,22 @@ def _flap_guard(
     label: str,
     inputs: tuple[SignalValue, ...],
     base: Recommendation,
-) -> Recommendation | None:
-    """Hold a scale-down whose remaining workers would be pushed near the scale-up threshold.
+    clause: str,
+) -> Recommendation:
+    """Scale down by ``step``, unless the remaining workers would be pushed near the scale-up threshold.
 
     With thresholds 0.5/0.9, two workers at 0.45 become one at 0.90: upstream would scale down and
     then straight back up. The projection (load x current / remaining) must stay ``headroom`` under it.
     """
     headroom = ctx.settings.scale_down_headroom
     remaining = ctx.current - step
-    if headroom is None or remaining <= 0:
-        return None
-    projected = value * ctx.current / remaining
-    limit = high * (1.0 - headroom)
-    if projected < limit:
-        return None
-    clause = (
-        f"{label} {value:.2f} is low, but {remaining} worker{'s' if remaining != 1 else ''} would be at "
-        f"{projected:.2f} (scale-down needs < {limit:.2f})"
-    )
-    return amend(base, clause=clause, inputs=inputs)
+    if headroom is not None and remaining > 0:
+        projected = value * ctx.current / remaining
+        limit = high * (1.0 - headroom)
+        if projected >= limit:
+            held = (
+                f"{label} {value:.2f} is low, but {remaining} worker{'s' if remaining != 1 else ''} would be at "
+                f"{projected:.2f} (scale-down needs < {limit:.2f})"
+            )
+            return amend(base, clause=held, inputs=inputs)
+    return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
