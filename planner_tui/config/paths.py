@@ -29,3 +29,56 @@ def config_dir() -> Path:
 def demo_graph_path() -> Path:
     """The embedded demo graph, used when no ``--graph`` is given (``examples/demo.toml``)."""
     return Path(str(resources.files("planner_tui.config").joinpath("demo.toml")))
+
+
+#: mode of every directory planner-tui creates for state, run files, logs and audit logs
+PRIVATE_DIR_MODE = 0o700
+#: mode of every file planner-tui creates there
+PRIVATE_FILE_MODE = 0o600
+
+
+class UnsafePathError(OSError):
+    """A private path exists but belongs to another user (someone could read or replace what is in it)."""
+
+
+def private_dir(path: Path | str) -> Path:
+    """Create ``path`` (and missing parents) as a directory only its owner can use, whatever the umask.
+
+    Directories this call creates get mode 0700. An existing ``path`` owned by this user is narrowed
+    to 0700; one owned by another user raises :class:`UnsafePathError` naming the owner and the fix.
+    """
+    path = Path(path)
+    missing = []
+    cursor = path
+    while not cursor.exists():
+        missing.append(cursor)
+        if cursor.parent == cursor:
+            break
+        cursor = cursor.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            pass
+        os.chmod(directory, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+    st = os.stat(path)
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise UnsafePathError(
+            f"{path} belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+            f"choose another directory with ${STATE_DIR_ENV} or remove it"
+        )
+    if st.st_mode & 0o777 != PRIVATE_DIR_MODE:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def open_private(path: Path | str, flags: int = os.O_WRONLY | os.O_CREAT | os.O_APPEND) -> int:
+    """``os.open`` of ``path`` with mode 0600 whatever the umask (an existing file is narrowed too)."""
+    fd = os.open(path, flags | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE_MODE:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
