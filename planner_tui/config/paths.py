@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -82,3 +84,28 @@ def open_private(path: Path | str, flags: int = os.O_WRONLY | os.O_CREAT | os.O_
         os.close(fd)
         raise
     return fd
+
+
+#: Unix socket paths are limited to 107 bytes; socket directories are kept well under it
+_SOCKET_DIR_BUDGET = 60
+
+
+def runtime_dir() -> Path:
+    """This user's directory for control sockets: ``$XDG_RUNTIME_DIR/planner-tui``, else
+    ``<tmp>/planner-tui-<uid>``; 0700, and refused if another user owns it.
+    """
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isabs(base) and os.path.isdir(base) and len(base) < _SOCKET_DIR_BUDGET - 30:
+        return private_dir(Path(base) / "planner-tui")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return private_dir(Path(tempfile.gettempdir()) / f"planner-tui-{uid}")
+
+
+def socket_dir(key: str) -> Path:
+    """A private directory for the sockets of one graph, named by a hash of ``key`` (short and stable).
+
+    ``key`` identifies the graph (its state directory and namespace), so graphs in different state
+    directories never share sockets, and the path stays short enough for ``AF_UNIX``.
+    """
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return private_dir(runtime_dir() / digest)

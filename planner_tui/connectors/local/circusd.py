@@ -1,8 +1,14 @@
-"""circusd as its own process: start it on loopback endpoints, tell whether it lives, stop it.
+"""circusd as its own process: start it on owner-only Unix sockets, tell whether it lives, stop it.
 
-circus's in-process arbiter is broken on Python 3.11 (REFERENCE.md section 2), so circusd always runs
-as a separate process, in its own session so that a Ctrl-C in the dashboard does not reach it and a
-graph can outlive the planner-tui that started it.
+circus's in-process arbiter is broken on Python 3.11, so circusd always runs as a separate process,
+in its own session so that a Ctrl-C in the dashboard does not reach it and a graph can outlive the
+planner-tui that started it.
+
+circusd's control channel runs any command as its owner and hands out replicas' environments, and
+it has no authentication: its control and pub/sub endpoints are Unix domain sockets in a 0700
+directory of the user's (:func:`planner_tui.config.paths.socket_dir`), never TCP ports; its
+multicast discovery (UDP 0.0.0.0:12027 by default) is turned off, and it runs with umask 077 so
+every file it creates (replica logs included) is the owner's alone.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from planner_tui.config.paths import open_private, private_dir, socket_dir
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.circus_client import CircusClient
 from planner_tui.connectors.local.processes import is_running as process_alive
@@ -65,20 +73,34 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def circusd_endpoints(sockets: Path, generation: str) -> tuple[str, str]:
+    """``(control, pubsub)`` IPC endpoints in the private directory ``sockets``."""
+    return f"ipc://{sockets / f'ctl-{generation}.sock'}", f"ipc://{sockets / f'pub-{generation}.sock'}"
+
+
 def _write_config(run_dir: Path, endpoint: str, pubsub: str, log_path: Path) -> Path:
     # No stats_endpoint: setting it silently starts circusd-stats (REFERENCE.md section 2).
-    ini = run_dir / "circus.ini"
-    ini.write_text(
+    # An empty multicast_endpoint turns off circus's cluster discovery, which would otherwise
+    # listen on UDP 0.0.0.0:12027 and answer anyone with the control endpoint.
+    text = (
         "[circus]\n"
         f"endpoint = {endpoint}\n"
         f"pubsub_endpoint = {pubsub}\n"
+        "multicast_endpoint =\n"
+        "umask = 077\n"
+        "httpd = False\n"
         f"check_delay = {CHECK_DELAY_S}\n"
         "statsd = False\n"
         "warmup_delay = 0\n"
         "loglevel = info\n"
-        f"logoutput = {log_path}\n",
-        encoding="utf-8",
+        f"logoutput = {log_path}\n"
     )
+    ini = run_dir / "circus.ini"
+    tmp = run_dir / ".circus.ini.tmp"
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, ini)
     return ini
 
 
@@ -91,11 +113,12 @@ class Circusd:
         self._popen: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], str, str]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        endpoint = f"tcp://127.0.0.1:{free_loopback_port()}"
-        pubsub = f"tcp://127.0.0.1:{free_loopback_port()}"
+        private_dir(self.run_dir)
+        # a fresh name per start: a dying circusd never removes the sockets of its successor
+        sockets = socket_dir(str(self.run_dir.absolute()))
+        endpoint, pubsub = circusd_endpoints(sockets, secrets.token_hex(4))
         ini = _write_config(self.run_dir, endpoint, pubsub, self.log_path)
-        with open(self.run_dir / "circusd.out", "ab") as out:
+        with os.fdopen(open_private(self.run_dir / "circusd.out"), "ab") as out:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "circus.circusd", str(ini)],
                 stdin=subprocess.DEVNULL,
@@ -104,6 +127,7 @@ class Circusd:
                 start_new_session=True,
                 cwd=self.run_dir,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                umask=0o077,
             )
         return popen, endpoint, pubsub
 
@@ -178,3 +202,12 @@ class Circusd:
                 time.sleep(0.02)
 
         await asyncio.to_thread(_stop)
+        remove_socket_files(handle)
+
+
+def remove_socket_files(handle: CircusdHandle) -> None:
+    """Delete the Unix socket files of a circusd that is gone (a SIGKILLed one leaves them behind)."""
+    for endpoint in (handle.endpoint, handle.pubsub_endpoint):
+        if endpoint.startswith("ipc://"):
+            with contextlib.suppress(OSError):
+                os.unlink(endpoint.removeprefix("ipc://"))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from planner_tui.config.graph import GraphConfig
+from planner_tui.config.paths import private_dir
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.circus_client import CircusClient, CircusCommandError
 from planner_tui.connectors.local.circusd import Circusd
@@ -81,7 +82,7 @@ class ReplicaOperations:
             if spec.problem:
                 await self.mark_failed(name, f"cannot start: {spec.problem}")
                 return
-            self.store.log_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.store.log_dir)
             self._exit_codes.pop(name, None)
             rt.phase, rt.reason = Phase.STARTING, None
             try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from planner_tui.config.paths import PRIVATE_FILE_MODE, private_dir
 from planner_tui.config.paths import state_dir as default_state_dir
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.circusd import CircusdHandle
@@ -103,12 +104,17 @@ class StateStore:
         self.path = self.root / f"{namespace}.json"
         self.run_dir = self.root / namespace
         self.log_dir = self.run_dir / "logs"
-        self._lock = FileLock(str(self.root / "allocations.lock"), timeout=LOCK_TIMEOUT_S)
+        self._lock = FileLock(str(self.root / "allocations.lock"), timeout=LOCK_TIMEOUT_S, mode=PRIVATE_FILE_MODE)
+
+    def ensure_dirs(self) -> None:
+        """Create the state directory and its ``local`` folder, 0700 whatever the umask."""
+        private_dir(self.root.parent)
+        private_dir(self.root)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the state directory's lock (blocking: call from a worker thread)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.ensure_dirs()
         try:
             with self._lock:
                 yield
@@ -125,7 +131,7 @@ class StateStore:
     def write(self, state: NamespaceState) -> None:
         """Write atomically: a reader sees the old file or the new one, never half of one."""
         state.updated_at = time.time()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.ensure_dirs()
         fd, tmp = tempfile.mkstemp(prefix=f".{self.namespace}.", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from filelock import FileLock
 
 from planner_tui.config.graph import GraphConfig
+from planner_tui.config.paths import PRIVATE_FILE_MODE, private_dir
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local import logs
 from planner_tui.connectors.local.circus_client import CircusClient, circus_events
@@ -224,8 +225,10 @@ class Supervisor(ReplicaOperations):
         Holds the namespace's recovery lock, so two connectors never both start a circusd.
         """
         async with self._recover_lock:
-            lock = FileLock(str(self.store.run_dir / "recover.lock"), timeout=60, thread_local=False)
-            self.store.run_dir.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(
+                str(self.store.run_dir / "recover.lock"), timeout=60, thread_local=False, mode=PRIVATE_FILE_MODE
+            )
+            private_dir(self.store.run_dir)
             await asyncio.to_thread(lock.acquire)
             try:
                 await self.reload()
