@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import math
 
-from planner_tui.metrics.snapshot_json import snapshot_to_dict, snapshot_to_json
+import pytest
+
+from planner_tui.metrics.snapshot_json import (
+    SnapshotFormatError,
+    snapshot_from_dict,
+    snapshot_to_dict,
+    snapshot_to_json,
+)
 from planner_tui.model import (
     ComponentSpec,
     ComponentState,
@@ -71,3 +78,30 @@ def test_snapshot_round_trips_through_json() -> None:
     assert data["host"]["load_average"] == [0.1, 0.2, 0.3]
     assert data["usage"]["decode-1"]["threads"] == 3
     assert data["errors"][0].startswith("frontend-0")
+
+
+def test_snapshot_from_dict_gives_back_the_snapshot() -> None:
+    replica = ReplicaState("decode", 1, Phase.READY, pid=42, gpus=(3,), port=21001, reason="ok")
+    snapshot = Snapshot(
+        timestamp=123.5,
+        namespace="demo",
+        components={"decode": ComponentState(ComponentSpec("decode", "decode", "decode", 1, 4, 1), 1, (replica,))},
+        signals=(SignalValue("decode", Signal.KV_USAGE, 0.5, 123.0, stale=True, source="scrape"),),
+        gpus=(GpuSample(3, GpuOrigin.NVML, 123.5, utilization_pct=7.0, holders=("decode-1",)),),
+        host=HostSample(cpu_percent=3.0, load_average=(0.1, 0.2, 0.3)),
+        usage={"decode-1": ReplicaUsage(cpu_percent=1.5, rss_bytes=1024)},
+        late_ticks=2,
+        errors=("a problem",),
+    )
+    back = snapshot_from_dict(json.loads(snapshot_to_json(snapshot)))
+    assert back == snapshot
+    assert back.components["decode"].ready_replicas == 1
+
+
+def test_snapshot_from_dict_names_the_field_that_is_wrong() -> None:
+    data = snapshot_to_dict(Snapshot(timestamp=1.0, namespace="demo"))
+    data["late_ticks"] = "many"
+    with pytest.raises(SnapshotFormatError, match=r"snapshot\.late_ticks: expected int"):
+        snapshot_from_dict(data)
+    with pytest.raises(SnapshotFormatError, match="schema_version"):
+        snapshot_from_dict({**data, "schema_version": 99})
