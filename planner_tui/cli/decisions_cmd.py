@@ -1,8 +1,11 @@
-"""``planner-tui decisions``: print the planner's audit log, optionally following it."""
+"""``planner-tui decisions``: print the planner's audit log, optionally following it.
+
+Lines that cannot be read (torn by a crash, or records whose fields are not a record's) are skipped,
+and counted on stderr: ``skipped 2 unreadable line(s) in FILE``.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from collections import deque
 from pathlib import Path
@@ -12,14 +15,31 @@ import click
 
 from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import demo_graph_path, load_graph
-from planner_tui.planner.audit import audit_path_for, default_audit_path, follow_records, read_records
+from planner_tui.planner.audit import (
+    INTENT,
+    SkippedLines,
+    audit_path_for,
+    default_audit_path,
+    follow_records,
+    read_records,
+    record_key,
+    record_time,
+)
+
+#: after the summary of a decision whose outcome was never recorded (the planner stopped while applying)
+NO_OUTCOME = " [outcome not recorded: the planner stopped while applying it]"
 
 
 def _line(record: dict[str, Any], as_json: bool) -> str:
+    """One record as printed (the reader has checked its timestamp and summary)."""
     if as_json:
         return json.dumps(record, separators=(",", ":"))
-    stamp = _dt.datetime.fromtimestamp(float(record.get("timestamp", 0))).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{stamp} {record.get('summary', '')}"
+    mark = NO_OUTCOME if record.get("phase") == INTENT else ""
+    return f"{record_time(record)} {record.get('summary', '')}{mark}"
+
+
+def _report_skip(file: Path, reason: str) -> None:
+    click.echo(f"skipped 1 unreadable line in {file}: {reason}", err=True)
 
 
 @click.command("decisions")
@@ -47,17 +67,25 @@ def decisions(
         path = default_audit_path(namespace)
     else:
         path = audit_path_for(load_graph(graph_file or demo_graph_path()))
-    records: deque[dict[str, Any]] | list[dict[str, Any]]
-    records = deque(read_records(path), maxlen=last) if last is not None else list(read_records(path))
+    skipped = SkippedLines()
+    try:
+        records: deque[dict[str, Any]] | list[dict[str, Any]]
+        records = (
+            deque(read_records(path, skipped), maxlen=last) if last is not None else list(read_records(path, skipped))
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the audit log {path}: {exc.strerror or exc}") from None
+    for message in skipped.messages():
+        click.echo(message, err=True)
     if not records and not follow:
         click.echo(f"no decisions recorded yet in {path}", err=True)
         return
     for record in records:
         click.echo(_line(record, as_json))
     if follow:
+        after = record_key(records[-1]) if records else float("-inf")
         try:
-            after = float(records[-1].get("timestamp", 0.0)) if records else float("-inf")
-            for record in follow_records(path, after=after):
+            for record in follow_records(path, after=after, skipped=SkippedLines(on_skip=_report_skip)):
                 click.echo(_line(record, as_json))
         except KeyboardInterrupt:
             pass

@@ -1,9 +1,11 @@
-"""Signal values: the serving metrics the planner and the dashboard read, with their freshness."""
+"""Signal values: the serving metrics the planner and the dashboard read, with their freshness and validity."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Signal(StrEnum):
@@ -24,6 +26,47 @@ class Signal(StrEnum):
     OSL = "osl"  # mean output sequence length, tokens
 
 
+#: the largest value each bounded signal can take; every signal is a finite number >= 0.
+#: KV usage is a fraction (vLLM's ``*_usage_perc`` gauges are fractions despite their name).
+SIGNAL_MAXIMUM = MappingProxyType({Signal.KV_USAGE: 1.0})
+
+#: slack for rounding (a mean of fractions can land one ulp above 1)
+_SLACK = 1e-9
+
+
+def domain_problem(signal: Signal, value: float | None) -> str | None:
+    """Why ``value`` cannot be a reading of ``signal`` (``"not a finite number"``, ``"negative"``,
+    ``"outside 0..1"``), or None when it can (None, "no value yet", is not a problem).
+
+    Counts, queues, rates, latencies and lengths are finite and >= 0; KV usage is within 0..1.
+    """
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "not a number"
+    if not math.isfinite(number):
+        return "not a finite number"
+    high = SIGNAL_MAXIMUM.get(signal)
+    if high is not None and not -_SLACK <= number <= high + _SLACK:
+        return f"outside 0..{high:g}"
+    if number < 0:
+        return "negative"
+    return None
+
+
+def format_value(value: float | None) -> str:
+    """``0.95``, ``+Inf``, ``-Inf``, ``NaN`` or ``-`` (None): how a value is named in reasons and records."""
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:g}"
+
+
 @dataclass(frozen=True, slots=True)
 class SignalValue:
     """A signal's value for a component at ``timestamp``.
@@ -31,6 +74,9 @@ class SignalValue:
     ``value`` is None when no source has produced it yet. ``stale`` is True when the source did not
     answer in the last interval: the value shown is the last one known, never a made-up zero.
     ``replica`` is set for per-replica values and None for the component aggregate.
+    ``invalid`` is set (to the reason) when the value is outside the signal's domain (see
+    :func:`domain_problem`): such a value is shown as invalid and never acted on. It is computed when
+    the value is made, so every source's values are checked the same way.
     """
 
     component: str
@@ -40,7 +86,41 @@ class SignalValue:
     stale: bool = False
     replica: str | None = None
     source: str | None = None
+    invalid: str | None = None
+
+    def __post_init__(self) -> None:
+        value = self.value
+        if self.invalid is not None or value is None:
+            return
+        try:
+            if 0.0 <= value <= 1.0:  # the common case, cheaply: thousands of values are made per tick
+                return
+        except TypeError:
+            pass
+        problem = domain_problem(self.signal, value)
+        if problem is not None:
+            object.__setattr__(self, "invalid", problem)
+
+    @property
+    def valid(self) -> bool:
+        """False when the value is outside the signal's domain (``invalid`` says why)."""
+        return self.invalid is None
 
     def age(self, now: float) -> float:
         """Seconds since the value was observed."""
         return max(0.0, now - self.timestamp)
+
+    def marks(self) -> str:
+        """``""``, ``" (stale)"``, ``" (invalid: not a finite number)"``: what to print after the value."""
+        out = ""
+        if self.invalid is not None:
+            out += f" (invalid: {self.invalid})"
+        if self.stale:
+            out += " (stale)"
+        return out
+
+    def describe(self) -> str:
+        """``kv_usage=+Inf (decode-0): not a finite number`` style, for reasons and error lines."""
+        where = f" ({self.replica})" if self.replica else ""
+        text = f"{self.signal.value}={format_value(self.value)}{where}"
+        return f"{text}: {self.invalid}" if self.invalid else text

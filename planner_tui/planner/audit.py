@@ -1,29 +1,44 @@
 """The audit log: every decision appended as one JSON line, flushed and fsynced, rotated by size.
 
-A line is on disk before the decision is reported to anyone, so a crash loses none. Rotation keeps
-``backups`` older files (``decisions.jsonl.1`` is the newest of them). Readers skip a torn last
-line (a crash in the middle of a write) instead of failing on it.
+A line is on disk before the decision is reported to anyone, so a crash loses none. A decision that
+changes replica counts is written twice: an *intent* record (``"phase": "intent"``, outcomes
+``pending``) before anything is applied, then the decision with its outcomes; readers show the
+second in place of the first, and an intent with no outcome after it (the planner stopped while
+applying) as it is. Every append starts on a fresh line: a line torn by a crash in the middle of a
+write is closed first, so it never swallows the next record. Rotation keeps ``backups`` older files
+(``decisions.jsonl.1`` is the newest of them).
+
+Readers skip what they cannot read (a torn line, a record whose fields are not what a record holds,
+such as a timestamp of ``"abc"`` or ``1e20``) and count it in a :class:`SkippedLines`.
+
+The directory is made 0700 and the file 0600 whatever the umask.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
+import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from planner_tui.config.graph import GraphConfig
-from planner_tui.config.paths import state_dir
+from planner_tui.config.paths import open_private, private_dir, state_dir
 from planner_tui.model.decisions import Decision
-from planner_tui.planner.records import decision_to_dict
+from planner_tui.planner.records import decision_to_dict, json_line
 
 log = logging.getLogger(__name__)
 
 AUDIT_FILE_NAME = "decisions.jsonl"
+
+#: the ``phase`` of a record written before its decision is applied
+INTENT = "intent"
 
 
 def default_audit_path(namespace: str) -> Path:
@@ -39,47 +54,75 @@ def audit_path_for(graph: GraphConfig) -> Path:
 
 
 class AuditLog:
-    """Appends decisions to a JSON-lines file durably; safe to call from several threads."""
+    """Appends decisions to a JSON-lines file durably; safe to call from several threads.
+
+    The file is opened for each append (a few system calls next to the fsync), so a file rotated,
+    removed or replaced by someone else is picked up, and a failed write leaves nothing half-open.
+    """
 
     def __init__(self, path: str | Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 3) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()
-        self._file: IO[bytes] | None = None
+        # Directories under the state dir are planner-tui's own: narrowed to 0700 even when they exist.
+        # A directory the user chose for the log elsewhere is only made (0700) when it is missing.
+        self._own_dir = self.path.parent.absolute().is_relative_to(state_dir())
 
     @classmethod
     def for_graph(cls, graph: GraphConfig) -> AuditLog:
         """The audit log configured by the graph's ``[planner]`` table."""
         return cls(audit_path_for(graph), graph.planner.audit_max_bytes, graph.planner.audit_backups)
 
-    def _open(self) -> IO[bytes]:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between appends
-        return self._file
+    def append(self, decision: Decision, phase: str | None = None) -> None:
+        """Write ``decision`` as one line and fsync it (``phase="intent"`` before it is applied).
 
-    def append(self, decision: Decision) -> None:
-        """Write ``decision`` as one line and fsync it. Raises OSError when the disk refuses."""
-        self.append_record(decision_to_dict(decision))
+        Raises OSError when the disk refuses.
+        """
+        record = decision_to_dict(decision)
+        if phase is not None:
+            record["phase"] = phase
+        self.append_record(record)
 
     def append_record(self, record: dict[str, Any]) -> None:
-        """Write one JSON record as a line, durably."""
-        line = (json.dumps(record, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
+        """Write one JSON record as a line, durably, starting on a fresh line."""
+        line = json_line(record)
         with self._lock:
-            handle = self._open()
-            size = handle.tell()
+            self._prepare_dir()
+            try:
+                size = os.stat(self.path).st_size
+            except FileNotFoundError:
+                size = -1
             if size > 0 and size + len(line) > self.max_bytes:
                 self._rotate()
-                handle = self._open()
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+                size = -1
+            self._write(line)
+            if size < 0:  # a new file: its directory entry must be durable too
+                _fsync_dir(self.path.parent)
+
+    def _prepare_dir(self) -> None:
+        parent = self.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is not a directory")
+        if self._own_dir or not parent.exists():
+            private_dir(parent)
+
+    def _write(self, line: bytes) -> None:
+        """Append ``line``, after a newline when the file ends in a torn line, and fsync."""
+        fd = open_private(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        with os.fdopen(fd, "ab", buffering=0) as handle:
+            size = os.fstat(fd).st_size
+            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # close the torn line a crash mid-write left
+            view = memoryview(line)
+            while view:
+                written = handle.write(view)
+                if not written:
+                    raise OSError(f"could not write to {self.path}")
+                view = view[written:]
+            os.fsync(fd)
 
     def _rotate(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
         if self.backups <= 0:
             self.path.unlink(missing_ok=True)
         else:
@@ -92,11 +135,7 @@ class AuditLog:
         log.info("rotated audit log %s", self.path)
 
     def close(self) -> None:
-        """Close the file (appending again reopens it)."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        """Nothing stays open between appends; kept so owners can close what they opened."""
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -126,84 +165,207 @@ def audit_files(path: str | Path) -> list[Path]:
     return files
 
 
+@dataclass
+class SkippedLines:
+    """Lines a reader could not use, counted per file; ``on_skip(file, reason)`` is told of each."""
+
+    counts: dict[Path, int] = field(default_factory=dict)
+    on_skip: Callable[[Path, str], None] | None = None
+
+    def add(self, file: Path, reason: str) -> None:
+        """Count one unreadable line of ``file``."""
+        self.counts[file] = self.counts.get(file, 0) + 1
+        log.debug("skipped an unreadable line in %s: %s", file, reason)
+        if self.on_skip is not None:
+            self.on_skip(file, reason)
+
+    @property
+    def total(self) -> int:
+        """Lines skipped in every file."""
+        return sum(self.counts.values())
+
+    def messages(self) -> list[str]:
+        """``skipped 2 unreadable line(s) in FILE``, one per file with any."""
+        return [f"skipped {n} unreadable line(s) in {file}" for file, n in self.counts.items()]
+
+
+#: timestamps a record can hold: from 1970 to the year 5000 (anything else is not a decision's time)
+_MAX_TIMESTAMP = 95_617_584_000.0
+
+
+def record_problem(record: Any) -> str | None:
+    """Why ``record`` is not an audit record a reader can show, or None when it is.
+
+    A record is a JSON object with a finite numeric ``timestamp`` a date can be made of, a string
+    ``summary`` when present, and a list of objects as ``components`` when present.
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    stamp = record.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return f"timestamp {stamp!r} is not a number"
+    if not math.isfinite(stamp) or not 0 <= stamp <= _MAX_TIMESTAMP:
+        return f"timestamp {stamp!r} is out of range"
+    summary = record.get("summary", "")
+    if not isinstance(summary, str):
+        return f"summary {summary!r} is not text"
+    components = record.get("components", [])
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        return "components is not a list of objects"
+    return None
+
+
 def parse_line(line: str) -> dict[str, Any] | None:
-    """One audit record, or None for a blank or torn line."""
+    """One audit record, or None for a blank line, a torn line or a record :func:`record_problem` rejects."""
+    record, _ = _parse(line)
+    return record
+
+
+def _parse(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The record and None, or None and why the line is unreadable (None, None for a blank line)."""
     line = line.strip()
     if not line:
-        return None
+        return None, None
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return None, f"not JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+    problem = record_problem(record)
+    if problem is not None:
+        return None, problem
+    return record, None
 
 
-def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Every readable record of the log and its backups, oldest first."""
+def record_time(record: dict[str, Any]) -> str:
+    """The record's timestamp as local ``YYYY-mm-dd HH:MM:SS`` (for a record :func:`record_problem` accepts)."""
+    return _dt.datetime.fromtimestamp(float(record["timestamp"])).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def record_key(record: dict[str, Any]) -> tuple[float, int]:
+    """Where ``record`` stands in the log: its timestamp, then 0 for an intent and 1 for an outcome."""
+    return _stamp(record), 0 if record.get("phase") == INTENT else 1
+
+
+class _Intents:
+    """Shows a decision once: an intent record is held until the record after it; dropped when that
+    is its decision's outcome (same timestamp), shown as it is otherwise."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Any] | None = None
+
+    def feed(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        pending, self.pending = self.pending, None
+        if pending is not None and (record.get("phase") == INTENT or _stamp(record) != _stamp(pending)):
+            out.append(pending)
+        if record.get("phase") == INTENT:
+            self.pending = record
+        else:
+            out.append(record)
+        return out
+
+    def flush(self) -> list[dict[str, Any]]:
+        pending, self.pending = self.pending, None
+        return [pending] if pending is not None else []
+
+
+def read_records(path: str | Path, skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
+    """Every readable record of the log and its backups, oldest first, one per decision (an intent
+    followed by its outcome shows as the outcome). Unreadable lines are counted in ``skipped``."""
+    intents = _Intents()
     for file in audit_files(path):
-        yield from _records_in(file)  # a file rotated away while reading is skipped
+        for record in _records_in(file, skipped):  # a file rotated away while reading is skipped
+            yield from intents.feed(record)
+    yield from intents.flush()
 
 
 def follow_records(
     path: str | Path,
     poll_s: float = 0.5,
     should_stop: Callable[[], bool] = lambda: False,
-    after: float | None = None,
+    after: float | tuple[float, int] | None = None,
+    skipped: SkippedLines | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Records with a timestamp later than ``after`` (default: the newest on disk now), as they are
-    appended, across rotations, until ``should_stop()``.
+    """Records after ``after`` (a timestamp, or a record's :func:`record_key`; default: the newest on
+    disk now), as they are appended, across rotations, until ``should_stop()``.
 
-    Records are told apart by their timestamps (the runner writes them in time order), so a rotation
-    between two polls loses nothing: what went into the rotated files is read from there.
+    An intent record is shown once the record after it is read: its outcome in its place, or the
+    intent as it is. Unreadable lines appended after following started are counted in ``skipped``
+    (whose ``on_skip`` hears of each as it is met); those already there are the caller's to count.
     """
     path = Path(path)
-    last_ts = float("-inf")
-    if after is not None:
-        last_ts = after
-    else:
+    if after is None:
+        last = (float("-inf"), 1)
         for record in read_records(path):
-            last_ts = max(last_ts, _stamp(record))
-    handle: IO[str] | None = None
+            last = max(last, record_key(record))
+    else:
+        last = after if isinstance(after, tuple) else (after, 1)
+    intents = _Intents()
+
+    def newer(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal last
+        for record in records:
+            key = record_key(record)
+            if key > last:  # each record is fed once, in the order written
+                last = key
+                yield from intents.feed(record)
+
+    try:
+        initial = path.stat().st_size
+    except FileNotFoundError:
+        initial = 0
+    handle: IO[bytes] | None = None
     inode: int | None = None
-    buffer = ""
+    buffer = b""
     try:
         while not should_stop():
             if handle is None:
                 try:
-                    handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - followed file
+                    handle = open(path, "rb")  # noqa: SIM115 - the followed file, closed below
                 except FileNotFoundError:
                     time.sleep(poll_s)
                     continue
-                inode = os.fstat(handle.fileno()).st_ino
-                buffer = ""
-                # Whatever reached rotated files since the last record seen.
-                for file in audit_files(path)[:-1]:
-                    for record in _records_in(file):
-                        if _stamp(record) > last_ts:
-                            last_ts = _stamp(record)
-                            yield record
-            chunk = handle.read()
+                inode, buffer = os.fstat(handle.fileno()).st_ino, b""
+            counting = skipped
+            if initial:  # what was there when following started: already read by the caller
+                chunk, initial, counting = handle.read(initial), 0, None
+            else:
+                chunk = handle.read()
             if chunk:
-                buffer += chunk
-                *lines, buffer = buffer.split("\n")
-                for line in lines:
-                    parsed = parse_line(line)
-                    if parsed is not None and _stamp(parsed) > last_ts:
-                        last_ts = _stamp(parsed)
-                        yield parsed
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                yield from newer(_parsed(lines, path, counting))
                 continue
             try:
                 current: int | None = os.stat(path).st_ino
             except FileNotFoundError:
                 current = None
-            if current != inode:  # rotated: the old file is fully read; open the new one
-                handle.close()
-                handle = None
+            if current == inode:
+                time.sleep(poll_s)
                 continue
-            time.sleep(poll_s)
+            # Rotated: finish the file followed so far (no one writes to it any more), then every
+            # file rotated after it, then follow the new file.
+            lines = (buffer + handle.read()).split(b"\n")
+            handle.close()
+            handle = None
+            yield from newer(_parsed(lines, path, skipped))
+            for file, counted in _rotated_after(path, inode):
+                yield from newer(_records_in(file, skipped if counted else None))
     finally:
         if handle is not None:
             handle.close()
+
+
+def _rotated_after(path: Path, inode: int | None) -> list[tuple[Path, bool]]:
+    """The rotated files newer than the one with ``inode``, oldest first, each with whether its bad
+    lines are new to the follower; every rotated file (not counted) when that one is gone."""
+    rotated = audit_files(path)[:-1] if path.exists() else audit_files(path)
+    for i, file in enumerate(rotated):
+        try:
+            if os.stat(file).st_ino == inode:
+                return [(f, True) for f in rotated[i + 1 :]]
+        except FileNotFoundError:
+            continue
+    return [(f, False) for f in rotated]
 
 
 def _stamp(record: dict[str, Any]) -> float:
@@ -213,12 +375,19 @@ def _stamp(record: dict[str, Any]) -> float:
         return 0.0
 
 
-def _records_in(file: Path) -> Iterator[dict[str, Any]]:
+def _parsed(lines: Iterable[str | bytes], file: Path, skipped: SkippedLines | None) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+        record, problem = _parse(text)
+        if record is not None:
+            yield record
+        elif problem is not None and skipped is not None:
+            skipped.add(file, problem)
+
+
+def _records_in(file: Path, skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
     try:
         with open(file, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                record = parse_line(line)
-                if record is not None:
-                    yield record
+            yield from _parsed(handle, file, skipped)
     except FileNotFoundError:
         return

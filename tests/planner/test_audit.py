@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -13,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from planner_tui.model import ComponentDecision, Decision, LimitApplied, Outcome, PlannerMode, Signal, SignalValue
-from planner_tui.planner.audit import AuditLog, audit_files, default_audit_path, read_records
-from planner_tui.planner.records import decision_from_dict, decision_to_dict, summary_line
+from planner_tui.planner.audit import AuditLog, SkippedLines, audit_files, default_audit_path, read_records
+from planner_tui.planner.records import decision_from_dict, decision_to_dict, json_line, summary_line
 
 
 def sample_decision(ts: float, target: int = 2) -> Decision:
@@ -123,3 +124,83 @@ def test_every_reported_decision_survives_a_kill(tmp_path: Path) -> None:
     assert stamps[: reported + 1] == [1000.0 + i for i in range(reported + 1)]
     assert all(decision_from_dict(r).components[0].component == "decode" for r in records)
     assert len(audit_files(path)) > 2  # it rotated along the way
+
+
+def test_an_append_after_a_torn_line_starts_on_a_fresh_line(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    AuditLog(path).append(sample_decision(1.0))
+    with open(path, "a") as handle:  # a crash in the middle of writing the second record
+        handle.write('{"timestamp": 2, "comp')
+    AuditLog(path).append(sample_decision(3.0))  # the planner, restarted
+    assert [r["timestamp"] for r in read_records(path)] == [1.0, 3.0]
+    skipped = SkippedLines()
+    assert len(list(read_records(path, skipped))) == 2
+    assert skipped.messages() == [f"skipped 1 unreadable line(s) in {path}"]
+
+
+def test_the_audit_dir_is_0700_and_the_file_0600_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        AuditLog(default_audit_path("demo")).append(sample_decision(1.0))
+        custom = tmp_path / "elsewhere" / "deep" / "audit.jsonl"
+        AuditLog(custom).append(sample_decision(1.0))
+    finally:
+        os.umask(old)
+    default = default_audit_path("demo")
+    for path in (default, custom):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700, path.parent
+    assert stat.S_IMODE((tmp_path / "elsewhere").stat().st_mode) == 0o700
+
+
+def test_rotated_files_are_private_too(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        log = AuditLog(tmp_path / "decisions.jsonl", max_bytes=4096, backups=2)
+        for i in range(20):
+            log.append(sample_decision(1000.0 + i))
+    finally:
+        os.umask(old)
+    files = audit_files(tmp_path / "decisions.jsonl")
+    assert len(files) == 3 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+
+
+def test_non_finite_values_are_written_as_strings_and_read_back(tmp_path: Path) -> None:
+    inf, nan = float("inf"), float("nan")
+    inputs = (
+        SignalValue("decode", Signal.KV_USAGE, inf, 999.0, replica="decode-0"),
+        SignalValue("decode", Signal.WAITING, nan, 999.0, replica="decode-0"),
+        SignalValue("decode", Signal.QUEUE_DEPTH, -inf, 999.0),
+    )
+    base = sample_decision(1000.0).components[0]
+    comp = replace(base, inputs=inputs, load=nan, predicted=(("request_rate", inf),))
+    decision = replace(sample_decision(1000.0), components=(comp,))
+    path = tmp_path / "decisions.jsonl"
+    AuditLog(path).append(decision)  # strict JSON has no Infinity: this raised ValueError before
+    (record,) = list(read_records(path))
+    values = record["components"][0]["inputs"]
+    assert [v["value"] for v in values] == ["+Inf", "NaN", "-Inf"]
+    assert [v["invalid"] for v in values] == ["not a finite number"] * 3
+    assert record["components"][0]["load"] == "NaN" and record["components"][0]["predicted"] == {"request_rate": "+Inf"}
+    back = decision_from_dict(record).components[0]
+    assert back.inputs[0].value == inf and back.inputs[2].value == -inf and back.inputs[0].invalid is not None
+    assert back.predicted == (("request_rate", inf),)
+    assert json_line({"x": [inf, {"y": nan}], "z": object}).startswith(b'{"x":["+Inf",{"y":"NaN"}],"z":"<class')
+
+
+def test_records_whose_fields_are_not_a_records_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    AuditLog(path).append(sample_decision(1.0))
+    bad = [
+        '{"timestamp": "abc"}',
+        '{"timestamp": null}',
+        '{"timestamp": 1e20}',
+        "[1, 2]",
+        '{"timestamp": 2, "summary": 5}',
+    ]
+    with open(path, "a") as handle:
+        handle.write("\n".join(bad) + "\n")
+    AuditLog(path).append(sample_decision(3.0))
+    skipped = SkippedLines()
+    assert [r["timestamp"] for r in read_records(path, skipped)] == [1.0, 3.0]
+    assert skipped.total == len(bad)
