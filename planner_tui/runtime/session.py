@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
+from planner_tui.config.paths import socket_dir
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
 from planner_tui.model.decisions import Decision, PlannerMode
@@ -29,6 +31,8 @@ from planner_tui.planner.runner import PlannerRunner
 from planner_tui.planner.state import Pin
 from planner_tui.runtime.errors import ReadOnlyError
 from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent, SnapshotReady
+from planner_tui.runtime.ownership import GraphLease
+from planner_tui.runtime.publisher import SnapshotPublisher
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,11 @@ class Session:
         *,
         read_only: bool = False,
         exporter: PlannerExporter | None = None,
+        lease: GraphLease | None = None,
     ) -> None:
         self.graph = graph
+        self.lease = lease
+        self.publisher: SnapshotPublisher | None = None
         self.connector = connector
         self.collector = collector
         self.runner = runner
@@ -75,8 +82,14 @@ class Session:
         audit: AuditLog | None = None,
         profile: CapacityProfile | None = None,
         clock: Callable[[], float] = time.time,
+        publish: bool = True,
     ) -> Session:
-        """Start (or attach to) the graph, then the collector and the planner.
+        """Take the graph's lease, start (or attach to) the graph, then the collector and the planner.
+
+        The session owns the graph: it holds the graph's lease (:mod:`planner_tui.runtime.ownership`)
+        until :meth:`close`, and with ``publish`` serves its Snapshots and decisions to observers on a
+        Unix socket. Raises :class:`GraphOwnedError` naming the owner when another process holds the
+        lease (:func:`planner_tui.runtime.open_graph` attaches as an observer instead).
 
         ``connector`` defaults to a LocalConnector for the graph's namespace. A read-only session
         changes nothing: its planner only advises and writes no audit log. ``metrics_interval_s`` and
@@ -84,11 +97,12 @@ class Session:
         """
         if profile is None and graph.planner.profile_file:
             profile = load_profile(graph.planner.profile_file)  # a bad profile fails before anything starts
+        lease = GraphLease.try_take(graph.namespace)  # before anything starts: one owner per graph
         exporter = PlannerExporter(graph) if graph.planner.exporter_port is not None else None
-        if exporter is not None:
-            exporter.start()  # a taken port fails before anything starts
         created = connector is None
         try:
+            if exporter is not None:
+                exporter.start()  # a taken port fails before anything starts
             if connector is None:
                 from planner_tui.connectors.local import LocalConnector
 
@@ -96,6 +110,7 @@ class Session:
         except BaseException:
             if exporter is not None:
                 exporter.stop()
+            lease.release()
             raise
         try:
             if collector is None:
@@ -114,15 +129,43 @@ class Session:
                 interval_s=planner_interval_s,
                 clock=clock,
             )
-            session = cls(graph, connector, collector, runner, read_only=read_only, exporter=exporter)
+            session = cls(graph, connector, collector, runner, read_only=read_only, exporter=exporter, lease=lease)
             session._start()
+            if publish:
+                await session._publish_feed()
         except BaseException:
             if exporter is not None:
                 exporter.stop()
             if created:
                 await connector.shutdown(stop_graph=False)
+            lease.release()
             raise
         return session
+
+    async def _publish_feed(self) -> None:
+        """Serve this session's feed to observers and say where in the lease."""
+        assert self.lease is not None
+        path = socket_dir(str(self.lease.path)) / "session.sock"
+        hello = {
+            "owner": dataclasses.asdict(self.lease.info),
+            "graph": self.graph.model_dump(mode="json"),
+            "connector": str(getattr(self.connector, "kind", "?")),
+            "read_only": self.read_only,
+        }
+        self.publisher = SnapshotPublisher(self, path, self.lease.info, hello, self._feed_state)
+        await self.publisher.start()
+        self.lease.publish_socket(str(path))
+
+    def _feed_state(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "next_tick_at": self.next_tick_at,
+            "pins": {
+                name: {"replicas": pin.replicas, "until": pin.until, "reason": pin.reason}
+                for name, pin in self.pins.items()
+            },
+            "problems": list(getattr(self.connector, "problems", []) or []),
+        }
 
     def _start(self) -> None:
         queue = self.collector.subscribe()
@@ -139,6 +182,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self.publisher is not None:
+            await self.publisher.stop()
         await self.runner.stop(timeout=5.0)
         if self._pump is not None:
             self._pump.cancel()
@@ -153,6 +198,9 @@ class Session:
             await asyncio.wait_for(self.connector.shutdown(stop_graph=stop_graph), timeout=timeout)
         except TimeoutError:
             log.error("the connector did not shut down within %.0f s", timeout)
+        finally:
+            if self.lease is not None:
+                self.lease.release()  # last: a new owner never meets a graph still stopping
 
     # -- state -------------------------------------------------------------------------------------
     @property

@@ -26,8 +26,9 @@ class SessionOpener:
         """Open the Session (imported here, so the first frame does not wait for the runtime's imports)."""
         # The runtime pulls in circus, zmq, httpx and the metrics sources: import it off the UI thread.
         runtime = await asyncio.to_thread(importlib.import_module, "planner_tui.runtime")
-        session = await runtime.Session.open(self.graph, mode=self.mode, read_only=self.read_only)
-        return session
+        # the graph's owner, or an observer of the process that owns it (read-only)
+        source: DashboardSource = await runtime.open_graph(self.graph, mode=self.mode, read_only=self.read_only)
+        return source
 
 
 def run_dashboard(

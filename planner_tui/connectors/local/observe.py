@@ -1,0 +1,38 @@
+"""Phases of a graph's replicas as seen from outside, for a connector that only observes.
+
+An observing connector (``planner-tui status`` when no owner runs, an observer's log reader) must
+change nothing: it does not talk to circusd, restart, launch or record anything. It reads the state
+file once, checks each recorded pid and asks each replica's health URL, and that is all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from planner_tui.connectors.local.health import probe
+from planner_tui.connectors.local.processes import is_running
+from planner_tui.connectors.local.supervisor import Supervisor
+from planner_tui.model.replicas import Phase
+
+
+async def observe_phases(sup: Supervisor, timeout: float = 0.5) -> None:
+    """Set every recorded replica's runtime phase from its process and health URL (no changes made)."""
+
+    async def one(client: httpx.AsyncClient, name: str) -> None:
+        rec = sup.state.replicas[name]
+        rt = sup.runtime_of(name)
+        if rec.failed_reason or rec.stopping:
+            return  # the connector's view shows these from the record itself
+        if not rec.pid or not is_running(rec.pid, rec.pid_create_time):
+            rt.phase, rt.reason = Phase.CRASHED, "process not running (its owner restarts it)"
+            return
+        url = sup.probe_url(name)
+        if url is None or await probe(client, url, timeout):
+            rt.phase, rt.reason = Phase.READY, None
+        else:
+            rt.phase, rt.reason = Phase.RUNNING, "health endpoint not answering"
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        await asyncio.gather(*(one(client, name) for name in list(sup.state.replicas)))
