@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -58,10 +59,8 @@ def private_dir(path: Path | str) -> Path:
             break
         cursor = cursor.parent
     for directory in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(directory, PRIVATE_DIR_MODE)
-        except FileExistsError:
-            pass
         os.chmod(directory, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
     st = os.stat(path)
     if hasattr(os, "getuid") and st.st_uid != os.getuid():

@@ -124,12 +124,12 @@ def _from_data(kind: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, list):
             raise SnapshotFormatError(f"{where}: expected a list, got {type(value).__name__}")
-        args = typing.get_args(kind)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from_data(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise SnapshotFormatError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_from_data(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+        items = typing.get_args(kind)
+        if len(items) == 2 and items[1] is Ellipsis:
+            return tuple(_from_data(items[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(items) != len(value):
+            raise SnapshotFormatError(f"{where}: expected {len(items)} items, got {len(value)}")
+        return tuple(_from_data(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(items, value, strict=True)))
     raise SnapshotFormatError(f"{where}: cannot read a {kind!r}")
 
 

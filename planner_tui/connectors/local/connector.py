@@ -19,6 +19,7 @@ from planner_tui.connectors.local import logs
 from planner_tui.connectors.local.allocator import gpu_inventory, holdings_of
 from planner_tui.connectors.local.health import HealthMonitor
 from planner_tui.connectors.local.info import component_metrics, prefill_queue, resource_usage, topology
+from planner_tui.connectors.local.observe import observe_phases
 from planner_tui.connectors.local.processes import is_running as process_alive
 from planner_tui.connectors.local.processes import stop_process_tree
 from planner_tui.connectors.local.scaling import ScalingMixin
@@ -61,6 +62,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         monitor_interval_s: float = 0.25,
         log_max_bytes: int = logs.MAX_BYTES,
         log_backups: int = logs.BACKUPS,
+        observe: bool = False,
     ) -> None:
         if graph is not None and graph.namespace != namespace:
             raise ConnectorError(f"the graph's namespace is {graph.namespace!r}, not {namespace!r}")
@@ -83,6 +85,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._scale_lock = asyncio.Lock()
         self._removals: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.observe = observe
 
     # -- factories and lifecycle -------------------------------------------------------------------
     @classmethod
@@ -103,7 +106,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
     async def attach(cls, namespace: str, state_dir: str | Path | None = None, **options: Any) -> LocalConnector:
         """Attach to the running graph of ``namespace`` through its state file (no graph file needed).
 
-        Raises ConnectorError "no running graph in namespace X" when there is none.
+        ``observe=True`` attaches strictly read-only: nothing is started, restarted, launched or
+        recorded, and its scaling and restart methods refuse. Raises ConnectorError "no running graph
+        in namespace X" when there is none.
         """
         connector = cls(namespace, graph=None, state_dir=state_dir, **options)
         await connector.initialize()
@@ -134,6 +139,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
     async def initialize(self) -> None:
         """Start the graph (first use), or adopt the running one and reconcile with what circus runs."""
         if self._sup is not None:
+            return
+        if self.observe:
+            await self._initialize_observer()
             return
         existing = await asyncio.to_thread(self._read_state)
         if existing is not None and existing.stopping:
@@ -171,6 +179,28 @@ class LocalConnector(ScalingMixin, PlannerConnector):
                 await self._monitor.stop()
                 raise
         self._monitor.start()
+
+    async def _initialize_observer(self) -> None:
+        existing = await asyncio.to_thread(self.store.read)
+        if existing is None:
+            raise ConnectorError(
+                f"no running graph in namespace {self.namespace} (no state file at {self.store.path}); "
+                "start it with a graph file"
+            )
+        graph = self._graph or GraphConfig.model_validate(existing.graph)
+        sup = Supervisor(self.store, graph, existing.working_dir or self.working_dir, **self._options)  # type: ignore[arg-type]
+        sup.state = existing
+        sup.closing = True  # never starts circusd
+        self._sup = sup
+        await observe_phases(sup)
+
+    def _writable(self, action: str) -> None:
+        if self.observe:
+            raise ConnectorError(f"{action} refused: this connector only observes namespace {self.namespace}")
+
+    async def _apply(self, targets: dict[str, int]) -> set[str]:
+        self._writable("scaling")
+        return await super()._apply(targets)
 
     async def _finish_interrupted_stop(self, state: NamespaceState) -> None:
         """A graph whose stop did not finish: refuse while it is stopping, else clean up what is left."""
@@ -260,6 +290,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
             return
         self._closed = True
         self._sup.closing = True
+        if self.observe:
+            await self._sup.close()  # an observer never stops what it did not start
+            return
         if self._monitor is not None:
             await self._monitor.stop()
         if self._removals:
@@ -387,6 +420,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
     # -- operations --------------------------------------------------------------------------------
     async def restart_component(self, component_name: str, rolling: bool = True) -> bool:
         """Restart the component's replicas: one at a time waiting until each is ready, or all at once."""
+        self._writable("restarting")
         self._component(component_name)
         sup = self.supervisor
         names = [n for n in sup.replica_names(component_name) if not sup.state.replicas[n].stopping]
