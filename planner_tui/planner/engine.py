@@ -15,6 +15,7 @@ from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
 from planner_tui.config.planner_settings import PlannerSettings, Policy
 from planner_tui.model.components import ComponentState
 from planner_tui.model.decisions import ComponentDecision, Decision, LimitApplied, Outcome, PlannerMode, Verdict
+from planner_tui.model.signals import SignalValue
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.inputs import ComponentSignals, SnapshotIndex
 from planner_tui.planner.limits import BudgetItem, apply_gpu_budget, clamp_bounds, stabilise
@@ -150,7 +151,11 @@ def plan(
             name, comp_cfg, comp_state, index, memory, now, changed or signals.stopping > 0, others, cfg, signals
         )
         ctx.last_scale_up_at = last_scale_up_at
+        seen = [len(f.invalid_inputs) for f in others]
         rec = POLICIES[policy](ctx)
+        invalid = _invalid_read(signals, others, seen)
+        if invalid:
+            rec = hold(ctx, Verdict.INSUFFICIENT_DATA, invalid_clause(name, invalid), inputs=(*invalid, *rec.inputs))
         item = _limit_component(name, policy, current, rec, comp_cfg, window, now, last_change_at, last_scale_up_at)
         pin = state.pin(name, now) if pins else None
         if pin is not None:
@@ -166,6 +171,32 @@ def plan(
     )
     new_state = replace(state, components=MappingProxyType(memories), ticks=state.ticks + 1, last_tick_at=now)
     return decision, new_state
+
+
+def _invalid_read(
+    signals: ComponentSignals, others: tuple[ComponentSignals, ...], seen: list[int]
+) -> list[SignalValue]:
+    """The invalid values the policy met: its component's, and the frontends' read since ``seen``."""
+    invalid = list(signals.invalid_inputs)
+    for frontend, before in zip(others, seen, strict=True):
+        invalid.extend(frontend.invalid_inputs[before:])
+    return invalid
+
+
+#: invalid values named in one reason (the record keeps them all)
+_NAMED_INVALID = 3
+
+
+def invalid_clause(component: str, invalid: list[SignalValue]) -> str:
+    """``invalid input kv_usage=+Inf (decode-0): not a finite number; not acting on it`` (values of other
+    components, e.g. a frontend's, are prefixed with the component)."""
+    texts = list(
+        dict.fromkeys(v.describe() if v.component == component else f"{v.component} {v.describe()}" for v in invalid)
+    )
+    named = texts[:_NAMED_INVALID]
+    more = f" and {len(texts) - len(named)} more" if len(texts) > len(named) else ""
+    head = "invalid input" if len(texts) == 1 else "invalid inputs"
+    return f"{head} {', '.join(named)}{more}; not acting on it"
 
 
 def _context(

@@ -7,6 +7,10 @@ Replicas that are starting count as capacity coming instead (see :attr:`Reading.
 
 Component-level (aggregate) values are read as totals for the extensive signals (queue depth,
 in-flight, waiting, request rate) and as means for the others (KV usage, latencies, ISL/OSL).
+
+Values outside their signal's domain (:attr:`SignalValue.invalid`: +Inf, NaN, a negative queue, KV
+usage above 1) are never used: they are collected in :attr:`ComponentSignals.invalid_inputs` and the
+engine holds a component whose policy met one.
 """
 
 from __future__ import annotations
@@ -73,14 +77,25 @@ class Reading:
 
 
 def is_fresh(value: SignalValue, now: float, max_age_s: float) -> bool:
-    """True when ``value`` is known, not marked stale and not older than ``max_age_s``."""
+    """True when ``value`` is known, not marked stale and not older than ``max_age_s`` (valid or not)."""
     return value.value is not None and not value.stale and now - value.timestamp <= max_age_s
 
 
 class ComponentSignals:
     """The signals of one component at one tick, read through the cold-start and staleness rules."""
 
-    __slots__ = ("_index", "_ready_names", "live", "max_age_s", "name", "now", "ready", "stale_inputs", "stopping")
+    __slots__ = (
+        "_index",
+        "_ready_names",
+        "invalid_inputs",
+        "live",
+        "max_age_s",
+        "name",
+        "now",
+        "ready",
+        "stale_inputs",
+        "stopping",
+    )
 
     def __init__(
         self, name: str, state: ComponentState | None, index: SnapshotIndex, now: float, max_age_s: float
@@ -112,23 +127,36 @@ class ComponentSignals:
             self.ready = self.live = state.desired_replicas
         #: values that were present but stale (recorded so a decision shows why it had no data)
         self.stale_inputs: list[SignalValue] = []
+        #: values read but outside their signal's domain (never used; the engine holds the component)
+        self.invalid_inputs: list[SignalValue] = []
 
     def read(self, signal: Signal) -> Reading | None:
-        """The signal summed over ready replicas, else the component aggregate; None without fresh data."""
+        """The signal summed over ready replicas, else the component aggregate; None without fresh data.
+
+        Invalid values are left out and recorded in :attr:`invalid_inputs`. A ready replica whose
+        value is stale or unknown makes it None (the others are not the whole component).
+        """
         per_replica = self._index.per_replica.get((self.name, signal))
         if per_replica:
             used = []
             total = 0.0
+            missing = False  # a ready replica whose value is stale or unknown
             ready, oldest = self._ready_names, self.now - self.max_age_s
             for value in per_replica:  # inlined: this is the planner's innermost loop
                 if ready is not None and value.replica not in ready:
                     continue  # cold-start samples of replicas that are not ready yet
                 number = value.value
                 if number is not None and not value.stale and value.timestamp >= oldest:
+                    if value.invalid is not None:
+                        self.invalid_inputs.append(value)
+                        continue
                     used.append(value)
                     total += number
                 else:
                     self.stale_inputs.append(value)
+                    missing = True
+            if missing:
+                return None  # the replicas that answered are not the whole component: no fresh data
             if used:
                 return Reading(signal, total, total / len(used), self.ready, self.live, tuple(used))
         aggregate = self._index.aggregate.get((self.name, signal))
@@ -136,6 +164,9 @@ class ComponentSignals:
             return None
         if not is_fresh(aggregate, self.now, self.max_age_s):
             self.stale_inputs.append(aggregate)
+            return None
+        if aggregate.invalid is not None:
+            self.invalid_inputs.append(aggregate)
             return None
         number = aggregate.value
         if signal in EXTENSIVE:
@@ -156,9 +187,12 @@ class ComponentSignals:
         return None
 
     def per_replica_values(self, signal: Signal) -> dict[str, float]:
-        """Fresh values of ``signal`` by ready replica name (empty when only an aggregate exists)."""
+        """Fresh valid values of ``signal`` by ready replica name (empty when only an aggregate exists)."""
         out: dict[str, float] = {}
         for value in self._index.per_replica.get((self.name, signal), ()):
             if self._is_ready(value.replica) and is_fresh(value, self.now, self.max_age_s):
+                if value.invalid is not None:
+                    self.invalid_inputs.append(value)
+                    continue
                 out[value.replica or ""] = value.value or 0.0
         return out

@@ -5,6 +5,11 @@ changes through ``connector.set_component_replicas`` (auto mode only), write the
 audit log, and only then tell listeners. A connector error marks that decision FAILED with the
 error; the next tick decides again (and so retries). Nothing but :meth:`PlannerRunner.stop` ends
 the loop, and stopping is bounded.
+
+Every applied decision is in the audit log, or it is not applied: a decision that changes replica
+counts is first written (fsynced) as an intent record; when that write fails for any reason (disk,
+permissions, serialisation), nothing is applied, the changes are marked FAILED with the reason, and
+the error listeners are told.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from planner_tui.connectors.base import PlannerConnector
 from planner_tui.model.decisions import ComponentDecision, Decision, Outcome, PlannerMode
 from planner_tui.model.scaling import TargetReplica
 from planner_tui.model.snapshot import Snapshot
-from planner_tui.planner.audit import AuditLog
+from planner_tui.planner.audit import INTENT, AuditLog
 from planner_tui.planner.engine import EngineConfig, plan
 from planner_tui.planner.state import Pin, PlannerState
 
@@ -179,8 +184,7 @@ class PlannerRunner:
                 return None
             now = self._clock()
             decision, self._state = plan(snapshot, self._state, self.config, now, self._mode)
-            decision = await self._apply(decision)
-            await self._record(decision)
+            decision = await self._apply_audited(decision)
             self.ticks += 1
             self.decisions.append(decision)
             for listener in list(self._listeners):
@@ -190,13 +194,46 @@ class PlannerRunner:
                     log.exception("planner decision listener failed")
             return decision
 
-    async def _record(self, decision: Decision) -> None:
+    async def _apply_audited(self, decision: Decision) -> Decision:
+        """Write the intent, apply, write the outcome; nothing is applied when the intent is not written."""
+        changes = self._to_apply(decision)
+        if changes and self.audit is not None:
+            problem = await self._record(decision, INTENT)
+            if problem is not None:
+                refused = self._refuse(decision, changes, problem)
+                self._error(f"{problem}; not applied: {', '.join(_change(c) for c in changes)}")
+                await self._record(refused)  # the disk may take this one; it is reported once either way
+                return refused
+        decision = await self._apply(decision)
+        problem = await self._record(decision)
+        if problem is not None:
+            self._error(problem)
+        return decision
+
+    async def _record(self, decision: Decision, phase: str | None = None) -> str | None:
+        """Write ``decision`` to the audit log; None when written (or there is no log), else the error."""
         if self.audit is None:
-            return
+            return None
         try:
-            await asyncio.to_thread(self.audit.append, decision)
-        except (OSError, ValueError) as exc:
-            self._error(f"cannot write the audit log {self.audit.path}: {exc}")
+            await asyncio.to_thread(self.audit.append, decision, phase)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure to write, serialisation included: the caller decides
+            return f"cannot write the audit log {self.audit.path}: {type(exc).__name__}: {exc}"
+        return None
+
+    @staticmethod
+    def _refuse(decision: Decision, changes: list[ComponentDecision], problem: str) -> Decision:
+        """``decision`` with ``changes`` marked FAILED: not applied because the audit log was not written."""
+        names = {c.component for c in changes}
+        error = f"not applied: {problem}"
+        return replace(
+            decision,
+            components=tuple(
+                replace(c, outcome=Outcome.FAILED, error=error) if c.component in names else c
+                for c in decision.components
+            ),
+        )
 
     # -- applying ----------------------------------------------------------------------------------
     def _to_apply(self, decision: Decision) -> list[ComponentDecision]:
@@ -247,3 +284,7 @@ class PlannerRunner:
             log.warning("applying %s failed: %s", ", ".join(t.component_name or "" for t in targets), exc)
             return str(exc) or type(exc).__name__
         return None
+
+
+def _change(decision: ComponentDecision) -> str:
+    return f"{decision.component} {decision.current}->{decision.target}"

@@ -70,6 +70,7 @@ def test_snapshot_round_trips_through_json() -> None:
         "stale": True,
         "replica": None,
         "source": "scrape",
+        "invalid": None,
     }
     gpu = data["gpus"][0]
     assert gpu["origin"] == "simulated" and gpu["simulated"] is True and gpu["memory_fraction"] == 0.25

@@ -1,7 +1,8 @@
 """A tiny deterministic graph for replay tests: targets become replicas that are ready one tick later.
 
 Load is given as total demand per component: decode demand in "full workers" of KV usage (KV usage
-per ready replica = demand / ready), prefill demand as total queued requests.
+per ready replica = demand / ready, at most 1: the rest as waiting requests), prefill demand as total
+queued requests.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ class World:
             comps[name] = component(self.graph, name, count - starting, starting)
         ready_d = max(self.counts["decode"] - self.starting.get("decode", 0), 1)
         ready_p = max(self.counts["prefill"] - self.starting.get("prefill", 0), 1)
+        # KV usage is a fraction (at most 1): demand above it waits, counted at decode_waiting_weight each
+        kv = min(decode_demand / ready_d, 1.0)
+        waiting = (decode_demand / ready_d - kv) / self.graph.planner.decode_waiting_weight
         values = {
-            ("decode", Signal.KV_USAGE): [decode_demand / ready_d] * ready_d,
+            ("decode", Signal.KV_USAGE): [kv] * ready_d,
+            ("decode", Signal.WAITING): [waiting] * ready_d,
             ("prefill", Signal.QUEUE_DEPTH): [prefill_queue / ready_p] * ready_p,
         }
         return snapshot(self.graph, now, comps, values)
