@@ -8,6 +8,7 @@ import click
 
 from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import graph_json_schema, load_graph
+from planner_tui.config.commands import check_commands
 
 
 @click.group("config")
@@ -19,8 +20,13 @@ def config_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @report_config_errors
 def check(file: str) -> None:
-    """Validate the graph FILE: one line per problem and exit code 2, or a summary and exit code 0."""
+    """Validate the graph FILE: one line per problem and exit code 2, or a summary and exit code 0.
+
+    Also checks that every component's command can be found (on PATH, or relative to the current
+    directory or the component's working_dir), as ``plan`` will look for it.
+    """
     graph = load_graph(file)
+    check_commands(graph, file)
     parts = []
     for name, comp in graph.components.items():
         bounds = f"{comp.min_replicas}..{comp.max_replicas}"

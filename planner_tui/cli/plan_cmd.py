@@ -2,6 +2,9 @@
 
 Prints one summary line per decision. Ctrl-C (or SIGTERM) stops cleanly: the graph is stopped, or
 left running with ``--leave-running`` (the dashboard or another ``plan`` can attach to it later).
+
+Exit codes: 0 stopped as asked; 1 the connector failed; 2 a bad graph file (nothing was started);
+3 a component can no longer run (every replica failed), named on stderr with the reasons.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import click
 
 from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import GraphConfig, demo_graph_path, load_graph
+from planner_tui.config.commands import check_commands
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.decisions import PlannerMode
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
-from planner_tui.runtime import DecisionMade, Session, SessionError
+from planner_tui.runtime import DecisionMade, Session, SessionError, SnapshotReady
+from planner_tui.runtime.failures import failed_components
 from planner_tui.runtime.gc_tuning import tune_for_long_run
 from planner_tui.runtime.speedup import sped_up
 
 EXIT_CONNECTOR = 1
+EXIT_COMPONENT_FAILED = 3  # every replica of a component failed: the graph cannot serve
 
 
 @click.command("plan")
@@ -55,8 +61,14 @@ def plan(
     max_decisions: int | None,
     as_json: bool,
 ) -> None:
-    """Run the graph with its planner headless, printing one line per decision."""
-    graph = load_graph(graph_file or demo_graph_path())
+    """Run the graph with its planner headless, printing one line per decision.
+
+    Exits 3 when every replica of a component failed (crash-restart limit reached, or cannot start),
+    after stopping the graph (unless --leave-running).
+    """
+    source = graph_file or demo_graph_path()
+    graph = load_graph(source)
+    check_commands(graph, str(source))
     if speedup is not None:
         try:
             graph = sped_up(graph, speedup)
@@ -102,6 +114,7 @@ async def _run(
     click.echo(header, err=True)
     events = session.subscribe()
     made = 0
+    code = 0
     try:
         while not stop.is_set():
             getter = asyncio.ensure_future(events.get())
@@ -125,6 +138,11 @@ async def _run(
                     break
             elif isinstance(event, SessionError):
                 click.echo(f"error: {event.message}", err=True)
+            elif isinstance(event, SnapshotReady) and (failures := failed_components(event.snapshot)):
+                for failure in failures:
+                    click.echo(f"planner-tui plan: {failure.message}", err=True)
+                code = EXIT_COMPONENT_FAILED
+                break
     finally:
         click.echo(f"stopping: the graph is {what}...", err=True)
         with contextlib.suppress(Exception):
@@ -132,4 +150,4 @@ async def _run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         sys.stdout.flush()
-    return 0
+    return code

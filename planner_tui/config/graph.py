@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -11,18 +12,30 @@ from pydantic_core import PydanticCustomError
 
 from planner_tui.config.errors import Problem
 from planner_tui.config.planner_settings import (
+    MAX_REPLICAS,
     MetricsSettings,
     PlannerSettings,
     Policy,
     ResourcesSettings,
     StrictModel,
 )
-from planner_tui.config.templates import check_template, referenced_ports
+from planner_tui.config.templates import ReplicaContext, check_template, referenced_ports
+from planner_tui.config.urls import url_problem
 from planner_tui.model.components import ComponentSpec
 from planner_tui.model.signals import Signal
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 NAME_RULE = "lower-case letters, digits and '-', starting with a letter (at most 63 characters)"
+MAX_COMPONENTS = 256
+MAX_GPUS_PER_REPLICA = 1024
+#: upper bounds of [metrics] durations (seconds), checked here so the table's own fields stay as they are
+METRICS_MAX_S = {
+    "interval_s": 3600.0,
+    "scrape_timeout_s": 600.0,
+    "history_s": 7 * 86400.0,
+    "rate_window_s": 86400.0,
+    "latency_window_s": 86400.0,
+}
 
 
 class Role(StrEnum):
@@ -54,6 +67,46 @@ def _check_templates(value: Any) -> Any:
     return value
 
 
+class DependencyCycle(ValueError):
+    """``depends_on`` goes round in a circle; ``cycle`` lists it, first name repeated at the end."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        self.cycle = cycle
+        super().__init__("dependency cycle: " + " -> ".join(cycle))
+
+
+def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every name of ``deps`` (name -> the names it depends on), each after its dependencies.
+
+    Iterative, so any depth works; ties keep the mapping's order. Dependencies that are not keys and
+    self-references are ignored (the graph checks report those). Raises :class:`DependencyCycle`.
+    """
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: placed in order
+    for root in deps:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [root]
+        pending: list[Iterator[str]] = [iter(deps[root])]
+        while pending:
+            for dep in pending[-1]:
+                if dep == path[-1] or dep not in deps or state.get(dep) == 2:
+                    continue
+                if state.get(dep) == 1:
+                    raise DependencyCycle([*path[path.index(dep) :], dep])
+                state[dep] = 1
+                path.append(dep)
+                pending.append(iter(deps[dep]))
+                break
+            else:
+                pending.pop()
+                node = path.pop()
+                state[node] = 2
+                order.append(node)
+    return order
+
+
 class ComponentConfig(StrictModel):
     """One ``[components.NAME]`` table: how to run a component's replicas and its bounds."""
 
@@ -65,19 +118,19 @@ class ComponentConfig(StrictModel):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
-    gpus_per_replica: int = Field(0, ge=0)
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1)
-    initial_replicas: int | None = Field(None, ge=0, description="defaults to min_replicas")
+    gpus_per_replica: int = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA)
+    min_replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
+    max_replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
+    initial_replicas: int | None = Field(None, ge=0, le=MAX_REPLICAS, description="defaults to min_replicas")
     port: int | None = Field(None, ge=1024, le=65535, description="fixed port (single-replica components)")
     metrics_url: str | None = Field(None, description="e.g. http://127.0.0.1:{port}/metrics")
     health_url: str | None = Field(None, description="ready once this answers 2xx")
-    depends_on: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list, max_length=MAX_COMPONENTS)
     graceful_timeout_s: float = Field(10.0, gt=0, le=3600, description="SIGTERM to SIGKILL")
-    max_crash_restarts: int = Field(5, ge=0, description="restarts before a replica is marked failed")
+    max_crash_restarts: int = Field(5, ge=0, le=1000, description="restarts before a replica is marked failed")
     policy: Policy | None = Field(None, description="overrides planner.policy for this component")
     target_signal: Signal | None = Field(None, description="signal for the target policy")
-    target_value: float | None = Field(None, gt=0, description="per-replica target for the target policy")
+    target_value: float | None = Field(None, gt=0, le=1e12, description="per-replica target for the target policy")
     signals: dict[Signal, str] = Field(default_factory=dict, description="signal -> metric name overrides")
 
     @field_validator("max_replicas")
@@ -174,6 +227,17 @@ class GraphConfig(StrictModel):
     def _namespace_name(cls, value: str) -> str:
         return _check_name(value, "the namespace")
 
+    @field_validator("components", mode="before")
+    @classmethod
+    def _not_too_many(cls, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) > MAX_COMPONENTS:
+            raise PydanticCustomError(
+                "too_many",
+                "at most {limit} components, got {count}; split the graph",
+                {"limit": MAX_COMPONENTS, "count": len(value)},
+            )
+        return value
+
     @model_validator(mode="after")
     def _graph_consistent(self) -> GraphConfig:
         problems = self.graph_problems()
@@ -220,9 +284,11 @@ class GraphConfig(StrictModel):
                             f"{{ports.{ref}}} is used by {name!r}, so {ref!r} needs a fixed port",
                         )
                     )
-        cycle = self._dependency_cycle()
-        if cycle:
-            problems.append(Problem(("components",), "dependency cycle: " + " -> ".join(cycle)))
+        try:
+            self.dependency_order()
+        except DependencyCycle as exc:
+            problems.append(Problem(("components",), str(exc)))
+        problems += self._port_problems() + self._url_problems() + self._metrics_problems()
         min_gpus = self.min_gpus()
         budget = self.planner.max_gpu_budget
         if budget >= 0 and min_gpus > budget:
@@ -243,32 +309,77 @@ class GraphConfig(StrictModel):
         """GPUs needed to run every component at its minimum."""
         return sum(c.min_replicas * c.gpus_per_replica for c in self.components.values())
 
-    def _dependency_cycle(self) -> list[str] | None:
-        state: dict[str, int] = {}
-        path: list[str] = []
+    def dependency_order(self) -> list[str]:
+        """Component names, each after the components it depends on (file order otherwise).
 
-        def visit(node: str) -> list[str] | None:
-            state[node] = 1
-            path.append(node)
-            for dep in self.components[node].depends_on:
-                if dep not in self.components or dep == node:
+        Raises :class:`DependencyCycle` (never for a validated graph).
+        """
+        return topological_order({name: comp.depends_on for name, comp in self.components.items()})
+
+    def sample_context(self, name: str) -> ReplicaContext:
+        """Placeholder values like those of replica 0 of ``name``, to check rendered templates."""
+        comp = self.components[name]
+        return ReplicaContext(
+            namespace=self.namespace,
+            component=name,
+            replica=0,
+            port=comp.port if comp.port is not None else self.resources.port_range[0],
+            gpus=tuple(range(min(comp.gpus_per_replica, 8))),
+            ports={n: c.port for n, c in self.components.items() if c.port is not None},
+        )
+
+    def _port_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        owners: dict[int, str] = {}
+        for name, comp in self.components.items():
+            if comp.port is None:
+                continue
+            if comp.port in owners:
+                problems.append(
+                    Problem(
+                        ("components", name, "port"), f"{comp.port} is already the fixed port of {owners[comp.port]!r}"
+                    )
+                )
+            else:
+                owners[comp.port] = name
+        exporter = self.planner.exporter_port
+        if exporter is not None and exporter in owners:
+            problems.append(
+                Problem(("planner", "exporter_port"), f"{exporter} is already the fixed port of {owners[exporter]!r}")
+            )
+        return problems
+
+    def _url_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for name, comp in self.components.items():
+            for key in ("metrics_url", "health_url"):
+                template = getattr(comp, key)
+                if template is None:
                     continue
-                if state.get(dep) == 1:
-                    return [*path[path.index(dep) :], dep]
-                if dep not in state:
-                    found = visit(dep)
-                    if found:
-                        return found
-            path.pop()
-            state[node] = 2
-            return None
+                try:
+                    url = self.sample_context(name).render(template)
+                except ValueError:
+                    continue  # {ports.X} without a fixed port: reported by graph_problems
+                problem = url_problem(url, template)
+                if problem:
+                    problems.append(Problem(("components", name, key), problem))
+        for i, url in enumerate(getattr(self.metrics, "gpu_metrics_urls", None) or ()):
+            problem = url_problem(url)
+            if problem:
+                problems.append(Problem(("metrics", "gpu_metrics_urls", i), problem))
+        prometheus = getattr(self.metrics, "prometheus_url", None)
+        problem = url_problem(prometheus) if prometheus else None
+        if problem:
+            problems.append(Problem(("metrics", "prometheus_url"), problem))
+        return problems
 
-        for name in self.components:
-            if name not in state:
-                found = visit(name)
-                if found:
-                    return found
-        return None
+    def _metrics_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for key, limit in METRICS_MAX_S.items():
+            value = getattr(self.metrics, key, None)
+            if isinstance(value, int | float) and value > limit:
+                problems.append(Problem(("metrics", key), f"must be <= {limit:g}, got {value!r}"))
+        return problems
 
     def component(self, name: str) -> ComponentConfig:
         """The component called ``name``; KeyError lists the known names."""

@@ -29,7 +29,9 @@ _SIMPLE = {
     "dict_type": "expected a table",
     "model_type": "expected a table",
     "model_attributes_type": "expected a table",
+    "finite_number": "expected a finite number",
 }
+MAX_GRAPH_CHARS = 4 * 1024 * 1024  # a graph file is a few kB; this bounds what parsing it may cost
 _BOUNDS = {
     "greater_than_equal": (">=", "ge"),
     "greater_than": (">", "gt"),
@@ -42,7 +44,8 @@ def load_graph(path: str | Path) -> GraphConfig:
     """Read and validate a graph file. Raises :class:`ConfigError` listing every problem found."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open(encoding="utf-8") as file:
+            text = file.read(MAX_GRAPH_CHARS + 1)  # one more than allowed: parse_graph says it is too long
     except OSError as exc:
         raise ConfigError(source, [Problem((), f"cannot read the file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
@@ -52,10 +55,14 @@ def load_graph(path: str | Path) -> GraphConfig:
 
 def parse_graph(text: str, source: str = "<graph>") -> GraphConfig:
     """Validate graph-file TOML ``text``; ``source`` names it in error messages."""
+    if len(text) > MAX_GRAPH_CHARS:
+        raise ConfigError(source, [Problem((), f"longer than {MAX_GRAPH_CHARS} characters; a graph file is a few kB")])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [Problem((), f"invalid TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(source, [Problem((), "invalid TOML: arrays or tables nested too deeply")]) from None
     return validate_graph(data, source)
 
 
@@ -103,6 +110,8 @@ def _message(err: Any, loc: tuple[Any, ...], model: type[BaseModel]) -> str:
         msg = f"expected one of {ctx.get('expected')}"
     elif kind == "too_short" and ctx.get("min_length") == 1:
         msg = "must not be empty"
+    elif kind == "too_long":
+        msg = f"at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
     elif kind in _SIMPLE:
         msg = _SIMPLE[kind]
     elif kind == "value_error":

@@ -11,6 +11,10 @@ from pydantic_core import PydanticCustomError
 
 from planner_tui.model.decisions import PlannerMode
 
+#: bounds that keep counts and budgets within what a host (and the planner's arithmetic) can hold
+MAX_REPLICAS = 4096
+MAX_GPUS = 65536
+
 
 class Policy(StrEnum):
     """How a component's replica count is decided."""
@@ -49,7 +53,7 @@ def _above(lower_field: str) -> Callable[[float, ValidationInfo], float]:
 class StrictModel(BaseModel):
     """Base of every settings table: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # inf/nan: "expected a finite number"
 
 
 class PlannerSettings(StrictModel):
@@ -57,16 +61,18 @@ class PlannerSettings(StrictModel):
 
     mode: PlannerMode = PlannerMode.AUTO
     policy: Policy = Policy.LOAD
-    adjustment_interval_s: float = Field(10.0, ge=0.25, description="seconds between decisions")
-    max_step: int = Field(1, ge=1, description="largest change per component per interval (load policy)")
+    adjustment_interval_s: float = Field(10.0, ge=0.25, le=3600, description="seconds between decisions")
+    max_step: int = Field(
+        1, ge=1, le=MAX_REPLICAS, description="largest change per component per interval (load policy)"
+    )
 
-    prefill_queue_scale_down: float = Field(0.2, ge=0, description="prefill queue per worker, scale down below")
-    prefill_queue_scale_up: float = Field(5.0, gt=0, description="prefill queue per worker, scale up above")
-    prefill_trend_intervals: int = Field(3, ge=0, description="intervals ahead the trend must stay above")
+    prefill_queue_scale_down: float = Field(0.2, ge=0, le=1e6, description="prefill queue per worker, scale down below")
+    prefill_queue_scale_up: float = Field(5.0, gt=0, le=1e6, description="prefill queue per worker, scale up above")
+    prefill_trend_intervals: int = Field(3, ge=0, le=1000, description="intervals ahead the trend must stay above")
     decode_kv_scale_down: float = Field(0.5, ge=0, le=1, description="decode KV load per worker, down below")
-    decode_kv_scale_up: float = Field(0.9, gt=0, description="decode KV load per worker, scale up above")
-    decode_waiting_weight: float = Field(0.02, ge=0, description="KV load added per waiting request")
-    decode_scale_down_grace_intervals: int = Field(3, ge=0, description="no decode scale-down after up")
+    decode_kv_scale_up: float = Field(0.9, gt=0, le=1e6, description="decode KV load per worker, scale up above")
+    decode_waiting_weight: float = Field(0.02, ge=0, le=1e6, description="KV load added per waiting request")
+    decode_scale_down_grace_intervals: int = Field(3, ge=0, le=1000, description="no decode scale-down after up")
     scale_down_headroom: float | None = Field(
         0.1,
         ge=0,
@@ -75,19 +81,19 @@ class PlannerSettings(StrictModel):
         "scale-up threshold (stops 1<->2 flapping); none = upstream behaviour",
     )
 
-    max_gpu_budget: int = Field(8, ge=-1, description="GPUs across the graph; -1 = unlimited")
-    scale_up_stabilization_s: float = Field(0.0, ge=0)
-    scale_down_stabilization_s: float = Field(60.0, ge=0)
+    max_gpu_budget: int = Field(8, ge=-1, le=MAX_GPUS, description="GPUs across the graph; -1 = unlimited")
+    scale_up_stabilization_s: float = Field(0.0, ge=0, le=86400)
+    scale_down_stabilization_s: float = Field(60.0, ge=0, le=86400)
 
-    ttft_target_ms: float = Field(500.0, gt=0)
-    itl_target_ms: float = Field(50.0, gt=0)
+    ttft_target_ms: float = Field(500.0, gt=0, le=3_600_000)
+    itl_target_ms: float = Field(50.0, gt=0, le=3_600_000)
     predictor: Predictor = Predictor.MOVING_AVERAGE
-    prediction_window: int = Field(6, ge=1, description="intervals of history the predictor uses")
+    prediction_window: int = Field(6, ge=1, le=10_000, description="intervals of history the predictor uses")
     profile_file: str | None = Field(None, description="per-replica capacity profile (throughput policy)")
 
     audit_log: str | None = Field(None, description="JSON-lines audit log; default under the state dir")
-    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096)
-    audit_backups: int = Field(3, ge=0)
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096, le=2**40)
+    audit_backups: int = Field(3, ge=0, le=1000)
     exporter_port: Annotated[int, Field(ge=1024, le=65535)] | None = Field(
         None, description="serve the planner's gauges on 127.0.0.1:PORT (off when absent)"
     )
@@ -119,8 +125,8 @@ class MetricsSettings(StrictModel):
 class ResourcesSettings(StrictModel):
     """The ``[resources]`` table: GPUs to hand out and the port range for replicas."""
 
-    gpus: Literal["auto"] | list[Annotated[int, Field(ge=0)]] = Field(
-        "auto", description='"auto" discovers GPUs through NVML; a list declares GPU indices'
+    gpus: Literal["auto"] | Annotated[list[Annotated[int, Field(ge=0, lt=MAX_GPUS)]], Field(max_length=MAX_GPUS)] = (
+        Field("auto", description='"auto" discovers GPUs through NVML; a list declares GPU indices')
     )
     simulated_gpus: bool = Field(False, description="declared GPUs are simulated (the demo)")
     port_range: tuple[Annotated[int, Field(ge=1024, le=65535)], Annotated[int, Field(ge=1024, le=65535)]] = (

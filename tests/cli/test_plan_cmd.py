@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import signal
@@ -141,3 +142,86 @@ def test_speedup_on_a_graph_that_is_not_simulated_is_a_usage_error(tmp_path: Pat
     result = CliRunner().invoke(cli, ["plan", "--graph", str(graph), "--speedup", "4"])
     assert result.exit_code == 2
     assert "--speedup only applies to simulated graphs" in result.output
+
+
+FAILING = """
+namespace = "{namespace}"
+[resources]
+port_range = [{base}, {last}]
+[metrics]
+interval_s = 0.25
+[planner]
+policy = "none"
+adjustment_interval_s = 0.5
+[components.steady]
+role = "other"
+command = "{{python}}"
+args = ["-c", "import time; time.sleep(120)", "{marker}"]
+graceful_timeout_s = 3.0
+[components.crashy]
+role = "other"
+command = "{command}"
+args = ["-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
+max_crash_restarts = 1
+depends_on = ["steady"]
+"""
+
+
+def write_failing_graph(tmp_path: Path, namespace: str, command: str = "{python}") -> tuple[Path, str]:
+    base = 40000 + (os.getpid() * 17 + len(namespace) * 40) % 15000
+    marker = f"planner-tui-steady-{namespace}-{tmp_path.name}"
+    path = tmp_path / "graph.toml"
+    path.write_text(FAILING.format(namespace=namespace, base=base, last=base + 9, marker=marker, command=command))
+    return path, marker
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if any(marker in part for part in proc.info["cmdline"] or ()):
+                found.append(proc.pid)
+    return found
+
+
+def test_plan_exits_3_naming_the_component_when_every_replica_crashed(tmp_path: Path, isolated_dirs: Path) -> None:
+    graph, marker = write_failing_graph(tmp_path, "plan-crash")
+    proc = start_plan(graph)
+    root = isolated_dirs / "state"
+    try:
+        assert proc.wait(timeout=60) == 3
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert "Traceback" not in err
+        assert (
+            "planner-tui plan: component 'crashy' cannot run: every replica failed (crashy-0: exited with code 3; "
+            "last stderr: boom; crashed 2 time(s) in a row, max_crash_restarts = 1)" in err
+        ), err
+        assert "stopping: the graph is stopped" in err
+        assert processes_mentioning(marker) == []  # the healthy component was stopped with the graph
+        assert recorded_pids(root) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        kill_leftovers(recorded_pids(root))
+
+
+def test_plan_exits_3_when_the_command_is_gone_at_run_time(tmp_path: Path, isolated_dirs: Path) -> None:
+    """The executable passed the start-up check but is missing when the replica starts."""
+    from planner_tui.cli.plan_cmd import EXIT_COMPONENT_FAILED, _run
+    from planner_tui.config import load_graph
+
+    tool = tmp_path / "tool.sh"
+    graph_file, marker = write_failing_graph(tmp_path, "plan-gone", command=str(tool))
+    graph = load_graph(graph_file)  # not check_commands: the tool is already gone
+    root = isolated_dirs / "state"
+    try:
+        code = asyncio.run(asyncio.wait_for(_run(graph, None, False, None, None, None, False), timeout=45))
+        assert code == EXIT_COMPONENT_FAILED == 3
+        assert processes_mentioning(marker) == []
+        assert recorded_pids(root) == []
+    finally:
+        kill_leftovers(recorded_pids(root))

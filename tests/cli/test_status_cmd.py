@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from planner_tui.config import GraphConfig
+from tests.connectors.local.conftest import alive
 from tests.metrics.local_graph import decode_graph, start_graph, stop_graph
 
 
@@ -77,3 +80,44 @@ def test_status_refuses_namespace_and_graph_together(tmp_path: Path) -> None:
     graph_file.write_text('namespace = "x"\n[components.a]\nrole = "other"\ncommand = "x"\n')
     result = run_status("--namespace", "x", "--graph", str(graph_file))
     assert result.returncode == 2 and "not both" in result.stderr
+
+
+async def test_status_never_changes_a_graph_left_without_owner(running_graph: GraphConfig, isolated_dirs: Path) -> None:
+    """Reported: with circusd dead, status restarted the whole graph. It must only look."""
+    state_file = isolated_dirs / "state" / "local" / f"{running_graph.namespace}.json"
+    state = json.loads(state_file.read_text())
+    circusd = state["circusd"]["pid"]
+    replicas = [r["pid"] for r in state["replicas"].values()]
+    os.kill(circusd, signal.SIGKILL)  # the graph's manager dies; its replicas live on
+    while alive(circusd):
+        await asyncio.sleep(0.02)
+    os.kill(replicas[0], signal.SIGKILL)  # and one replica with it
+    before = state_file.read_bytes()
+    result = await asyncio.to_thread(run_status, "--namespace", running_graph.namespace, "--samples", "1")
+    assert result.returncode == 0, result.stderr
+    assert "owner: none" in result.stdout
+    assert "crashed" in result.stdout  # the dead replica is shown as such, with its reason
+    assert state_file.read_bytes() == before  # nothing recorded
+    after = json.loads(state_file.read_text())
+    assert after["circusd"]["pid"] == circusd and not alive(circusd)  # no circusd started again
+    assert not alive(replicas[0])  # no replica relaunched
+
+
+async def test_status_reads_the_owners_snapshot(tmp_path: Path, isolated_dirs: Path) -> None:
+    from planner_tui.runtime import Session
+
+    graph = decode_graph("mowned", tmp_path)
+    session = await Session.open(graph)
+    try:
+        while session.latest_snapshot is None:
+            await asyncio.wait_for(session.subscribe().get(), 30)
+        result = await asyncio.to_thread(run_status, "--json", "--namespace", graph.namespace)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["owner"]["pid"] == os.getpid()
+        assert data["namespace"] == "mowned" and set(data["components"]) == {"decode"}
+        assert "collecting" not in result.stderr  # read from the owner's feed, not collected again
+        summary = await asyncio.to_thread(run_status, "--namespace", graph.namespace)
+        assert f"owner: pid {os.getpid()} on " in summary.stdout
+    finally:
+        await session.close(stop_graph=True)

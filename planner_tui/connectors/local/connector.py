@@ -235,23 +235,9 @@ class LocalConnector(ScalingMixin, PlannerConnector):
 
     async def _start_graph(self) -> None:
         # dependencies first, so a worker finds its frontend
-        for name in self._dependency_order():
+        for name in self.graph.dependency_order():
             comp = self.graph.components[name]
             await self._scale(name, comp.effective_initial_replicas)
-
-    def _dependency_order(self) -> list[str]:
-        order: list[str] = []
-
-        def visit(name: str) -> None:
-            if name in order:
-                return
-            for dep in self.graph.components[name].depends_on:
-                visit(dep)
-            order.append(name)
-
-        for name in self.graph.components:
-            visit(name)
-        return order
 
     async def _reconcile(self) -> None:
         """Align the state file with circus: adopt pids, restart missing watchers, drop strays."""

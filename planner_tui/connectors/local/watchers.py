@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from planner_tui.config.commands import resolve_executable
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.templates import ReplicaContext
 from planner_tui.connectors.local import logs
@@ -61,21 +61,6 @@ class WatcherSpec:
 def _absolute_home(env: dict[str, str]) -> str:
     home = env.get("HOME") or os.path.expanduser("~")
     return os.path.abspath(os.path.expanduser(home))
-
-
-def resolve_executable(command: str, path_env: str | None, working_dir: str) -> tuple[str, str | None]:
-    """``(resolved path, problem)``: a bare name is looked up on PATH, a path relative to ``working_dir``."""
-    if os.sep in command:
-        full = command if os.path.isabs(command) else os.path.join(working_dir, command)
-        if not os.path.exists(full):
-            return full, f"executable {command!r} does not exist (looked in {working_dir})"
-        if not os.access(full, os.X_OK) or os.path.isdir(full):
-            return full, f"{full!r} is not an executable file"
-        return full, None
-    found = shutil.which(command, path=path_env)
-    if found is None:
-        return command, f"executable {command!r} not found on PATH ({path_env or ''})"
-    return found, None
 
 
 def build_watcher(
