@@ -125,6 +125,18 @@ def allocate(
     return [Allocation(g, p) for g, p in zip(gpus, ports, strict=True)]
 
 
+def allocate_port(
+    graph: GraphConfig, component: str, held: Holdings, port_free: Callable[[int], bool] = port_is_free
+) -> int:
+    """A free port of ``resources.port_range`` for an existing replica of ``component`` whose port was
+    taken by another program (ScalingRefused when the range has none). The caller holds the state lock.
+    """
+    comp = graph.components[component]
+    if comp.port is not None:
+        raise ScalingRefused(f"{component!r} has the fixed port {comp.port}; it cannot move to another port")
+    return _allocate_ports(graph, comp, component, 1, held, port_free)[0]
+
+
 def _allocate_ports(
     graph: GraphConfig,
     comp: ComponentConfig,

@@ -34,11 +34,22 @@ class ReplicaRuntime:
     """What this process knows about a replica beyond the state file."""
 
     phase: Phase = Phase.STARTING
-    reason: str | None = None
+    detail: str | None = None  # why the replica is in its phase (see ``reason``)
+    note: str | None = None  # a lasting remark, e.g. that it was moved to another port
     next_restart_at: float | None = None
     busy: bool = False  # a stop, restart or start is in progress: the monitor keeps its hands off
     last_probe: float = 0.0
     exit_seen_at: float | None = None  # when circus first reported the watcher stopped
+    port_waits: int = 0  # retries while its port is held by another program (not counted as crashes)
+
+    @property
+    def reason(self) -> str | None:
+        """The reason shown for the replica: its phase's detail, else the lasting note."""
+        return self.detail or self.note
+
+    @reason.setter
+    def reason(self, value: str | None) -> None:
+        self.detail = value
 
 
 def crash_backoff(restarts: int, base_s: float, cap_s: float) -> float:
@@ -137,9 +148,14 @@ class HealthMonitor:
                 continue
             status = statuses.get(name)
             if status is None:
-                # recorded but unknown to circus (a change interrupted half-way): start it again,
-                # unless it was recorded just now and its connector is still adding it
-                if now - (rec.started_at or 0.0) > LAUNCH_GRACE_S:
+                # recorded but unknown to circus (a change interrupted half-way, or waiting for its
+                # port): start it again, unless it was recorded just now and its connector is still
+                # adding it, or its retry is not due yet
+                if rt.next_restart_at is not None:
+                    if now >= rt.next_restart_at:
+                        rt.next_restart_at = None
+                        await sup.launch(name)
+                elif now - (rec.started_at or 0.0) > LAUNCH_GRACE_S:
                     await sup.launch(name)
                 continue
             if status == "active":
@@ -169,6 +185,16 @@ class HealthMonitor:
             what = describe_exit(rec_exit)
             last_err = sup.last_stderr_line(name)
             detail = f"{what}{f'; last stderr: {last_err}' if last_err else ''}"
+            holder = await sup.port_taken_by(name)
+            if holder is not None:
+                # another program holds its port: not the replica's fault, so not counted as a crash;
+                # the restart moves it to a free port (or waits for a fixed one)
+                rt.phase = Phase.CRASHED
+                rt.reason = f"{detail}; port {rec.port} taken by {holder}"
+                rt.next_restart_at = now
+                await sup.record_exit(name, rec_exit, crash_streak=rec.crash_streak)
+                log.warning("replica %s %s", name, rt.reason)
+                return
             # a replica that ran for a while before crashing starts a fresh streak: the limit is
             # about crash loops, not about a crash once a day
             ran_for = now - (rec.started_at or now)
@@ -203,6 +229,7 @@ class HealthMonitor:
         if ok and rt.phase in (Phase.STARTING, Phase.RUNNING):
             rt.phase = Phase.READY
             rt.reason = None
+            rt.port_waits = 0
         elif not ok and rt.phase is Phase.READY:
             rt.phase = Phase.RUNNING
             rt.reason = "health endpoint stopped answering"

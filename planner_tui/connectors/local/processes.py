@@ -109,3 +109,47 @@ def usage_of(pid: int | None, create_time: float | None, gpu_memory: dict[int, f
     if gpu_memory and not any(m.pid in gpu_memory for m in tree):
         gpu = None
     return ReplicaUsage(cpu_percent=cpu, rss_bytes=rss, threads=threads, gpu_memory_mib=gpu)
+
+
+def port_listener(port: int) -> tuple[int | None, str | None]:
+    """``(pid, name)`` of the process listening on TCP ``port`` (loopback or any address).
+
+    ``(None, None)`` when psutil may not tell (another user's process without privileges) or
+    nothing listens.
+    """
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None, None
+    for conn in connections:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        if conn.laddr.ip not in ("127.0.0.1", "0.0.0.0", "::", "::1", "::ffff:127.0.0.1"):
+            continue
+        if conn.pid is None:
+            return None, None
+        try:
+            return conn.pid, psutil.Process(conn.pid).name()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return conn.pid, None
+    return None, None
+
+
+def describe_holder(pid: int | None, name: str | None) -> str:
+    """``PID 1234 (nc)``, or ``another program`` when the holder is unknown."""
+    if pid is None:
+        return "another program"
+    return f"PID {pid} ({name})" if name else f"PID {pid}"
+
+
+def descends_from(pid: int, ancestor: int, ancestor_create_time: float | None = None) -> bool:
+    """True when ``pid`` is ``ancestor`` or one of its descendants."""
+    root = _same_process(ancestor, ancestor_create_time)
+    if root is None:
+        return False
+    if pid == root.pid:
+        return True
+    try:
+        return any(child.pid == pid for child in root.children(recursive=True))
+    except psutil.NoSuchProcess:
+        return False

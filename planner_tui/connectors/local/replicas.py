@@ -2,12 +2,18 @@
 
 A mixin of :class:`~planner_tui.connectors.local.supervisor.Supervisor`, which provides the state,
 the circus client and the runtime records these operations use.
+
+Before a replica is (re)started its port is checked: a port another program took is replaced by a
+free one of ``resources.port_range`` (recorded under the state lock); a fixed port is waited for,
+with backoff, naming its holder, and the wait never counts as a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -15,17 +21,32 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.paths import private_dir
-from planner_tui.connectors.errors import ConnectorError
+from planner_tui.connectors.errors import ConnectorError, ScalingRefused
+from planner_tui.connectors.local.allocator import allocate_port, holdings_of, port_is_free
 from planner_tui.connectors.local.circus_client import CircusClient, CircusCommandError
 from planner_tui.connectors.local.circusd import Circusd
-from planner_tui.connectors.local.health import ReplicaRuntime
-from planner_tui.connectors.local.processes import create_time_of, stop_process_tree
+from planner_tui.connectors.local.health import ReplicaRuntime, crash_backoff
+from planner_tui.connectors.local.processes import (
+    create_time_of,
+    descends_from,
+    describe_holder,
+    port_listener,
+    stop_process_tree,
+)
 from planner_tui.connectors.local.state_file import NamespaceState, StateStore
 from planner_tui.connectors.local.watchers import build_watcher
 from planner_tui.model.replicas import Phase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class PortClaim(enum.Enum):
+    """The outcome of checking a replica's port before it starts."""
+
+    FREE = "free"  # its port is free (or it has none)
+    MOVED = "moved"  # its port was taken; it was given a free one
+    WAIT = "wait"  # its port is taken and it cannot move: a retry is scheduled
 
 
 class ReplicaOperations:
@@ -40,6 +61,8 @@ class ReplicaOperations:
         client: CircusClient | None
         log_max_bytes: int
         log_backups: int
+        crash_backoff_s: float
+        crash_backoff_cap_s: float
         _exit_codes: dict[str, int | None]
         runtime: dict[str, ReplicaRuntime]
 
@@ -60,14 +83,89 @@ class ReplicaOperations:
 
         await self.transact(change)
 
-    async def launch(self, name: str) -> None:
-        """Add (or start) the watcher of recorded replica ``name``; a replica that cannot start is failed."""
+    async def port_taken_by(self, name: str) -> str | None:
+        """Who holds replica ``name``'s port, when another program does (``PID 12 (nc)``); else None.
+
+        A process of this graph's circusd (the replica itself, started by another connector) does not
+        count.
+        """
         rec = self.state.replicas.get(name)
-        if rec is None:
-            return
+        if rec is None or rec.port is None or await asyncio.to_thread(port_is_free, rec.port):
+            return None
+        pid, proc_name = await asyncio.to_thread(port_listener, rec.port)
+        circusd = self.state.circusd
+        if (
+            pid is not None
+            and circusd is not None
+            and await asyncio.to_thread(descends_from, pid, circusd.pid, circusd.create_time)
+        ):
+            return None
+        return describe_holder(pid, proc_name)
+
+    async def claim_port(self, name: str) -> PortClaim:
+        """Check replica ``name``'s port before it starts: free, moved to a free one, or wait for it."""
+        holder = await self.port_taken_by(name)
+        rec = self.state.replicas.get(name)
+        if holder is None or rec is None or rec.port is None:
+            return PortClaim.FREE
+        taken = f"port {rec.port} taken by {holder}"
+        comp = self.graph.components.get(rec.component)
+        if comp is None or comp.port is not None:
+            self._wait_for_port(name, taken)
+            return PortClaim.WAIT
+        try:
+            new = await self.transact(functools.partial(self._move_port, name=name, old=rec.port))
+        except ScalingRefused as exc:
+            self._wait_for_port(name, f"{taken}; no free port to move it to ({exc})")
+            return PortClaim.WAIT
+        rt = self.runtime_of(name)
+        rt.note = f"{taken}; moved to {new}"
+        rt.port_waits = 0
+        log.warning("replica %s: %s", name, rt.note)
+        return PortClaim.MOVED
+
+    def _move_port(self, state: NamespaceState, name: str, old: int) -> int:
+        """Give replica ``name`` a free port of the range instead of ``old`` (runs under the state lock)."""
+        rec = state.replicas[name]
+        if rec.port != old:
+            return rec.port or old  # another connector moved it already
+        try:
+            others = self.store.other_namespaces()
+        except (ConnectorError, OSError):
+            others = []  # an unreadable neighbour: the bind check still keeps live ports apart
+        rec.port = allocate_port(self.graph, rec.component, holdings_of([*others, state]))
+        return rec.port
+
+    def _wait_for_port(self, name: str, taken: str) -> None:
+        """Retry replica ``name`` later (doubling, capped); it is not counted as a crash."""
+        rt = self.runtime_of(name)
+        delay = crash_backoff(rt.port_waits, self.crash_backoff_s, self.crash_backoff_cap_s)
+        rt.port_waits += 1
+        rt.phase = Phase.CRASHED
+        rt.reason = f"{taken}; retrying in {delay:.1f} s"
+        rt.next_restart_at = time.time() + delay
+        log.warning("replica %s: %s", name, rt.reason)
+
+    async def launch(self, name: str) -> None:
+        """Add (or start) the watcher of recorded replica ``name``; a replica that cannot start is failed.
+
+        A replica whose port another program holds is moved to a free port (or, with a fixed port,
+        retried later).
+        """
         rt = self.runtime_of(name)
         rt.busy = True
         try:
+            if name not in self.state.replicas:
+                return
+            claim = await self.claim_port(name)
+            if claim is PortClaim.WAIT:
+                return
+            rec = self.state.replicas.get(name)
+            if rec is None:
+                return
+            if claim is PortClaim.MOVED and self.circusd_alive():
+                with contextlib.suppress(ConnectorError):  # a watcher of the old port's arguments
+                    await self.call("rm", name=name, waiting=True)
             spec = build_watcher(
                 self.graph,
                 rec.component,
@@ -152,14 +250,24 @@ class ReplicaOperations:
         await self._set_record(name, exit_code=exit_code, pid=None, crash_streak=crash_streak)
 
     async def restart_crashed(self, name: str) -> None:
-        """Start a crashed replica's watcher again, counting the restart."""
-        rec = self.state.replicas.get(name)
-        if rec is None:
-            return
-        await self._set_record(name, restarts=rec.restarts + 1)
+        """Start a crashed replica's watcher again, counting the restart.
+
+        On a port another program took it moves to a free port; a fixed one is waited for.
+        """
         rt = self.runtime_of(name)
         rt.busy = True
         try:
+            claim = await self.claim_port(name)
+            rec = self.state.replicas.get(name)
+            if claim is PortClaim.WAIT or rec is None:
+                return
+            await self._set_record(name, restarts=rec.restarts + 1)
+            if claim is PortClaim.MOVED:
+                with contextlib.suppress(ConnectorError):  # its watcher's arguments carry the old port
+                    await self.call("rm", name=name, waiting=True)
+                rt.busy = False
+                await self.launch(name)
+                return
             self._exit_codes.pop(name, None)
             rt.phase, rt.reason = Phase.STARTING, None
             try:

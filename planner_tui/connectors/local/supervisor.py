@@ -3,6 +3,11 @@
 Every change of the recorded state goes through :meth:`Supervisor.transact`, which re-reads the state
 file under the lock, applies the change and writes it back atomically, so two planner-tui processes
 attached to the same namespace (or sharing GPUs across namespaces) never undo each other's changes.
+
+The in-memory state is authoritative for the process that runs the graph: a state file that cannot be
+read (corrupt) or written (disk full, a directory in its place) never stops a change, a crash restart
+or the health monitor. The change is kept in memory, the failed write is shown in ``problems`` and
+retried in the background (with backoff) until one succeeds, which rewrites the file from memory.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,9 +37,12 @@ from planner_tui.model.replicas import Phase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: seconds given to the pub/sub subscription to connect before replicas start (zmq's slow joiner)
 SUBSCRIBE_SETTLE_S = 0.05
+#: the prefix of every problem about the state file (cleared together once a write succeeds)
+STATE_FILE_PROBLEM = "state file"
 #: circus commands that take circusd's exclusive lock
 EXCLUSIVE_COMMANDS = frozenset({"add", "start", "stop", "rm", "restart"})
 
@@ -54,6 +63,8 @@ class Supervisor(ReplicaOperations):
         call_timeout_s: float = 10.0,
         log_max_bytes: int = logs.MAX_BYTES,
         log_backups: int = logs.BACKUPS,
+        state_retry_s: float = 0.2,
+        state_retry_cap_s: float = 5.0,
     ) -> None:
         self.store = store
         self.namespace = store.namespace
@@ -66,6 +77,8 @@ class Supervisor(ReplicaOperations):
         self.call_timeout_s = call_timeout_s
         self.log_max_bytes = log_max_bytes
         self.log_backups = log_backups
+        self.state_retry_s = state_retry_s
+        self.state_retry_cap_s = state_retry_cap_s
         self.state = NamespaceState(
             namespace=self.namespace, graph=graph.model_dump(mode="json"), working_dir=working_dir
         )
@@ -80,32 +93,137 @@ class Supervisor(ReplicaOperations):
         self._recover_lock = asyncio.Lock()
         self._exclusive = asyncio.Lock()
         self._events: asyncio.Task[None] | None = None
+        # state-file persistence: memory is ahead of the file while ``_unsaved`` (a write failed)
+        self._memory = threading.Lock()
+        self._unsaved = False
+        self._file_error: str | None = None
+        self._persist: asyncio.Task[None] | None = None
+        self.state_write_failures = 0
 
     # -- state -------------------------------------------------------------------------------------
     async def transact(self, change: Callable[[NamespaceState], T]) -> T:
-        """Apply ``change`` to the freshest recorded state under the lock and write it atomically."""
+        """Apply ``change`` to the freshest state under the lock and write it atomically.
 
-        def run() -> tuple[NamespaceState, T]:
-            with self.store.locked():
-                state = self.store.read() or copy.deepcopy(self.state)
-                result = change(state)
-                self.store.write(state)
-                return state, result
+        The freshest state is the file's, merging other processes' changes; the in-memory one when
+        the file is unreadable or an earlier write failed. ``change`` is applied (and kept in memory)
+        even when the file cannot be written: the write is then retried in the background.
+        """
 
-        state, result = await asyncio.to_thread(run)
-        self.state = state
-        return result
+        def run() -> T:
+            state = self._freshest()
+            result = change(state)
+            self.state = state
+            self._save(state)
+            return result
+
+        try:
+            return await asyncio.to_thread(self._under_lock, run)
+        finally:
+            self._after_file_access()
 
     async def reload(self) -> None:
-        """Re-read the state file (changes made by another connector on this namespace)."""
+        """Re-read the state file (changes made by another connector on this namespace).
 
-        def read() -> NamespaceState | None:
-            with self.store.locked():
-                return self.store.read()
+        Keeps the in-memory state while it is ahead of the file or the file cannot be read; an
+        unreadable file is rewritten from memory.
+        """
 
-        state = await asyncio.to_thread(read)
-        if state is not None:
-            self.state = state
+        def read() -> None:
+            if self._unsaved:
+                return
+            try:
+                state = self.store.read()
+            except (ConnectorError, OSError) as exc:
+                self._file_failed(f"is unreadable ({exc})")
+                return
+            if state is not None:
+                self.state = state
+
+        try:
+            await asyncio.to_thread(self._under_lock, read)
+        finally:
+            self._after_file_access()
+
+    def _under_lock(self, body: Callable[[], R]) -> R:
+        """Run ``body`` holding ``_memory`` and the state directory's lock (from a worker thread).
+
+        When the lock cannot be taken, ``body`` still runs, on the in-memory state.
+        """
+        with self._memory, contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.store.locked())
+            except (ConnectorError, OSError) as exc:
+                self._file_failed(f"cannot be locked ({exc})")
+            return body()
+
+    def _freshest(self) -> NamespaceState:
+        """The file's state, or a copy of the in-memory one (caller holds ``_memory`` and the lock)."""
+        if not self._unsaved:
+            try:
+                state = self.store.read()
+            except (ConnectorError, OSError) as exc:
+                self._file_failed(f"is unreadable ({exc})")
+            else:
+                if state is not None:
+                    return state
+        return copy.deepcopy(self.state)
+
+    def _save(self, state: NamespaceState) -> None:
+        """Write ``state``; a failure is remembered (and retried), never raised."""
+        try:
+            self.store.write(state)
+        except OSError as exc:
+            self.state_write_failures += 1
+            self._file_failed(f"could not be written ({exc})")
+            return
+        if self._unsaved or self._file_error is not None:
+            log.warning("state file %s written again from memory", self.store.path)
+        self._unsaved = False
+        self._file_error = None
+
+    def _file_failed(self, what: str) -> None:
+        self._unsaved = True
+        self._file_error = (
+            f"{STATE_FILE_PROBLEM} {self.store.path} {what}; the graph runs on from memory and the file "
+            "is rewritten once a write succeeds"
+        )
+
+    def _after_file_access(self) -> None:
+        """Show the state file's problem (or clear it) and keep a background rewrite going while unsaved."""
+        self._show_file_problem()
+        if self._unsaved and (self._persist is None or self._persist.done()) and not self.graph_stopped:
+            self._persist = asyncio.get_running_loop().create_task(self._rewrite(), name="local-state-rewrite")
+
+    async def _rewrite(self) -> None:
+        """Retry writing the in-memory state, with backoff, until a write succeeds."""
+        delay = self.state_retry_s
+        while self._unsaved and not self.graph_stopped:
+            await asyncio.sleep(delay)
+            delay = min(self.state_retry_cap_s, delay * 2)
+
+            await asyncio.to_thread(self._under_lock, self._save_unsaved)
+            self._show_file_problem()
+
+    def _save_unsaved(self) -> None:
+        if self._unsaved:
+            self._save(self.state)
+
+    def _show_file_problem(self) -> None:
+        self.problems = [p for p in self.problems if not p.startswith(STATE_FILE_PROBLEM)]
+        if self._file_error is not None:
+            self.problems.append(self._file_error)
+
+    async def _stop_rewrite(self, last_try: bool) -> None:
+        """End the background rewrite (bounded); with ``last_try`` one more write of unsaved state."""
+        task, self._persist = self._persist, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=2.0)
+        if last_try and self._unsaved:
+            await asyncio.to_thread(self._under_lock, self._save_unsaved)
+            self._show_file_problem()
+            if self._unsaved:
+                log.error("%s", self._file_error)
 
     def runtime_of(self, name: str) -> ReplicaRuntime:
         """The in-memory runtime of watcher ``name`` (created on first use)."""
@@ -305,7 +423,11 @@ class Supervisor(ReplicaOperations):
         return out
 
     async def close(self) -> None:
-        """Close the circus client and the event subscription (circusd keeps running)."""
+        """Close the circus client and the event subscription (circusd keeps running).
+
+        Unsaved state gets one last write (an attached connector finds the graph as it is).
+        """
+        await self._stop_rewrite(last_try=not self.graph_stopped)
         await self._stop_events()
         if self.client is not None:
             await self.client.close()
@@ -325,6 +447,7 @@ class Supervisor(ReplicaOperations):
             rt.busy = True
             rt.phase = Phase.STOPPING
         await asyncio.gather(*(self.stop_process(n) for n in names), return_exceptions=True)
+        self.graph_stopped = True  # nothing is rewritten once the state file is removed
         await self.close()
         if self.state.circusd is not None:
             await self.circusd.stop(self.state.circusd)
@@ -334,4 +457,8 @@ class Supervisor(ReplicaOperations):
             with self.store.locked():
                 self.store.remove()
 
-        await asyncio.to_thread(forget)
+        try:
+            await asyncio.to_thread(forget)
+        except (ConnectorError, OSError) as exc:  # e.g. a directory in the file's place
+            log.error("cannot remove the state file %s: %s", self.store.path, exc)
+        self._unsaved, self._file_error = False, None
