@@ -120,6 +120,20 @@ class MetricsSettings(StrictModel):
     gpu_metrics_urls: list[str] = Field(
         default_factory=list, description="extra endpoints serving DCGM GPU metrics (e.g. a dcgm-exporter)"
     )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        strict=True,
+        description="largest metrics body read from one target; a larger one is refused and its replica is stale",
+    )
+    max_series: int = Field(
+        50_000,
+        ge=1,
+        le=10_000_000,
+        strict=True,
+        description="most samples read from one target's exposition; more is refused and its replica is stale",
+    )
 
 
 class ResourcesSettings(StrictModel):

@@ -3,7 +3,10 @@
 Each tick asks the connector for the component states, then runs every source concurrently, each
 within its own deadline inside the tick. A source (or the connector) that does not answer in time
 keeps running in the background, is never started twice, and its last report is used with its
-signal values marked stale; so one slow source never stalls the others or the tick. A tick that
+signal values marked stale (or, from a source that can say which replicas it reports on, its
+``late_report``: nothing it reported on is ever absent); so one slow source never stalls the others
+or the tick. A source with a ``fit_interval(interval_s)`` method is told the interval, to bound its
+own work by it. A tick that
 overruns the interval is counted in ``late_ticks`` and the schedule skips ahead instead of bursting.
 """
 
@@ -118,6 +121,10 @@ class Collector:
         self.interval_s = float(interval)
         self.namespace = graph.namespace if graph is not None else connector.namespace
         self.sources = list(sources) if sources is not None else default_sources(connector, graph)
+        for source in self.sources:
+            fit = getattr(source, "fit_interval", None)
+            if callable(fit):
+                fit(self.interval_s)
         self.history = History(self.settings.history_s, self.interval_s)
         self.late_ticks = 0
         self.ticks = 0
@@ -263,6 +270,14 @@ class Collector:
             else:
                 self._reports[id(source)] = report
                 return report
+            late = getattr(source, "late_report", None)
+            if callable(late):
+                try:
+                    fallback = late(context)
+                except Exception as exc:  # a bug there must not cost the tick
+                    log.warning("late report of %s failed: %r", source.name, exc)
+                else:
+                    previous = dataclasses.replace(previous, replica_signals=fallback.replica_signals)
             return dataclasses.replace(
                 previous, signals=_stale(previous.signals), replica_signals=_stale(previous.replica_signals), errors=()
             )

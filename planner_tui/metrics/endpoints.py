@@ -4,12 +4,20 @@ Each tick scrapes the ``metrics_url`` of every running or ready replica (plus an
 endpoints), computes each signal of the component's role (gauges, counter rates, histogram
 quantiles and means over windows) per replica, then the component's aggregate: a sum for queue
 depth, in-flight, waiting and rates, a mean for KV usage and lengths, and for latencies a quantile of
-the replicas' merged histograms. A replica whose endpoint does not answer keeps its last known values,
-marked stale (never shown as zero), and is reported in the Snapshot's errors once it was ready.
+the replicas' merged histograms. A replica whose endpoint does not answer (late, failed, or refused
+for its size) keeps its last known values, marked stale (never shown as zero), and is reported in the
+Snapshot's errors once it was ready. It is never absent: a replica with nothing known yet reports
+every signal of its role with no value, stale; and a component aggregate any of whose replicas is
+stale is stale too, so the planner never takes the replicas that answered for the whole component.
+
+Each tick's scrape is bounded by the tick: every target is answered and parsed, or given up, within
+``scrape_timeout_s`` (at most :data:`INTERVAL_SHARE` of the collector's interval), and within the
+``max_body_bytes`` and ``max_series`` caps of ``[metrics]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import httpx
@@ -29,6 +37,8 @@ from planner_tui.model.replicas import Phase, ReplicaState
 from planner_tui.model.signals import Signal, SignalValue
 
 SCRAPED_PHASES = (Phase.RUNNING, Phase.READY)
+#: the share of the collector's interval a tick's scrape may take (the rest is for the connector and merging)
+INTERVAL_SHARE = 0.7
 
 
 def aggregate(
@@ -52,7 +62,7 @@ def aggregate(
         signal=spec.signal,
         value=total,
         timestamp=min(v.timestamp for v in known),
-        stale=any(v.stale for v in known),
+        stale=any(v.stale for v in values),  # a replica with no fresh value: the others are not the whole
         source=known[0].source,
     )
 
@@ -71,15 +81,36 @@ class EndpointSignalSource(Source):
     ) -> None:
         self.settings = settings or (graph.metrics if graph else MetricsSettings())
         self.graph = graph
-        self.timeout_s = self.settings.scrape_timeout_s + 0.1
+        self.scrape_timeout_s = self.settings.scrape_timeout_s
+        self.fit_interval(self.settings.interval_s)
         self.reader = ReplicaReader(self.settings.rate_window_s, self.settings.latency_window_s)
-        self._scraper = Scraper(client)
+        self._scraper = Scraper(
+            client, max_body_bytes=self.settings.max_body_bytes, max_series=self.settings.max_series
+        )
         self._series: dict[tuple[str, str], ReplicaSeries] = {}
         self._specs: dict[tuple[str, str], dict[Signal, SignalSpec]] = {}
         self._plans: dict[tuple[str, str], ReadPlan] = {}
         self._extra_gpus: dict[str, tuple[GpuSample, ...]] = {}
         self._wanted_key: tuple[tuple[str, str], ...] | None = None
         self._wanted_names: frozenset[str] = frozenset()
+
+    def fit_interval(self, interval_s: float) -> None:
+        """Bound each tick's scrape by the collector's interval (``scrape_timeout_s``, at most
+        :data:`INTERVAL_SHARE` of it), so that a slow target never makes the whole source late."""
+        self.scrape_timeout_s = min(self.settings.scrape_timeout_s, INTERVAL_SHARE * interval_s)
+        self.timeout_s = self.scrape_timeout_s + 0.1
+
+    def late_report(self, context: TickContext) -> SourceReport:
+        """What to show when a whole tick's scrape is late: every scraped replica's last values, or
+        placeholders, all stale (nothing is absent)."""
+        values: list[SignalValue] = []
+        for state in context.components.values():
+            plan = self.plan_for(state)
+            for replica in state.replicas:
+                if replica.metrics_url and replica.phase in SCRAPED_PHASES:
+                    series = self._series.get((state.name, replica.name), ReplicaSeries())
+                    values.extend(_stale_values(plan, state.name, replica.name, series, context.now, self.name))
+        return SourceReport(replica_signals=tuple(values))
 
     def specs_for(self, state: ComponentState) -> dict[Signal, SignalSpec]:
         """The component's signals (preset for its role, graph-file overrides applied)."""
@@ -112,9 +143,7 @@ class EndpointSignalSource(Source):
                     targets[replica.metrics_url] = (state, replica)
         urls = [*targets, *(u for u in self.settings.gpu_metrics_urls if u not in targets)]
         wanted = self._wanted(context)
-        results = await self._scraper.scrape(
-            urls, self.settings.scrape_timeout_s, self.settings.max_concurrency, wanted
-        )
+        results = await self._scraper.scrape(urls, self.scrape_timeout_s, self.settings.max_concurrency, wanted)
         now = context.now
         errors: list[str] = []
         replica_values: list[SignalValue] = []
@@ -139,7 +168,9 @@ class EndpointSignalSource(Source):
             if result.ok:
                 self._read_replica(state, replica, result.parsed, series, now)
             else:
-                series.values = {s: _as_stale(v) for s, v in series.values.items()}
+                plan = self.plan_for(state)
+                stale = _stale_values(plan, state.name, replica.name, series, now, self.name)
+                series.values = {value.signal: value for value in stale}
                 if replica.phase is Phase.READY:
                     errors.append(f"{replica.name}: metrics {url}: {result.error}")
             gpus.extend(series.gpus)
@@ -218,7 +249,15 @@ class EndpointSignalSource(Source):
         await self._scraper.close()
 
 
-def _as_stale(value: SignalValue) -> SignalValue:
-    if value.stale:
-        return value
-    return SignalValue(value.component, value.signal, value.value, value.timestamp, True, value.replica, value.source)
+def _stale_values(
+    plan: ReadPlan, component: str, replica: str, series: ReplicaSeries, now: float, source: str
+) -> list[SignalValue]:
+    """Every signal of the replica's role, stale: its last known value, else no value (observed ``now``)."""
+    out = []
+    for signal in plan.order:
+        known = series.values.get(signal)
+        if known is None:
+            out.append(SignalValue(component, signal, None, now, True, replica, source))
+        else:
+            out.append(known if known.stale else dataclasses.replace(known, stale=True))
+    return out

@@ -6,16 +6,24 @@ it), plain expositions take a fast path built on whole-text regular expressions,
 fast path is not sure about (escapes, quoted names, braces in label values, exemplars, a counter
 family renamed by the reference parser) is handed to prometheus_client. A property test checks
 that both give the same samples.
+
+Both are bounded for hostile texts: ``max_series`` refuses a text with more sample lines
+(:class:`TooManySeries`) before any sample is made, and a long text is read in pieces of about
+64 KiB, between which ``stop`` (a :class:`threading.Event`) is checked, so that a parse running in a
+worker thread gives the interpreter back regularly and ends soon after it is abandoned
+(:class:`ParseAbandoned`).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
-from collections.abc import Collection, Sequence
-from typing import NamedTuple
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from typing import NamedTuple, TextIO, cast
 
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.parser import text_fd_to_metric_families
 
 
 class Sample(NamedTuple):
@@ -48,6 +56,41 @@ _FAMILY_TYPES = frozenset(
 )
 _label_cache: dict[str, dict[str, str]] = {}
 _LABEL_CACHE_SIZE = 8192
+_PIECE = 64 * 1024  # characters read between two checks of ``stop`` (a few ms of work)
+_LINES_BETWEEN_CHECKS = 1024  # the same for the reference parser, which reads line by line
+
+
+class TooManySeries(ValueError):
+    """An exposition with more sample lines than the limit (``count``: how many were counted, at least)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"more than {limit} series (counted {count} sample lines so far)")
+
+    def __reduce__(self) -> tuple[type, tuple[int, int]]:
+        return type(self), (self.count, self.limit)
+
+
+class ParseAbandoned(Exception):
+    """The parse was told to stop (its scrape is past its deadline)."""
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise ParseAbandoned("parse abandoned: past the scrape's deadline")
+
+
+def _pieces(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of consecutive pieces of ``text`` of about :data:`_PIECE` characters, each
+    ending just after a newline (or at the end), so that no line is split."""
+    size = len(text)
+    start = 0
+    while start < size:
+        end = text.find("\n", start + _PIECE)
+        end = size if end < 0 else end + 1
+        yield start, end
+        start = end
 
 
 def labels_of(text: str) -> dict[str, str] | None:
@@ -65,36 +108,53 @@ def labels_of(text: str) -> dict[str, str] | None:
     return labels
 
 
-def parse_fast(text: str, wanted: Collection[str] | None = None) -> list[Sample] | None:
+def parse_fast(
+    text: str,
+    wanted: Collection[str] | None = None,
+    max_series: int | None = None,
+    stop: threading.Event | None = None,
+) -> list[Sample] | None:
     """The samples of a plain exposition, or None when prometheus_client's parser must decide.
 
     With ``wanted`` only samples of those names are made (the lines of the others are still checked
-    for their layout, not for their values).
+    for their layout, not for their values). Raises :class:`TooManySeries` for more than
+    ``max_series`` sample lines, :class:`ParseAbandoned` once ``stop`` is set.
     """
     counter_families: set[str] = set()
     typed: set[str] = set()
     sample_lines = 0
-    for line in text.split("\n"):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped[0] != "#":
-            sample_lines += 1
-            continue
-        parts = stripped.split(None, 3)
-        if len(parts) < 3 or parts[1] not in ("TYPE", "HELP"):
-            continue  # a comment
-        kind, name = parts[1], parts[2]
-        family_type = parts[3] if len(parts) > 3 else ""
-        if not _NAME_ONLY.match(name) or (kind == "TYPE" and family_type not in _FAMILY_TYPES):
-            return None
-        if kind == "TYPE":
-            if name in typed:
-                return None  # a family typed twice: the reference parser's last type applies to all of it
-            typed.add(name)
-            if family_type == "counter" and not name.endswith("_total"):
-                counter_families.add(name)
-    matches = SAMPLE_LINE.findall(text)
+    pieces = list(_pieces(text))
+    for start, end in pieces:
+        _check(stop)
+        for line in text[start:end].split("\n"):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if stripped[0] != "#":
+                sample_lines += 1
+                continue
+            parts = stripped.split(None, 3)
+            if len(parts) < 3 or parts[1] not in ("TYPE", "HELP"):
+                continue  # a comment
+            kind, name = parts[1], parts[2]
+            family_type = parts[3] if len(parts) > 3 else ""
+            if not _NAME_ONLY.match(name) or (kind == "TYPE" and family_type not in _FAMILY_TYPES):
+                return None
+            if kind == "TYPE":
+                if name in typed:
+                    return None  # a family typed twice: the reference parser's last type applies to all of it
+                typed.add(name)
+                if family_type == "counter" and not name.endswith("_total"):
+                    counter_families.add(name)
+        if max_series is not None and sample_lines > max_series:
+            raise TooManySeries(sample_lines, max_series)
+    if len(pieces) == 1:
+        matches = SAMPLE_LINE.findall(text)
+    else:
+        matches = []
+        for start, end in pieces:  # one findall holds the interpreter for its whole text: a piece at a time
+            _check(stop)
+            matches += SAMPLE_LINE.findall(text, start, end)
     if len(matches) != sample_lines:
         return None  # some line is not a plain sample, comment or blank
     samples: list[Sample] = []
@@ -129,10 +189,34 @@ def index_samples(samples: Sequence[Sample]) -> dict[str, list[Sample]]:
     return by_name
 
 
-def parse_with_prometheus_client(text: str, wanted: Collection[str] | None = None) -> list[Sample]:
-    """Samples as prometheus_client's parser reads them (NaN values left out), only ``wanted`` ones."""
+def _lines(text: str, max_series: int | None, stop: threading.Event | None) -> Iterator[str]:
+    """The lines of ``text``, counting sample lines against ``max_series`` and checking ``stop``."""
+    count = 0
+    for number, line in enumerate(io.StringIO(text)):
+        if number % _LINES_BETWEEN_CHECKS == 0:
+            _check(stop)
+        if max_series is not None:
+            stripped = line.strip()
+            if stripped and stripped[0] != "#":
+                count += 1
+                if count > max_series:
+                    raise TooManySeries(count, max_series)
+        yield line
+
+
+def parse_with_prometheus_client(
+    text: str,
+    wanted: Collection[str] | None = None,
+    max_series: int | None = None,
+    stop: threading.Event | None = None,
+) -> list[Sample]:
+    """Samples as prometheus_client's parser reads them (NaN values left out), only ``wanted`` ones.
+
+    Raises :class:`TooManySeries` for more than ``max_series`` sample lines, :class:`ParseAbandoned`
+    once ``stop`` is set.
+    """
     samples: list[Sample] = []
-    for family in text_string_to_metric_families(text):
+    for family in text_fd_to_metric_families(cast("TextIO", _lines(text, max_series, stop))):
         for sample in family.samples:
             value = float(sample.value)
             if math.isnan(value) or (wanted is not None and sample.name not in wanted):
@@ -141,12 +225,13 @@ def parse_with_prometheus_client(text: str, wanted: Collection[str] | None = Non
     return samples
 
 
-def parse_exposition(text: str, wanted: Collection[str] | None = None) -> list[Sample]:
-    """Samples of a Prometheus text exposition. Raises ValueError for text that does not parse.
+def parse_exposition(text: str, wanted: Collection[str] | None = None, max_series: int | None = None) -> list[Sample]:
+    """Samples of a Prometheus text exposition. Raises ValueError for text that does not parse
+    (:class:`TooManySeries` for more than ``max_series`` sample lines).
 
     ``wanted`` limits the result to samples of those names (e.g. ``foo_bucket``, ``foo_count``).
     """
-    fast = parse_fast(text, wanted)
+    fast = parse_fast(text, wanted, max_series)
     if fast is not None:
         return fast
-    return parse_with_prometheus_client(text, wanted)
+    return parse_with_prometheus_client(text, wanted, max_series)

@@ -7,9 +7,11 @@ regular expression, the text with every value replaced by a group, and the next 
 whose layout changed (a new series, a new label value, a line added or gone) does not match and is
 parsed in full again, so the samples are always those :func:`parse_exposition` would give.
 
-Compiling a layout costs about 2 µs per byte of text (a 40 KB exposition: ~100 ms), so a long one is
-compiled in a worker thread while its target is still parsed in full: the event loop never waits
-for it. Short ones (a few ms) are compiled on the spot.
+Compiling a layout costs about 2 µs and 100 bytes of memory per byte of text (a 40 KB exposition:
+~100 ms), so a long one is compiled in a worker thread while its target is still parsed in full: the
+event loop never waits for it. Short ones (a few ms) are compiled on the spot. A text over
+:data:`MAX_LAYOUT_TEXT` characters gets no layout at all (a 60 MB text took 6 GB to compile): it is
+parsed in full every time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ _LINE_END = r"(?:[ \t]+-?\d+)?[ \t]*"  # an optional timestamp (it changes every
 _REBUILD_EVERY = 64  # a target whose layout keeps changing is only given a new layout now and then
 _new_sample = functools.partial(tuple.__new__, Sample)
 _INLINE_COMPILE = 2048  # pattern characters compiled on the spot (a few ms); longer ones in a thread
+#: the longest text a layout is built for (its pattern takes ~25 MB and ~0.5 s to compile)
+MAX_LAYOUT_TEXT = 128 * 1024
 _compiler: ThreadPoolExecutor | None = None
 
 
@@ -192,8 +197,19 @@ class TargetParser:
         """The layout being compiled in a worker thread, if any (used from the next :meth:`read` on)."""
         return None if self._pending is None else self._pending[1]
 
-    def read(self, text: str, wanted: Collection[str] | None = None) -> Parsed:
-        """``text`` parsed: through the previous layout when it still fits, else in full."""
+    def read(
+        self,
+        text: str,
+        wanted: Collection[str] | None = None,
+        max_series: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Parsed:
+        """``text`` parsed: through the previous layout when it still fits, else in full.
+
+        Raises ValueError for a text that does not parse (:class:`~planner_tui.metrics.exposition.TooManySeries`
+        over ``max_series`` sample lines), :class:`~planner_tui.metrics.exposition.ParseAbandoned` once
+        ``stop`` is set. Not thread-safe: one call at a time (it may run in a worker thread).
+        """
         if self._pending is not None and self._pending[1].done():
             draft, compiling = self._pending
             self._pending = None
@@ -205,12 +221,14 @@ class TargetParser:
             if values is not None:
                 self._misses = 0
                 return Parsed(layout=layout, values=values)
-        fast = parse_fast(text, wanted)
+        fast = parse_fast(text, wanted, max_series, stop)
         if fast is None:
             self._layout = None
-            return Parsed(parse_with_prometheus_client(text, wanted))
+            return Parsed(parse_with_prometheus_client(text, wanted, max_series, stop))
         self._misses += 1
-        if self._pending is None and (self._misses <= 3 or self._misses % _REBUILD_EVERY == 0):
+        if len(text) > MAX_LAYOUT_TEXT:
+            self._layout = None  # no layout for a long text: its pattern would cost more than it saves
+        elif self._pending is None and (self._misses <= 3 or self._misses % _REBUILD_EVERY == 0):
             draft = Layout.draft(text, wanted)
             if len(draft.source) <= _INLINE_COMPILE:
                 self._layout = draft.compiled(re.compile(draft.source))

@@ -8,7 +8,9 @@ future. Content-Length, chunked (with trailers) and close-delimited bodies; noth
 redirects or compression: ``https`` URLs go through httpx instead).
 
 Errors: :class:`UnsupportedUrl`, :class:`HttpProtocolError` (a response that is not valid HTTP or is
-over the limits), :class:`IncompleteResponse` (an :class:`asyncio.IncompleteReadError`: the server
+over the limits; :class:`BodyTooLarge` for a body over the pool's ``max_body``, refused from its
+Content-Length before any of it is read, or as soon as a chunked or close-delimited body passes it),
+:class:`IncompleteResponse` (an :class:`asyncio.IncompleteReadError`: the server
 closed the connection mid-response) and OSError (cannot connect, reset). A failed, half-read or
 cancelled exchange closes its connection; only a complete keep-alive response returns it to the pool.
 """
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
-_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
 _MAX_CHUNK_LINE = 4096
 _READ_SIZE = 256 * 1024  # what one read may take from the socket (asyncio's own default)
 _HEX = b"0123456789abcdefABCDEF"
@@ -35,6 +37,24 @@ class UnsupportedUrl(ValueError):
 
 class HttpProtocolError(Exception):
     """A response that is not valid HTTP/1.x."""
+
+
+class BodyTooLarge(HttpProtocolError):
+    """A response body over the limit: ``size`` is its Content-Length, or None when it has none
+    (chunked, or ending at close) and ``received`` bytes of it were read before giving up."""
+
+    def __init__(self, limit: int, size: int | None, received: int) -> None:
+        self.limit = limit
+        self.size = size
+        self.received = received
+        if size is not None:
+            text = f"response body of {size} bytes is over the limit of {limit} bytes"
+        else:
+            text = f"response body over the limit of {limit} bytes ({received} bytes read, no Content-Length)"
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[type, tuple[int, int | None, int]]:
+        return type(self), (self.limit, self.size, self.received)
 
 
 class IncompleteResponse(asyncio.IncompleteReadError):
@@ -73,6 +93,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._need = 0  # bytes of body (Content-Length) or of the current chunk still wanted
         self._chunks: list[bytes] = []
         self._total = 0
+        self._max_body = DEFAULT_MAX_BODY  # the body limit of the exchange in progress
         self._timer: asyncio.TimerHandle | None = None  # the deadline of the exchange in progress
 
     # asyncio.Protocol callbacks
@@ -113,10 +134,14 @@ class _Connection(asyncio.BufferedProtocol):
 
     # the exchange
 
-    def send(self, request: bytes, deadline: float | None = None) -> asyncio.Future[tuple[int, bytes]]:
+    def send(
+        self, request: bytes, deadline: float | None = None, max_body: int = DEFAULT_MAX_BODY
+    ) -> asyncio.Future[tuple[int, bytes]]:
         """Write ``request``; the future resolves to ``(status, body)`` once the whole response is in,
-        or fails with TimeoutError at ``deadline`` (loop time), which closes the connection."""
+        or fails with TimeoutError at ``deadline`` (loop time), which closes the connection, or with
+        :class:`BodyTooLarge` once the body is known to be over ``max_body`` bytes."""
         assert self.transport is not None
+        self._max_body = max_body
         waiter: asyncio.Future[tuple[int, bytes]] = self._loop.create_future()
         self._waiter = waiter
         if deadline is not None:
@@ -239,8 +264,8 @@ class _Connection(asyncio.BufferedProtocol):
                     self._scan = 0
                     continue
                 self._total += size
-                if self._total > _MAX_BODY:
-                    raise HttpProtocolError(f"response body larger than {_MAX_BODY} bytes")
+                if self._total > self._max_body:
+                    raise BodyTooLarge(self._max_body, None, self._total - size)
                 self._need = size
                 self._phase = _CHUNK_DATA
             elif phase == _CHUNK_DATA:
@@ -265,8 +290,8 @@ class _Connection(asyncio.BufferedProtocol):
                     self._finish(b"".join(self._chunks))
                     return
             elif phase == _UNTIL_CLOSE:
-                if len(buffer) > _MAX_BODY:
-                    raise HttpProtocolError(f"response body larger than {_MAX_BODY} bytes")
+                if len(buffer) > self._max_body:
+                    raise BodyTooLarge(self._max_body, None, len(buffer))
                 return
             else:
                 return
@@ -301,8 +326,8 @@ class _Connection(asyncio.BufferedProtocol):
             if not length.isdigit():
                 raise HttpProtocolError(f"bad Content-Length {length[:40].decode('latin-1')!r}")
             size = int(length)
-            if size > _MAX_BODY:
-                raise HttpProtocolError(f"response body of {size} bytes is larger than the limit of {_MAX_BODY}")
+            if size > self._max_body:
+                raise BodyTooLarge(self._max_body, size, 0)
             self._need = size
             self._phase = _LENGTH
         else:
@@ -330,9 +355,15 @@ def _field(fields: bytes, name: bytes) -> bytes | None:
 
 
 class Http11Pool:
-    """Idle keep-alive connections per (host, port); ``get(url)`` answers ``(status, body)``."""
+    """Idle keep-alive connections per (host, port); ``get(url)`` answers ``(status, body)``.
 
-    def __init__(self) -> None:
+    ``max_body`` bounds every response body (what one scrape may hold in memory).
+    """
+
+    def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
+        if max_body < 1:
+            raise ValueError(f"max_body must be >= 1 byte, got {max_body}")
+        self.max_body = max_body
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._requests: dict[str, tuple[tuple[str, int], bytes]] = {}  # url -> (host, port), request (same every tick)
         self._closed = False
@@ -355,7 +386,8 @@ class Http11Pool:
     async def get(self, url: str, timeout: float | None = None) -> tuple[int, bytes]:
         """GET ``url`` within ``timeout`` seconds (connecting, sending and the whole response).
 
-        Raises :class:`UnsupportedUrl`, OSError, :class:`HttpProtocolError`, TimeoutError, or
+        Raises :class:`UnsupportedUrl`, OSError, :class:`HttpProtocolError` (:class:`BodyTooLarge`
+        for a body over :attr:`max_body`), TimeoutError, or
         :class:`IncompleteResponse` (an :class:`asyncio.IncompleteReadError`) when the server closes
         the connection mid-response. A timeout, or cancelling it, closes the connection. The timeout
         is a timer on the exchange, cheaper than an ``asyncio.timeout`` block around each request.
@@ -377,7 +409,7 @@ class Http11Pool:
                 async with asyncio.timeout_at(deadline):
                     _, connection = await loop.create_connection(self._connection, key[0], key[1])
             try:
-                result = await connection.send(request, deadline)
+                result = await connection.send(request, deadline, self.max_body)
             except (ConnectionError, IncompleteResponse):
                 connection.abort()
                 if reused and not connection.received:

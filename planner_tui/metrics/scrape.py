@@ -3,21 +3,58 @@
 A target that does not answer in time, answers with an error status or with text that does not
 parse gives a :class:`ScrapeResult` with ``ok=False`` and an ``error`` saying why; it never raises
 and never stalls the other targets.
+
+Each scrape is bounded, whatever the target sends:
+
+- in time: every target of one :meth:`Scraper.scrape` is done (answered and parsed) or given up by
+  one deadline, ``timeout`` after the call; a long text is parsed in a worker thread, in pieces
+  (the event loop keeps running), and abandoned at the deadline;
+- in memory: a body over ``max_body_bytes`` is refused (from its Content-Length before it is read,
+  or as soon as a chunked body passes it), an exposition with more than ``max_series`` sample lines
+  is refused before any sample is made, and no layout is built for a long text.
+
+The errors name the limit and the ``[metrics]`` setting that raises it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from planner_tui.metrics.exposition import Sample, parse_exposition
-from planner_tui.metrics.exposition_layout import Parsed, TargetParser
-from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, UnsupportedUrl
+from planner_tui.metrics.exposition import ParseAbandoned, Sample, TooManySeries, parse_exposition
+from planner_tui.metrics.exposition_layout import MAX_LAYOUT_TEXT, Parsed, TargetParser
+from planner_tui.metrics.http11 import DEFAULT_MAX_BODY, BodyTooLarge, Http11Pool, HttpProtocolError, UnsupportedUrl
 
-__all__ = ["Sample", "ScrapeResult", "Scraper", "new_client", "parse_exposition", "scrape"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_SERIES",
+    "Sample",
+    "ScrapeResult",
+    "Scraper",
+    "new_client",
+    "parse_exposition",
+    "scrape",
+]
+
+#: the most sample lines read from one exposition (``[metrics] max_series``)
+DEFAULT_MAX_SERIES = 50_000
+#: bodies longer than this are parsed in a worker thread (shorter ones take a few ms on the loop)
+INLINE_PARSE_BYTES = MAX_LAYOUT_TEXT
+_parser_pool: ThreadPoolExecutor | None = None
+
+
+def _parse_executor() -> ThreadPoolExecutor:
+    global _parser_pool
+    if _parser_pool is None:
+        # one thread: long parses wait their turn (and are abandoned at their deadline) rather than
+        # holding several long texts in memory at once
+        _parser_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-parse")
+    return _parser_pool
 
 
 class ScrapeResult:
@@ -58,6 +95,13 @@ class ScrapeResult:
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, BodyTooLarge):
+        if exc.size is not None:
+            return f"body of {exc.size} bytes is over the limit of {exc.limit} bytes (raise metrics.max_body_bytes)"
+        return (
+            f"body over the limit of {exc.limit} bytes ({exc.received} bytes read, no Content-Length; "
+            "raise metrics.max_body_bytes)"
+        )
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return f"timed out after {timeout:g} s"
     if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
@@ -67,16 +111,22 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _result(
-    url: str, status: int, body: bytes, started: float, wanted: Collection[str] | None, parser: TargetParser
-) -> ScrapeResult:
-    if status >= 300:
-        return ScrapeResult(url, False, f"HTTP {status}", [], time.perf_counter() - started)
+def _parse(
+    body: bytes,
+    wanted: Collection[str] | None,
+    parser: TargetParser,
+    max_series: int | None,
+    stop: threading.Event | None = None,
+) -> Parsed | str:
+    """The parsed body, or why it cannot be used (an error line)."""
     try:
-        parsed = parser.read(body.decode("utf-8", errors="replace"), wanted)
-    except (ValueError, TypeError, IndexError) as exc:
-        return ScrapeResult(url, False, f"unparseable metrics: {exc}", [], time.perf_counter() - started)
-    return ScrapeResult(url, True, None, None, time.perf_counter() - started, parsed)
+        return parser.read(body.decode("utf-8", errors="replace"), wanted, max_series, stop)
+    except TooManySeries as exc:
+        return f"exposition has more than {exc.limit} series (raise metrics.max_series)"
+    except ParseAbandoned:
+        raise
+    except Exception as exc:  # any text at all may come: nothing in it may end the scrape
+        return f"unparseable metrics: {exc}"[:500]
 
 
 def new_client(concurrency: int = 32) -> httpx.AsyncClient:
@@ -90,14 +140,29 @@ class Scraper:
 
     Plain ``http`` targets use a small keep-alive HTTP/1.1 client (:mod:`planner_tui.metrics.http11`),
     which costs a fraction of a general-purpose client per request; others (``https``) use httpx.
-    Pass ``client`` to send everything through that httpx client instead.
+    Pass ``client`` to send everything through that httpx client instead. ``max_body_bytes`` and
+    ``max_series`` bound what one target may make this process hold (see the module's docstring).
     """
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        max_series: int | None = DEFAULT_MAX_SERIES,
+    ) -> None:
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
+        if max_series is not None and max_series < 1:
+            raise ValueError(f"max_series must be >= 1, got {max_series}")
+        self.max_body_bytes = max_body_bytes
+        self.max_series = max_series
         self._client = client
         self._owns_client = False
-        self._pool = None if client is not None else Http11Pool()
+        self._pool = None if client is not None else Http11Pool(max_body_bytes)
         self._parsers: dict[str, TargetParser] = {}  # url -> its parser (reuses the text's layout)
+        #: url -> (stop, future) of a parse running in the worker thread (at most one per target)
+        self._parsing: dict[str, tuple[threading.Event, asyncio.Future[Parsed | str]]] = {}
 
     async def _get(self, url: str, timeout: float) -> tuple[int, bytes]:
         """``(status, body)`` within ``timeout`` (the whole exchange: connect, request, body)."""
@@ -109,20 +174,62 @@ class Scraper:
         if self._client is None:
             self._client = new_client()
             self._owns_client = True
-        async with asyncio.timeout(timeout):
-            response = await self._client.get(url, timeout=timeout)
-        return response.status_code, response.content
+        limit = self.max_body_bytes
+        async with asyncio.timeout(timeout), self._client.stream("GET", url, timeout=timeout) as response:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise BodyTooLarge(limit, int(length), 0)
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():  # decoded: a compressed body is capped as it unpacks
+                received += len(chunk)
+                if received > limit:
+                    raise BodyTooLarge(limit, None, received)
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks)
 
-    async def _one(self, url: str, timeout: float, wanted: Collection[str] | None) -> ScrapeResult:
+    async def _one(self, url: str, timeout: float, deadline: float, wanted: Collection[str] | None) -> ScrapeResult:
+        """Scrape ``url``, answered and parsed by ``deadline`` (loop time); ``timeout`` is for the messages."""
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+
+        def failed(error: str) -> ScrapeResult:
+            return ScrapeResult(url, False, error, [], time.perf_counter() - started)
+
+        running = self._parsing.get(url)
+        if running is not None:
+            if not running[1].done():
+                return failed("still parsing its previous exposition (abandoned, ending)")
+            del self._parsing[url]
         try:
-            status, body = await self._get(url, timeout)
+            status, body = await self._get(url, max(0.0, deadline - loop.time()))
         except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
-            return ScrapeResult(url, False, _describe(exc, timeout), [], time.perf_counter() - started)
+            return failed(_describe(exc, timeout))
+        if status >= 300:
+            return failed(f"HTTP {status}")
         parser = self._parsers.get(url)
         if parser is None:
             parser = self._parsers[url] = TargetParser()
-        return _result(url, status, body, started, wanted, parser)
+        if len(body) <= INLINE_PARSE_BYTES:
+            parsed = _parse(body, wanted, parser, self.max_series)
+        else:
+            stop = threading.Event()
+            future = loop.run_in_executor(_parse_executor(), _parse, body, wanted, parser, self.max_series, stop)
+            future.add_done_callback(_retrieve)
+            del body  # the worker holds the only reference: freed as soon as it is decoded
+            self._parsing[url] = (stop, future)
+            done, _ = await asyncio.wait({future}, timeout=max(0.0, deadline - loop.time()))
+            if not done:
+                stop.set()  # the parse ends at its next piece
+                return failed(f"timed out after {timeout:g} s (parsing a long exposition)")
+            del self._parsing[url]
+            try:
+                parsed = future.result()
+            except ParseAbandoned:
+                return failed(f"timed out after {timeout:g} s (parsing a long exposition)")
+        if isinstance(parsed, str):
+            return failed(parsed)
+        return ScrapeResult(url, True, None, None, time.perf_counter() - started, parsed)
 
     async def scrape(
         self, urls: Sequence[str], timeout: float, concurrency: int, wanted: Collection[str] | None = None
@@ -138,10 +245,17 @@ class Scraper:
         unique = list(dict.fromkeys(urls))
         results: dict[str, ScrapeResult] = {}
         pending = iter(unique)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout  # every target is done or given up by then: the tick keeps its pace
 
         async def worker() -> None:
             for url in pending:  # shared by the workers: each URL is taken once, by whichever is free
-                results[url] = await self._one(url, timeout, wanted)
+                if loop.time() >= deadline:
+                    results[url] = ScrapeResult(
+                        url, False, f"not scraped within {timeout:g} s (slow targets held every connection slot)"
+                    )
+                    continue
+                results[url] = await self._one(url, timeout, deadline, wanted)
 
         # ``concurrency`` workers rather than a task per URL behind a semaphore: the same bound, less
         # bookkeeping per request (a tick scrapes dozens of targets)
@@ -152,17 +266,29 @@ class Scraper:
             kept = set(unique)
             for url in [u for u in self._parsers if u not in kept]:
                 self._parsers.pop(url).close()
+                running = self._parsing.pop(url, None)
+                if running is not None:
+                    running[0].set()
         return {url: results[url] for url in unique}
 
     async def close(self) -> None:
         """Close the connections kept open (and the httpx client made here)."""
         if self._pool is not None:
             await self._pool.close()
+        for stop, _ in self._parsing.values():
+            stop.set()  # a parse still running in the worker thread ends at its next piece
+        self._parsing.clear()
         for parser in self._parsers.values():
             parser.close()
         if self._client is not None and self._owns_client:
             await self._client.aclose()
             self._client = None
+
+
+def _retrieve(future: asyncio.Future[Parsed | str]) -> None:
+    """Take an abandoned parse's outcome, so that asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def scrape(

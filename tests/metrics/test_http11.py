@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from planner_tui.metrics import http11
-from planner_tui.metrics.http11 import Http11Pool, HttpProtocolError, IncompleteResponse, UnsupportedUrl
+from planner_tui.metrics.http11 import BodyTooLarge, Http11Pool, HttpProtocolError, IncompleteResponse, UnsupportedUrl
 from planner_tui.metrics.scrape import Scraper
 
 BODY = b"".join(b'vllm:num_requests_waiting{model="m%d"} %d\n' % (i, i) for i in range(40))
@@ -305,8 +304,8 @@ async def test_a_mid_body_close_on_a_reused_connection_is_not_retried(pool: Http
         (response(b"-5\r\nhello\r\n0\r\n\r\n", "Transfer-Encoding: chunked"), "bad chunk size b'-5'"),
         (response(b"5\r\nhelloXX0\r\n\r\n", "Transfer-Encoding: chunked"), "not followed by CRLF"),
         (response(b"", "X-Big: " + "a" * (70 * 1024)), "response headers larger than 65536 bytes"),
-        (response(b"", "Content-Length: 104857600"), "larger than the limit of 67108864"),
-        (response(b"4000001\r\n", "Transfer-Encoding: chunked"), "response body larger than 67108864 bytes"),
+        (response(b"", "Content-Length: 104857600"), "of 104857600 bytes is over the limit of 4194304 bytes"),
+        (response(b"4000001\r\n", "Transfer-Encoding: chunked"), "response body over the limit of 4194304 bytes"),
     ],
 )
 async def test_bad_responses_are_refused_with_a_clear_message(pool: Http11Pool, answer: bytes, message: str) -> None:
@@ -321,10 +320,8 @@ async def test_bad_responses_are_refused_with_a_clear_message(pool: Http11Pool, 
         await asyncio.wait_for(server.closed.wait(), 20)  # the refused connection was closed, not kept
 
 
-async def test_a_close_delimited_body_over_the_limit_is_refused(
-    pool: Http11Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(http11, "_MAX_BODY", 1000)
+async def test_a_close_delimited_body_over_the_limit_is_refused() -> None:
+    pool = Http11Pool(max_body=1000)
 
     async def handler(exchange: Exchange) -> bool:
         await send(exchange.writer, response(b"x" * 700), piece=700)
@@ -333,8 +330,9 @@ async def test_a_close_delimited_body_over_the_limit_is_refused(
         return False
 
     async with RawServer(handler).running() as server:
-        with pytest.raises(HttpProtocolError, match="response body larger than 1000 bytes"):
+        with pytest.raises(BodyTooLarge, match=r"over the limit of 1000 bytes \(1400 bytes read"):
             await asyncio.wait_for(pool.get(server.url), 20)
+    await pool.close()
 
 
 @pytest.mark.parametrize("own_timeout", [False, True], ids=["asyncio.timeout around get", "the pool's timeout"])
