@@ -63,3 +63,13 @@ def test_config_schema_is_json_schema_of_the_graph_file() -> None:
     component = schema["$defs"]["ComponentConfig"]
     assert component["additionalProperties"] is False
     assert "max_replicas" in component["properties"]
+
+
+def test_config_check_reports_a_command_that_is_not_found(tmp_path: Path) -> None:
+    bad = tmp_path / "graph.toml"
+    bad.write_text('namespace = "ns"\n[components.decode]\nrole = "decode"\ncommand = "no-such-serving-binary"\n')
+    result = run("config", "check", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{bad}: components.decode.command: executable 'no-such-serving-binary' not found on PATH")

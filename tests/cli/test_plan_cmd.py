@@ -225,3 +225,28 @@ def test_plan_exits_3_when_the_command_is_gone_at_run_time(tmp_path: Path, isola
         assert recorded_pids(root) == []
     finally:
         kill_leftovers(recorded_pids(root))
+
+
+def test_a_component_counts_as_failed_only_when_every_replica_failed() -> None:
+    from planner_tui.model.components import ComponentSpec, ComponentState
+    from planner_tui.model.replicas import Phase, ReplicaState
+    from planner_tui.model.snapshot import Snapshot
+    from planner_tui.runtime.failures import failed_components
+
+    def state(name: str, *phases: Phase) -> ComponentState:
+        replicas = tuple(ReplicaState(name, i, p, reason=f"r{i}") for i, p in enumerate(phases))
+        return ComponentState(ComponentSpec(name, "other"), desired_replicas=len(phases), replicas=replicas)
+
+    snapshot = Snapshot(
+        timestamp=0.0,
+        namespace="ns",
+        components={
+            "dead": state("dead", Phase.FAILED, Phase.FAILED),
+            "limping": state("limping", Phase.FAILED, Phase.CRASHED),
+            "leaving": state("leaving", Phase.FAILED, Phase.STOPPING),
+            "empty": state("empty"),
+        },
+    )
+    (failure,) = failed_components(snapshot)
+    assert failure.component == "dead"
+    assert failure.message == "component 'dead' cannot run: every replica failed (dead-0: r0; dead-1: r1)"
