@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import math
 import signal
 import sys
 
@@ -25,7 +26,7 @@ from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.decisions import PlannerMode
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
-from planner_tui.runtime import DecisionMade, Session, SessionError, SnapshotReady
+from planner_tui.runtime import DecisionMade, GraphObserver, SessionError, SnapshotReady, open_graph
 from planner_tui.runtime.failures import failed_components
 from planner_tui.runtime.gc_tuning import tune_for_long_run
 from planner_tui.runtime.speedup import sped_up
@@ -34,17 +35,29 @@ EXIT_CONNECTOR = 1
 EXIT_COMPONENT_FAILED = 3  # every replica of a component failed: the graph cannot serve
 
 
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan (which compares false with both bounds)."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """The number, or a usage error naming the option."""
+        number: float = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+INTERVAL = FiniteRange(min=0.25, max=3600)  # the graph file's bounds
+
+
 @click.command("plan")
 @click.option("--graph", "graph_file", type=click.Path(dir_okay=False), help="graph file (default: the demo)")
 @click.option("--advisory", is_flag=True, help="decide and print, change nothing")
 @click.option("--leave-running", is_flag=True, help="on exit leave the graph running instead of stopping it")
-@click.option("--interval", type=click.FloatRange(min=0.25), help="seconds between decisions (overrides the graph)")
-@click.option(
-    "--metrics-interval", type=click.FloatRange(min=0.25), help="seconds between collections (overrides the graph)"
-)
+@click.option("--interval", type=INTERVAL, help="seconds between decisions (overrides the graph)")
+@click.option("--metrics-interval", type=INTERVAL, help="seconds between collections (overrides the graph)")
 @click.option(
     "--speedup",
-    type=click.FloatRange(min=0.01),
+    type=FiniteRange(min=0.01, max=1000),
     default=None,
     help="run a simulated graph (the demo) this many times faster: the sim and every interval",
 )
@@ -98,19 +111,26 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     opening = asyncio.ensure_future(
-        Session.open(graph, mode=mode, metrics_interval_s=metrics_interval, planner_interval_s=interval)
+        open_graph(graph, mode=mode, metrics_interval_s=metrics_interval, planner_interval_s=interval)
     )
     await asyncio.wait({opening, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
     if not opening.done():
         click.echo("stopping: waiting for the graph to finish starting...", err=True)
     session = await opening  # opening is never cancelled half-way: the graph would be left half-started
-    what = "left running" if leave_running else "stopped"
-    audit = audit_path_for(graph)
-    header = (
-        f"planner-tui plan: namespace {graph.namespace}, mode {session.mode.value}, "
-        f"policy {graph.planner.policy.value}, every {session.runner.interval_s:g} s; audit log {audit}; "
-        f"Ctrl-C stops (the graph is {what})"
-    )
+    observing = isinstance(session, GraphObserver)
+    if isinstance(session, GraphObserver):
+        what = "left running: it is its owner's"
+        header = (
+            f"planner-tui plan: namespace {graph.namespace} is owned by {session.owner.describe()}; "
+            "observing read-only (the owner's decisions below); Ctrl-C detaches, the graph keeps running"
+        )
+    else:
+        what = "left running" if leave_running else "stopped"
+        header = (
+            f"planner-tui plan: namespace {graph.namespace}, mode {session.mode.value}, "
+            f"policy {graph.planner.policy.value}, every {session.runner.interval_s:g} s; "
+            f"audit log {audit_path_for(graph)}; Ctrl-C stops (the graph is {what})"
+        )
     click.echo(header, err=True)
     events = session.subscribe()
     made = 0
@@ -138,7 +158,9 @@ async def _run(
                     break
             elif isinstance(event, SessionError):
                 click.echo(f"error: {event.message}", err=True)
-            elif isinstance(event, SnapshotReady) and (failures := failed_components(event.snapshot)):
+                if isinstance(session, GraphObserver) and session.disconnected.is_set():
+                    break  # the owner is gone: run plan again to take the graph over
+            elif not observing and isinstance(event, SnapshotReady) and (failures := failed_components(event.snapshot)):
                 for failure in failures:
                     click.echo(f"planner-tui plan: {failure.message}", err=True)
                 code = EXIT_COMPONENT_FAILED
@@ -146,7 +168,7 @@ async def _run(
     finally:
         click.echo(f"stopping: the graph is {what}...", err=True)
         with contextlib.suppress(Exception):
-            await session.close(stop_graph=not leave_running)
+            await session.close(stop_graph=not leave_running and not observing)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         sys.stdout.flush()
