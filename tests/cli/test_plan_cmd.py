@@ -250,3 +250,15 @@ def test_a_component_counts_as_failed_only_when_every_replica_failed() -> None:
     (failure,) = failed_components(snapshot)
     assert failure.component == "dead"
     assert failure.message == "component 'dead' cannot run: every replica failed (dead-0: r0; dead-1: r1)"
+
+
+def test_interval_options_refuse_nan_and_inf(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from planner_tui.cli.main import cli
+
+    for option in ("--interval", "--metrics-interval", "--speedup"):
+        for value in ("nan", "inf"):
+            result = CliRunner().invoke(cli, ["plan", "--graph", str(tmp_path / "absent.toml"), option, value])
+            assert result.exit_code == 2, (option, value, result.output)
+            assert f"Invalid value for '{option}'" in result.output
