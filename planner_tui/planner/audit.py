@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -90,9 +91,13 @@ class AuditLog:
         with self._lock:
             self._prepare_dir()
             try:
-                size = os.stat(self.path).st_size
+                st = os.stat(self.path)
             except FileNotFoundError:
                 size = -1
+            else:
+                if not stat.S_ISREG(st.st_mode):  # never rotate a directory (or a device) away and carry on
+                    raise OSError(f"{self.path} is not a regular file")
+                size = st.st_size
             if size > 0 and size + len(line) > self.max_bytes:
                 self._rotate()
                 size = -1

@@ -204,3 +204,16 @@ def test_records_whose_fields_are_not_a_records_are_skipped_and_counted(tmp_path
     skipped = SkippedLines()
     assert [r["timestamp"] for r in read_records(path, skipped)] == [1.0, 3.0]
     assert skipped.total == len(bad)
+
+
+def test_a_directory_in_the_logs_place_is_an_error_not_rotated_away(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    path.mkdir()
+    log = AuditLog(path, max_bytes=1024)  # a directory's size alone is over it: rotation would move it
+    try:
+        log.append(sample_decision(1.0))
+    except OSError as exc:
+        assert "not a regular file" in str(exc)
+    else:
+        raise AssertionError("appending to a directory succeeded")
+    assert path.is_dir() and not path.with_name("decisions.jsonl.1").exists()
