@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -30,6 +31,10 @@ class Signal(StrEnum):
 #: KV usage is a fraction (vLLM's ``*_usage_perc`` gauges are fractions despite their name).
 SIGNAL_MAXIMUM = MappingProxyType({Signal.KV_USAGE: 1.0})
 
+#: signals with an upper bound (each bound is at least 1: values up to 1 need no look-up)
+_BOUNDED = frozenset(SIGNAL_MAXIMUM)
+_LARGEST = sys.float_info.max
+
 #: slack for rounding (a mean of fractions can land one ulp above 1)
 _SLACK = 1e-9
 
@@ -44,6 +49,8 @@ def domain_problem(signal: Signal, value: float | None) -> str | None:
         return None
     try:
         number = float(value)
+    except OverflowError:
+        return "not a finite number"
     except (TypeError, ValueError):
         return "not a number"
     if not math.isfinite(number):
@@ -92,8 +99,8 @@ class SignalValue:
         value = self.value
         if self.invalid is not None or value is None:
             return
-        try:
-            if 0.0 <= value <= 1.0:  # the common case, cheaply: thousands of values are made per tick
+        try:  # the common cases, cheaply: thousands of values are made per tick (NaN fails every comparison)
+            if 0.0 <= value <= _LARGEST and (value <= 1.0 or self.signal not in _BOUNDED):
                 return
         except TypeError:
             pass
