@@ -137,8 +137,8 @@ class PlannerExporter:
                 (Signal.ITL_P95, self.observed_itl, 1000.0),
             ):
                 value = snapshot.signal(name, signal)
-                if value is not None and value.value is not None and not value.stale:
-                    gauge.set(value.value * factor)
+                if value is not None and value.value is not None and not value.stale and value.invalid is None:
+                    gauge.set(value.value * factor)  # an invalid value (+Inf, negative) is not an observation
         gpus = sum(
             state.current_replicas * self.graph.components[name].gpus_per_replica
             for name, state in snapshot.components.items()

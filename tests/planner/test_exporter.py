@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 
 import httpx
@@ -11,6 +12,8 @@ from planner_tui.model import Signal
 from planner_tui.planner import PlannerState, decide
 from planner_tui.planner.exporter import PlannerExporter
 from tests.planner.builders import component, graph_state, make_graph, snapshot
+
+INF = math.inf
 
 
 def free_port() -> int:
@@ -56,3 +59,13 @@ def test_exporter_serves_upstream_gauges_on_loopback() -> None:
 
 def test_exporter_is_off_by_default() -> None:
     assert make_graph().planner.exporter_port is None
+
+
+def test_invalid_observed_values_are_not_exported() -> None:
+    graph = make_graph()
+    exporter = PlannerExporter(graph)
+    comps = graph_state(graph)
+    exporter.update_snapshot(snapshot(graph, 1000.0, comps, aggregates={("frontend", Signal.REQUEST_RATE): 12.5}))
+    exporter.update_snapshot(snapshot(graph, 1001.0, comps, aggregates={("frontend", Signal.REQUEST_RATE): INF}))
+    exporter.update_snapshot(snapshot(graph, 1002.0, comps, aggregates={("frontend", Signal.REQUEST_RATE): -4.0}))
+    assert exporter.registry.get_sample_value("dynamo_planner_observed_requests_per_second") == 12.5
