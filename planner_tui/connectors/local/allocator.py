@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.connectors.errors import ScalingRefused
+from planner_tui.connectors.local.processes import describe_holder, port_listener
 from planner_tui.connectors.local.processes import is_running as process_alive
 from planner_tui.connectors.local.state_file import NamespaceState
 
@@ -151,8 +152,10 @@ def _allocate_ports(
         if comp.port in held.ports:
             raise ScalingRefused(f"port {comp.port} of {component!r} is held by {held.ports[comp.port]}")
         if not port_free(comp.port):
+            pid, name = port_listener(comp.port)
+            holder = f" ({describe_holder(pid, name)})" if pid is not None else ""
             raise ScalingRefused(
-                f"port {comp.port} of {component!r} is in use by another program on 127.0.0.1; "
+                f"port {comp.port} of {component!r} is in use by another program{holder} on 127.0.0.1; "
                 "stop it or change components." + component + ".port"
             )
         return [comp.port]

@@ -307,7 +307,7 @@ class ReplicaOperations:
         rt = self.runtime_of(name)
         rt.busy = True
         try:
-            rt.phase, rt.reason = Phase.STOPPING, "restarting"
+            rt.phase, rt.reason, rt.note = Phase.STOPPING, "restarting", None
             await self.stop_process(name)
             if self.circusd_alive():  # a fresh watcher picks up changes of the graph file
                 with contextlib.suppress(ConnectorError):
