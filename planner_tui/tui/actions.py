@@ -115,6 +115,11 @@ def bindings(actions: Iterable[DashboardAction], read_only: bool = False) -> lis
     ]
 
 
-def refusal(action: DashboardAction) -> str:
-    """The message shown when a changing action is refused in read-only mode."""
+def refusal(action: DashboardAction, owner: str | None = None) -> str:
+    """The message shown when a changing action is refused in read-only mode.
+
+    ``owner`` describes the process that owns the graph when this dashboard only observes it.
+    """
+    if owner is not None:
+        return f"'{action.help}' refused: this dashboard observes a graph owned by {owner}; act there"
     return f"'{action.help}' refused: {READ_ONLY_REASON}"

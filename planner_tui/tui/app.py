@@ -119,9 +119,11 @@ class DashboardApp(App[None]):
             namespace = self._pending_namespace()
             return HeaderState(namespace, "connecting…", None, self.read_only, None, len(self.alerts()), False)
         next_tick = source.next_tick_at
+        owner = getattr(source, "owner", None)  # an observer: the graph is another process's
+        connector = connector_kind(source) + (f" · owned by pid {owner.pid}" if owner is not None else "")
         return HeaderState(
             namespace=source.namespace,
-            connector=connector_kind(source),
+            connector=connector,
             mode=source.mode,
             read_only=self.read_only,
             next_tick_s=None if next_tick is None else next_tick - self.clock(),
@@ -155,6 +157,8 @@ class DashboardApp(App[None]):
     def _adopt(self, source: DashboardSource) -> None:
         self.source = source
         self.read_only = self.read_only or source.read_only
+        if self.read_only:
+            self.main_screen.set_read_only()
         history = getattr(source, "history", None)
         if isinstance(history, Sequence):
             self.trends.ingest_many(s for s in history if isinstance(s, Snapshot))

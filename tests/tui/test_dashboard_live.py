@@ -179,3 +179,30 @@ async def test_read_only_refuses_every_change_on_the_real_graph(open_session, lo
         assert ready_pids(session, "decode") + ready_pids(session, "prefill") == before and live(before)
         assert not session.pins and session.mode is PlannerMode.ADVISORY
         assert "refused" in str(app.main_screen.query_one(StatusLine).render())
+
+
+async def test_a_second_dashboard_observes_the_owner_and_quitting_it_stops_nothing(
+    open_session, load_file: LoadFile
+) -> None:
+    from planner_tui.runtime import GraphObserver, open_graph
+
+    graph = session_graph("tui-observer", load_file)
+    load_file.set("decode", kv=0.7)
+    owner = await open_session(graph)
+    observer = await open_graph(graph)
+    assert isinstance(observer, GraphObserver)
+    app = DashboardApp(observer, close_on_quit=True, remember_theme=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(ready_pids(owner, "decode")) == 1, "a ready decode replica")
+        await until(pilot, lambda: app.snapshot is not None and "decode" in app.main_screen._panels, "the panels")
+        header = str(app.main_screen.query_one(HeaderBar).render())
+        assert "READ-ONLY" in header and "owned by pid" in header
+        before = ready_pids(owner, "decode")
+        await select(pilot, app, "decode")
+        await pilot.press("plus")
+        assert "owned by pid" in str(app.main_screen.query_one(StatusLine).render())
+        await pilot.press("q")
+        if isinstance(app.screen, QuitDialog):
+            await pilot.press("enter")
+    assert ready_pids(owner, "decode") == before and live(before)  # the owner's graph runs on
+    assert owner.connector.supervisor.circusd_alive()  # type: ignore[attr-defined]

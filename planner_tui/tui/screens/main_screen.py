@@ -191,10 +191,19 @@ class MainScreen(Screen[None]):
         """Select the previous component."""
         self._move(-1)
 
+    def set_read_only(self) -> None:
+        """Refuse changing actions from now on (the source turned out to be an observer)."""
+        if self.read_only:
+            return
+        self.read_only = True
+        self._bindings = BindingsMap(bindings(ACTIONS, True))
+        self.refresh_bindings()
+
     # -- guarded calls -------------------------------------------------------------------------------
     def _permitted(self, action_id: str) -> bool:
         if self.read_only and find(action_id).changes_state:
-            message = refusal(find(action_id))
+            owner = getattr(self.dashboard.source, "owner", None)
+            message = refusal(find(action_id), owner.describe() if owner is not None else None)
             self.notify(message, severity="warning", title="Read-only")
             self.query_one(StatusLine).set_info(message)
             return False
