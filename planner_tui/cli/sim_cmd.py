@@ -11,12 +11,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 SPEEDUP_ENV = "PLANNER_TUI_SIM_SPEEDUP"
 URL_ENV = "PLANNER_TUI_SIM_URL"
+TOKEN_FILE_ENV = "PLANNER_TUI_SIM_TOKEN_FILE"  # the same as planner_tui.sim.auth.TOKEN_FILE_ENV
 DEFAULT_URL = "http://127.0.0.1:21080"
 EXIT_BAD_INPUT = 2
 T = TypeVar("T")
@@ -30,6 +32,35 @@ def _setup_logging() -> None:
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack to the log
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _allow_remote_option(func: F) -> F:
+    return click.option(
+        "--allow-remote",
+        is_flag=True,
+        help="Allow --host to be a non-loopback address (other machines could then reach this process).",
+    )(func)
+
+
+def _check_host(host: str, allow_remote: bool) -> None:
+    from planner_tui.sim.auth import check_bind_host
+
+    try:
+        check_bind_host(host, allow_remote)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host") from None
+
+
+def _token_file_option(help_text: str) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        return click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False),
+            envvar=TOKEN_FILE_ENV,
+            help=f"{help_text} (also ${TOKEN_FILE_ENV}; default: <state dir>/sim/port-PORT/control.token).",
+        )(func)
+
+    return decorate
 
 
 def _speedup_option(func: F) -> F:
@@ -154,6 +185,15 @@ def _distribution(dist: str, mean: float, std: float | None, low: int, high: int
     show_default=True,
     help="Real seconds without a call before a worker's requests are handed back.",
 )
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Real seconds after the load stops (rate 0) for every request to finish before the drain check fails.",
+)
+@_allow_remote_option
+@_token_file_option("Where to write the control token that POSTs must carry")
 @_speedup_option
 def frontend(
     port: int,
@@ -170,12 +210,20 @@ def frontend(
     seed: int,
     model: str,
     lease: float,
+    drain_timeout: float,
+    allow_remote: bool,
+    token_file: str | None,
     speedup: float,
     **profile_opts: Any,
 ) -> None:
-    """Run the simulated frontend: generate load, route requests to workers, serve /metrics and /control."""
+    """Run the simulated frontend: generate load, route requests to workers, serve /metrics and /control.
+
+    It writes a random control token to its token file (0600); changing the load and the workers' calls
+    need it (`planner-tui sim load` reads it). It listens on loopback only unless --allow-remote.
+    """
     from planner_tui.sim.profiles import ProfileError, parse_workload
 
+    _check_host(host, allow_remote)
     _setup_logging()
     try:
         data = _profile_dict(kind, profile_opts)
@@ -187,7 +235,20 @@ def frontend(
 
     from planner_tui.sim.frontend import FrontendOptions, serve
 
-    serve(FrontendOptions(workload, port, host, seed, speedup, model, lease))
+    serve(
+        FrontendOptions(
+            workload,
+            port,
+            host,
+            seed,
+            speedup,
+            model,
+            lease,
+            allow_remote=allow_remote,
+            token_file=token_file,
+            drain_timeout_s=drain_timeout,
+        )
+    )
 
 
 # --- worker -----------------------------------------------------------------------------------------
@@ -243,7 +304,10 @@ def frontend(
     show_default=True,
     help="Real seconds to finish running requests after SIGTERM before handing them back.",
 )
-@click.option("--worker-id", help="Name reported to the frontend (default: $PLANNER_TUI_REPLICA, else ROLE-PID).")
+@click.option(
+    "--worker-id",
+    help="Name reported to the frontend, followed by @PID-NONCE (default: $PLANNER_TUI_REPLICA, else the role).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the step-time jitter.")
 @click.option(
     "--jitter",
@@ -253,6 +317,8 @@ def frontend(
     help="Step times vary by up to this fraction.",
 )
 @click.option("--model", default="sim-model", show_default=True)
+@_allow_remote_option
+@_token_file_option("The frontend's control token file")
 @_speedup_option
 def worker(
     role: str,
@@ -273,6 +339,8 @@ def worker(
     seed: int,
     jitter: float,
     model: str,
+    allow_remote: bool,
+    token_file: str | None,
     speedup: float,
 ) -> None:
     """Run a simulated worker: pull requests from the frontend, serve /metrics (vLLM, Dynamo, DCGM) and /health.
@@ -287,6 +355,7 @@ def worker(
     parts = urlsplit(frontend_url)
     if parts.scheme != "http" or not parts.hostname:
         raise click.BadParameter(f"expected a URL like {DEFAULT_URL}, got {frontend_url!r}", param_hint="--frontend")
+    _check_host(host, allow_remote)
     _setup_logging()
     params = PerfParams(
         max_num_seqs=max_num_seqs,
@@ -313,6 +382,8 @@ def worker(
             model=model,
             gpus=gpus_from_env(),
             seed=seed,
+            allow_remote=allow_remote,
+            token_file=token_file,
         )
     )
 
@@ -336,12 +407,24 @@ _url_option = click.option(
 )
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """The frontend that ``sim load`` talks to, and where its control token is."""
+
+    url: str
+    token_file: str | None
+
+
 @sim_group.group("load", invoke_without_command=True)
 @_url_option
+@_token_file_option("The frontend's control token file, sent as a Bearer token when changing the load")
 @click.option("--scale", type=click.FloatRange(min=0), help="Multiply the current request rate by this factor.")
 @click.pass_context
-def load(ctx: click.Context, url: str, scale: float | None) -> None:
+def load(ctx: click.Context, url: str, token_file: str | None, scale: float | None) -> None:
     """Show or change the simulated frontend's load while it runs.
+
+    Changes carry the frontend's control token, read from its token file (written by a frontend you
+    started, with the same state directory); without it the frontend answers 401 and changes nothing.
 
     \b
     planner-tui sim load                          show the current profile
@@ -354,26 +437,29 @@ def load(ctx: click.Context, url: str, scale: float | None) -> None:
     """
     from planner_tui.sim import control
 
-    ctx.obj = url
+    ctx.obj = LoadTarget(url, token_file)
     if ctx.invoked_subcommand is not None:
         if scale is not None:
             raise click.UsageError("--scale changes the current profile; give either --scale or a profile, not both")
         return
-    _run_control(control.get_profile(url) if scale is None else control.scale_load(url, scale))
+    if scale is None:
+        _run_control(control.get_profile(url))
+    else:
+        _run_control(control.scale_load(url, scale, token_file=token_file))
 
 
-def _set(url: str, profile: dict[str, Any]) -> None:
+def _set(target: LoadTarget, profile: dict[str, Any]) -> None:
     from planner_tui.sim import control
 
-    _run_control(control.set_profile(url, profile))
+    _run_control(control.set_profile(target.url, profile, token_file=target.token_file))
 
 
 @load.command("constant")
 @click.option("--rps", type=click.FloatRange(min=0), required=True, help="Requests per second.")
 @click.pass_obj
-def load_constant(url: str, rps: float) -> None:
+def load_constant(target: LoadTarget, rps: float) -> None:
     """A fixed request rate."""
-    _set(url, {"kind": "constant", "rps": rps})
+    _set(target, {"kind": "constant", "rps": rps})
 
 
 @load.command("sine")
@@ -381,16 +467,16 @@ def load_constant(url: str, rps: float) -> None:
 @click.option("--max-rps", type=click.FloatRange(min=0), required=True)
 @click.option("--period", type=click.FloatRange(min=0, min_open=True), default=180.0, show_default=True)
 @click.pass_obj
-def load_sine(url: str, min_rps: float, max_rps: float, period: float) -> None:
+def load_sine(target: LoadTarget, min_rps: float, max_rps: float, period: float) -> None:
     """A rate that starts at MIN-RPS, peaks at MAX-RPS half a period later, and comes back."""
-    _set(url, {"kind": "sine", "min_rps": min_rps, "max_rps": max_rps, "period_s": period})
+    _set(target, {"kind": "sine", "min_rps": min_rps, "max_rps": max_rps, "period_s": period})
 
 
 @load.command("step")
 @click.option("--steps", required=True, help="AT_S:RPS pairs, e.g. 0:2,60:12,120:2")
 @click.option("--period", type=click.FloatRange(min=0, min_open=True), help="Repeat every PERIOD seconds.")
 @click.pass_obj
-def load_step(url: str, steps: str, period: float | None) -> None:
+def load_step(target: LoadTarget, steps: str, period: float | None) -> None:
     """A piecewise-constant rate."""
     from planner_tui.sim.profiles import ProfileError
 
@@ -398,7 +484,7 @@ def load_step(url: str, steps: str, period: float | None) -> None:
         profile = _profile_dict("step", {"steps": steps, "period": period})
     except ProfileError as exc:
         raise click.BadParameter(str(exc), param_hint="--steps") from None
-    _set(url, profile)
+    _set(target, profile)
 
 
 @load.command("burst")
@@ -407,9 +493,10 @@ def load_step(url: str, steps: str, period: float | None) -> None:
 @click.option("--every", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True)
 @click.pass_obj
-def load_burst(url: str, base_rps: float, burst_rps: float, every: float, duration: float) -> None:
+def load_burst(target: LoadTarget, base_rps: float, burst_rps: float, every: float, duration: float) -> None:
     """BASE-RPS, with BURST-RPS for DURATION seconds at the end of every EVERY seconds."""
-    _set(url, {"kind": "burst", "base_rps": base_rps, "burst_rps": burst_rps, "every_s": every, "duration_s": duration})
+    profile = {"kind": "burst", "base_rps": base_rps, "burst_rps": burst_rps, "every_s": every, "duration_s": duration}
+    _set(target, profile)
 
 
 @load.command("replay")
@@ -417,9 +504,9 @@ def load_burst(url: str, base_rps: float, burst_rps: float, every: float, durati
 @click.option("--rate-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--no-loop", is_flag=True, help="Stop at the end of the trace instead of looping.")
 @click.pass_obj
-def load_replay(url: str, trace: str, rate_scale: float, no_loop: bool) -> None:
+def load_replay(target: LoadTarget, trace: str, rate_scale: float, no_loop: bool) -> None:
     """Replay TRACE, a CSV of timestamp,input_tokens,output_tokens (read by the frontend's process)."""
-    _set(url, {"kind": "replay", "path": trace, "rate_scale": rate_scale, "loop": not no_loop})
+    _set(target, {"kind": "replay", "path": trace, "rate_scale": rate_scale, "loop": not no_loop})
 
 
 @sim_group.command("stats")

@@ -1,9 +1,13 @@
 """The frontend's request book: the prefill and decode queues, which worker holds what, and leases.
 
 Workers pull work (a long poll), report first tokens and completions, and hand work back when they stop.
-Every request is in exactly one place (a queue, or held by one worker) until it completes, so
-``requests_in == completed + in_flight`` holds at every instant. A worker that stops calling for
-``lease_s`` seconds (killed, hung) loses its requests back to the head of their queue.
+Every request is in exactly one place (a queue, or held by one worker) until it finishes (completes or
+fails), so ``requests_in == completed + failed + in_flight`` holds at every instant. A worker that stops
+calling for ``lease_s`` seconds (killed, hung) loses its requests back to the head of their queue; a
+request whose holder was lost :data:`MAX_LOSSES` times fails, with that reason, instead of circling.
+
+Worker ids are per process (``NAME@PID-NONCE``, see :mod:`.worker`): a replica restarted under the same
+name is a new worker, so the dead process's lease expires and its requests are handed back.
 """
 
 from __future__ import annotations
@@ -11,12 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 QUEUES = ("prefill", "decode")
 ROLE_QUEUE = {"prefill": "prefill", "worker": "prefill", "decode": "decode"}
+MAX_LOSSES = 3  # a request whose holder's lease expired this many times fails instead of going back again
+LOST_REASON = "worker lost"  # failure reason of such a request (workers killed or hung while holding it)
+
+
+def worker_name(worker_id: str) -> str:
+    """The replica name in a per-process worker id (``decode-0@1234-9f3a`` -> ``decode-0``)."""
+    return worker_id.partition("@")[0]
 
 
 @dataclass(slots=True, eq=False)
@@ -31,6 +42,7 @@ class SimRequest:
     holder: str | None = None
     first_token_at: float | None = None
     handbacks: int = 0
+    losses: int = 0  # times its holder's lease expired with it
 
     def wire(self) -> dict[str, Any]:
         """What a worker receives."""
@@ -51,6 +63,11 @@ class WorkerLease:
     last_seen: float  # time.monotonic()
     held: dict[int, SimRequest] = field(default_factory=dict)
     last_ttft_s: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The replica name (the id without its per-process part)."""
+        return worker_name(self.worker_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +90,19 @@ class Broker:
         self.inflight: dict[int, SimRequest] = {}
         self.workers: dict[str, WorkerLease] = {}
         self.requests_in = 0
-        self.completed = 0
+        self.succeeded = 0
         self.failed = 0
+        self.failed_reasons: Counter[str] = Counter()
         self.handed_back = 0
         self.awaiting_first_token = 0
         self._next_id = 1
 
     # --- counts ----------------------------------------------------------------------------------
+
+    @property
+    def completed(self) -> int:
+        """Requests finished, successfully or not (``succeeded + failed``)."""
+        return self.succeeded + self.failed
 
     @property
     def in_flight(self) -> int:
@@ -95,9 +118,13 @@ class Broker:
         return sum(len(w.held) for w in self.workers.values())
 
     def conserved(self) -> bool:
-        """``requests_in == completed + in_flight``, and every in-flight request is in one place."""
+        """``requests_in == succeeded + failed + in_flight``, and every in-flight request is in one place."""
         placed = sum(len(q) for q in self.queues.values()) + self.held()
-        return self.requests_in == self.completed + self.in_flight and placed == self.in_flight
+        return self.requests_in == self.succeeded + self.failed + self.in_flight and placed == self.in_flight
+
+    def drained(self) -> bool:
+        """Nothing in flight and every request that arrived completed or failed."""
+        return self.in_flight == 0 and self.requests_in == self.succeeded + self.failed
 
     # --- requests in -----------------------------------------------------------------------------
 
@@ -178,20 +205,32 @@ class Broker:
         return firsts
 
     def complete(
-        self, worker_id: str, request_id: int, now: float, ok: bool, itl_mean_s: float | None
+        self,
+        worker_id: str,
+        request_id: int,
+        now: float,
+        ok: bool,
+        itl_mean_s: float | None,
+        error: str | None = None,
     ) -> Completion | None:
-        """A request finished on a worker; None when that worker does not hold it (a stale report)."""
+        """A request finished on a worker (``error``: why it failed); None when that worker does not hold it."""
         lease = self.workers.get(worker_id)
         request = lease.held.pop(request_id, None) if lease else None
         if request is None:
             return None
-        del self.inflight[request_id]
+        self._finish(request, None if ok else (error or "worker error"))
+        return Completion(request, now - request.arrived_at, ok, itl_mean_s)
+
+    def _finish(self, request: SimRequest, failure: str | None) -> None:
+        """Take ``request`` (no longer queued or held) out of the graph as a success or a failure."""
+        del self.inflight[request.id]
         if request.first_token_at is None:
             self.awaiting_first_token -= 1
-        self.completed += 1
-        if not ok:
+        if failure is None:
+            self.succeeded += 1
+        else:
             self.failed += 1
-        return Completion(request, now - request.arrived_at, ok, itl_mean_s)
+            self.failed_reasons[failure] += 1
 
     def hand_back(self, worker_id: str, ids: list[int] | None = None) -> int:
         """Return a worker's requests (all when ``ids`` is None) to the head of their queues."""
@@ -213,10 +252,19 @@ class Broker:
         return count
 
     def expire(self) -> list[str]:
-        """Forget workers not seen for ``lease_s`` seconds, handing their requests back."""
+        """Forget workers not seen for ``lease_s`` seconds, handing their requests back.
+
+        A request lost this way for the :data:`MAX_LOSSES`-th time fails with :data:`LOST_REASON`.
+        """
         deadline = time.monotonic() - self.lease_s
         gone = [w for w, lease in self.workers.items() if lease.last_seen < deadline]
         for worker_id in gone:
+            lease = self.workers[worker_id]
+            for request in list(lease.held.values()):
+                request.losses += 1
+                if request.losses >= MAX_LOSSES:
+                    del lease.held[request.id]
+                    self._finish(request, LOST_REASON)
             self.leave(worker_id)
         return gone
 
@@ -224,13 +272,27 @@ class Broker:
         """The conservation figures and where requests are, for tests and the CLI."""
         return {
             "requests_in": self.requests_in,
-            "completed": self.completed,
+            "completed": self.completed,  # finished: succeeded + failed
+            "succeeded": self.succeeded,
             "failed": self.failed,
+            "failed_reasons": dict(sorted(self.failed_reasons.items())),
             "in_flight": self.in_flight,
             "queued": {q: len(self.queues[q]) for q in QUEUES},
             "held": self.held(),
             "awaiting_first_token": self.awaiting_first_token,
             "handed_back": self.handed_back,
             "conserved": self.conserved(),
-            "workers": {w: {"role": lease.role, "held": len(lease.held)} for w, lease in sorted(self.workers.items())},
+            "drained": self.drained(),
+            "workers": {
+                w: {"name": lease.name, "role": lease.role, "held": len(lease.held)}
+                for w, lease in sorted(self.workers.items())
+            },
         }
+
+    def stuck(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Up to ``limit`` in-flight requests, oldest first: where each is (for a failed drain check)."""
+        oldest = sorted(self.inflight.values(), key=lambda r: r.id)[:limit]
+        return [
+            {"id": r.id, "stage": r.stage, "holder": r.holder, "handbacks": r.handbacks, "losses": r.losses}
+            for r in oldest
+        ]

@@ -1,12 +1,17 @@
 """The simulated frontend process: generates requests from a load profile and routes them to workers.
 
 Requests join the prefill queue; prefill (or aggregated) workers pull them, report the first token, and
-prefill workers' requests move on to the decode queue for decode workers. Endpoints (all loopback):
+prefill workers' requests move on to the decode queue for decode workers. Endpoints (loopback unless
+``allow_remote``):
 
 - ``GET /metrics``: Dynamo frontend metrics; ``GET /health``: 200 while serving;
-- ``GET /sim/stats``: request conservation (``requests_in == completed + in_flight``) as JSON;
-- ``GET|POST /control/profile``, ``POST /control/scale``: read or change the load while running;
+- ``GET /sim/stats``: request conservation as JSON, with its ``conservation`` report (see
+  :meth:`Frontend.conservation`);
+- ``GET /control/profile``: the load; ``POST /control/profile``, ``POST /control/scale``: change it;
 - ``POST /sim/pull``, ``/sim/report``, ``/sim/leave``: the workers' side (see :mod:`.broker`).
+
+Every POST needs ``Authorization: Bearer <token>``, the token the frontend writes at start to its token
+file (see :mod:`.auth`); without it the answer is 401 and nothing changes. The GETs are open.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from planner_tui.sim.broker import QUEUES, ROLE_QUEUE, Broker, Completion
+from planner_tui.sim import auth
+from planner_tui.sim.broker import LOST_REASON, MAX_LOSSES, QUEUES, ROLE_QUEUE, Broker, Completion
 from planner_tui.sim.clock import SimClock
 from planner_tui.sim.exposition import (
     CONTENT_TYPE_LATEST,
@@ -34,7 +42,7 @@ from planner_tui.sim.exposition import (
     counter,
     gauge,
 )
-from planner_tui.sim.http import HttpServer, Request, Response
+from planner_tui.sim.http import Handler, HttpServer, Request, Response
 from planner_tui.sim.process import run_process
 from planner_tui.sim.profiles import ArrivalSchedule, ProfileError, Workload, parse_workload
 
@@ -55,6 +63,9 @@ class FrontendOptions:
     speedup: float = 1.0
     model: str = "sim-model"
     lease_s: float = 10.0  # real seconds without a call before a worker's requests are handed back
+    allow_remote: bool = False  # listen on a non-loopback host
+    token_file: str | None = None  # where to write the control token (default: auth.token_path(port))
+    drain_timeout_s: float = 60.0  # real seconds after the last arrival (load stopped) for in_flight to reach 0
 
 
 class Frontend:
@@ -78,21 +89,43 @@ class Frontend:
         self.osl = Histogram("dynamo_frontend_output_sequence_tokens", "Output sequence length", TOKEN_BUCKETS)
         self.generation_lag_s = 0.0
         self._metrics = MetricsEndpoint(self._collect)
+        self.token = auth.new_token()
+        self.token_path: Path | None = None  # known once listening (the default depends on the port)
+        self._started = time.monotonic()
+        self._last_arrival: float | None = None  # time.monotonic() of the latest request generated
+        self._drain_failure_logged = False
         self.server = HttpServer(
             {
                 ("GET", "/metrics"): self._get_metrics,
                 ("GET", "/health"): self._get_health,
                 ("GET", "/sim/stats"): self._get_stats,
                 ("GET", "/control/profile"): self._get_profile,
-                ("POST", "/control/profile"): self._post_profile,
-                ("POST", "/control/scale"): self._post_scale,
-                ("POST", "/sim/pull"): self._post_pull,
-                ("POST", "/sim/report"): self._post_report,
-                ("POST", "/sim/leave"): self._post_leave,
+                ("POST", "/control/profile"): self._guard(self._post_profile),
+                ("POST", "/control/scale"): self._guard(self._post_scale),
+                ("POST", "/sim/pull"): self._guard(self._post_pull),
+                ("POST", "/sim/report"): self._guard(self._post_report),
+                ("POST", "/sim/leave"): self._guard(self._post_leave),
             },
             options.host,
             options.port,
+            allow_remote=options.allow_remote,
         )
+
+    def _guard(self, handler: Handler) -> Handler:
+        """``handler``, run only for requests that carry the control token (401 otherwise)."""
+
+        async def guarded(request: Request) -> Response:
+            if not auth.bearer_matches(request.headers.get("authorization"), self.token):
+                where = self.token_path or "the frontend's token file"
+                return Response.error(
+                    401,
+                    f"{request.method} {request.path} changes the simulation and needs the frontend's control "
+                    f"token: send 'Authorization: Bearer <token>' with the token in {where} "
+                    "(planner-tui sim load reads it for you)",
+                )
+            return await handler(request)
+
+        return guarded
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -103,12 +136,19 @@ class Frontend:
     async def run(self) -> None:
         """Serve and generate load until :meth:`stop` (or SIGTERM/SIGINT when installed)."""
         await self.server.start()
+        self.token_path = auth.token_path(self.server.port, self.options.token_file)
+        try:
+            auth.write_token(self.token_path, self.token)
+        except (auth.AuthError, OSError) as exc:
+            await self.server.close()
+            raise auth.AuthError(f"{exc}; choose another file with --token-file") from None
         log.info(
-            "frontend listening on http://%s:%d, load %s, speedup %g",
+            "frontend listening on http://%s:%d, load %s, speedup %g; control token in %s",
             self.options.host,
             self.server.port,
             self.workload.to_dict(),
             self.options.speedup,
+            self.token_path,
         )
         tasks = [asyncio.create_task(self._generate()), asyncio.create_task(self._expire_leases())]
         try:
@@ -118,12 +158,16 @@ class Frontend:
                 task.cancel()
             await asyncio.wait(tasks, timeout=2.0)
             await self.server.close()
-            stats = self.broker.stats()
-            log.info(
-                "frontend stopped: %d in, %d completed, %d in flight",
-                stats["requests_in"],
-                stats["completed"],
-                stats["in_flight"],
+            auth.remove_token(self.token_path, self.token)
+            report = self.conservation()
+            log.log(
+                logging.INFO if report["drained"] else logging.WARNING,
+                "frontend stopped: %d arrived, %d completed, %d failed %s, %d still in flight",
+                report["arrived"],
+                report["completed"],
+                report["failed"],
+                report["failed_reasons"],
+                report["in_flight"],
             )
 
     def set_workload(self, workload: Workload, keep_phase: bool = False) -> None:
@@ -156,6 +200,7 @@ class Frontend:
             now = self.clock.now()
             self.generation_lag_s = max(0.0, now - at)
             self.broker.submit(arrival.input_tokens, arrival.output_tokens, now)
+            self._last_arrival = time.monotonic()
             burst += 1
             if burst >= YIELD_EVERY:
                 burst = 0
@@ -164,8 +209,21 @@ class Frontend:
     async def _expire_leases(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            failed_before = self.broker.failed_reasons[LOST_REASON]
             for worker_id in self.broker.expire():
                 log.warning("worker %s stopped calling; its requests went back to the queue", worker_id)
+            lost = self.broker.failed_reasons[LOST_REASON] - failed_before
+            if lost:
+                log.error("%d request(s) failed: their workers were lost %d times", lost, MAX_LOSSES)
+            report = self.conservation()
+            if report["drain_check"] == "failed" and not self._drain_failure_logged:
+                self._drain_failure_logged = True
+                log.error(
+                    "drain check failed: load stopped %.1f s ago and %d request(s) are still in flight: %s",
+                    report["load_stopped_s"],
+                    report["in_flight"],
+                    report["stuck"],
+                )
 
     # --- control and status ----------------------------------------------------------------------
 
@@ -175,11 +233,49 @@ class Frontend:
     async def _get_metrics(self, request: Request) -> Response:
         return Response(200, self._metrics.render(), CONTENT_TYPE_LATEST)
 
+    def conservation(self) -> dict[str, Any]:
+        """The conservation report: where every request that arrived is, and whether the graph drained.
+
+        ``arrived == completed + failed + in_flight`` (``balanced``) holds at every instant; once the load
+        stops (a target rate of 0), ``drained`` (``in_flight == 0`` and ``arrived == completed + failed``)
+        must become true within ``drain_timeout_s`` real seconds of the last arrival: ``drain_check`` is
+        ``"load running"``, then ``"draining"``, then ``"passed"`` or ``"failed"`` (with the ``stuck``
+        requests). ``completed`` here counts successes only; failures are in ``failed`` by reason.
+        """
+        broker = self.broker
+        drained = broker.drained()
+        stopped_s: float | None = None
+        if self.target_rps() == 0.0:
+            since = self._last_arrival if self._last_arrival is not None else self._started
+            stopped_s = round(time.monotonic() - since, 3)
+        if stopped_s is None:
+            check = "load running"
+        elif drained:
+            check = "passed"
+        elif stopped_s > self.options.drain_timeout_s:
+            check = "failed"
+        else:
+            check = "draining"
+        return {
+            "arrived": broker.requests_in,
+            "completed": broker.succeeded,
+            "failed": broker.failed,
+            "failed_reasons": dict(sorted(broker.failed_reasons.items())),
+            "in_flight": broker.in_flight,
+            "balanced": broker.conserved(),
+            "drained": drained,
+            "load_stopped_s": stopped_s,
+            "drain_timeout_s": self.options.drain_timeout_s,
+            "drain_check": check,
+            "stuck": broker.stuck() if check == "failed" else [],
+        }
+
     async def _get_stats(self, request: Request) -> Response:
         stats = self.broker.stats()
         stats["target_rps"] = round(self.target_rps(), 6)
         stats["sim_time_s"] = round(self.clock.now(), 3)
         stats["profile"] = self.workload.to_dict()
+        stats["conservation"] = self.conservation()
         return Response.json(stats)
 
     async def _get_profile(self, request: Request) -> Response:
@@ -226,9 +322,8 @@ class Frontend:
             self.ttft.observe(now - first.arrived_at)
         accepted = 0
         for item in body.get("completed", []):
-            done = self.broker.complete(
-                worker_id, int(item["id"]), now, item.get("error") is None, item.get("itl_mean_s")
-            )
+            error = None if item.get("error") is None else str(item["error"])
+            done = self.broker.complete(worker_id, int(item["id"]), now, error is None, item.get("itl_mean_s"), error)
             if done is not None:
                 accepted += 1
                 self._record(done)
@@ -268,7 +363,7 @@ class Frontend:
             labels=["endpoint", "request_type", "status", "model"],
         )
         model = self.options.model
-        total.add_metric(["chat_completions", "stream", "success", model], broker.completed - broker.failed)
+        total.add_metric(["chat_completions", "stream", "success", model], broker.succeeded)
         total.add_metric(["chat_completions", "stream", "error", model], broker.failed)
         yield total
         for histogram in (self.ttft, self.itl, self.duration, self.isl, self.osl):
@@ -296,7 +391,22 @@ class Frontend:
         yield counter("planner_tui_sim_requests_completed", "Requests completed (including errors)", broker.completed)
         yield gauge("planner_tui_sim_target_requests_per_second", "The load profile's rate now", self.target_rps())
         yield gauge("planner_tui_sim_generation_lag_seconds", "How far generation runs behind", self.generation_lag_s)
-        yield gauge("planner_tui_sim_conserved", "1 while requests_in == completed + in_flight", broker.conserved())
+        yield gauge(
+            "planner_tui_sim_conserved", "1 while requests_in == completed + in_flight", float(broker.conserved())
+        )
+        failed = CounterMetricFamily("planner_tui_sim_requests_failed", "Requests failed, by reason", labels=["reason"])
+        for reason, count in sorted(broker.failed_reasons.items()):
+            failed.add_metric([reason], count)
+        yield failed
+        report = self.conservation()
+        yield gauge(
+            "planner_tui_sim_drained", "1 while nothing is in flight, all arrivals finished", float(report["drained"])
+        )
+        yield gauge(
+            "planner_tui_sim_drain_failed",
+            "1 when the load stopped longer than the drain timeout ago and requests are still in flight",
+            float(report["drain_check"] == "failed"),
+        )
 
 
 def _object(request: Request) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The sim replicas must stay small and start fast, so they use this instead of an HTTP framework. The
 server speaks enough HTTP/1.1 for Prometheus, httpx, curl and the sim's own client: request line,
-headers, ``Content-Length`` bodies, keep-alive. It binds to 127.0.0.1 by default.
+headers, ``Content-Length`` bodies, keep-alive. It binds to 127.0.0.1 by default and refuses a
+non-loopback address unless ``allow_remote`` is given.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ MAX_BODY = 4 * 1024 * 1024
 REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Payload Too Large",
@@ -78,18 +80,33 @@ class ListenError(Exception):
 class HttpServer:
     """Routes ``(method, path)`` to async handlers."""
 
-    def __init__(self, routes: dict[tuple[str, str], Handler], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: dict[tuple[str, str], Handler],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        allow_remote: bool = False,
+    ) -> None:
         self.routes = routes
         self.host = host
         self.port = port
+        self.allow_remote = allow_remote
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Listen; ``port`` is updated to the bound port when it was 0.
 
-        Raises :class:`ListenError` naming the address and the fix when it cannot listen.
+        Raises :class:`ListenError` naming the address and the fix when it cannot listen, or when ``host``
+        is not a loopback address and ``allow_remote`` was not given.
         """
+        from planner_tui.sim.auth import check_bind_host
+
+        try:
+            check_bind_host(self.host, self.allow_remote)
+        except ValueError as exc:
+            raise ListenError(str(exc)) from None
         try:
             self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
         except OSError as exc:
@@ -206,15 +223,17 @@ class HttpError(Exception):
 class JsonClient:
     """One keep-alive connection to ``host:port`` for JSON requests (reconnects after errors).
 
-    Requests on one client are serialised; use one client per concurrent stream of calls.
+    Requests on one client are serialised; use one client per concurrent stream of calls. ``token``, when
+    set, is sent as ``Authorization: Bearer <token>``.
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"expected a URL like http://127.0.0.1:21080, got {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port or 80
+        self.token = token
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._lock = asyncio.Lock()
@@ -233,8 +252,9 @@ class JsonClient:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
         body = b"" if payload is None else json.dumps(payload).encode()
+        auth = f"Authorization: Bearer {self.token}\r\n" if self.token else ""
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self._writer.write(head.encode("latin-1") + body)

@@ -28,8 +28,9 @@ def run_process(make: Callable[[], Stoppable]) -> int:
 
     Tasks still pending after ``run()`` returns get :data:`SHUTDOWN_GRACE_S` to finish once cancelled;
     the loop is closed even if one does not (``asyncio.run`` would wait for it forever). Returns the exit
-    code: 0, or 1 when the process could not listen on its port (logged with the fix).
+    code: 0, or 1 when the process could not listen on its port or write its token (logged with the fix).
     """
+    from planner_tui.sim.auth import AuthError
     from planner_tui.sim.http import ListenError
 
     loop = asyncio.new_event_loop()
@@ -40,7 +41,7 @@ def run_process(make: Callable[[], Stoppable]) -> int:
             loop.add_signal_handler(sig, process.stop)
         try:
             loop.run_until_complete(process.run())
-        except ListenError as exc:
+        except (ListenError, AuthError) as exc:
             log.error("%s", exc)
             return 1
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]

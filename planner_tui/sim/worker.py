@@ -5,6 +5,11 @@ Roles: ``prefill`` (prompt and first token, then the request moves to the decode
 it becomes ready and starts pulling, so a new replica adds capacity as soon as it is ready. On SIGTERM it
 stops pulling, hands back requests it has not started, lets running ones finish for up to the drain
 timeout, then hands back the rest: no request is lost when a replica is scaled down.
+
+Its worker id is per process, ``NAME@PID-NONCE`` (NAME: ``--worker-id``, else the replica's watcher name,
+else the role): a replica restarted after a crash is a new worker to the frontend, so the dead process's
+lease expires and its requests are handed back instead of being stranded under a live id. It sends the
+frontend's control token (read from the token file, again after a 401: the frontend restarted).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import os
 import random
+import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +27,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from planner_tui.sim import auth
 from planner_tui.sim.clock import SimClock
 from planner_tui.sim.exposition import (
     CONTENT_TYPE_LATEST,
@@ -60,6 +67,8 @@ class WorkerOptions:
     model: str = "sim-model"
     gpus: tuple[int, ...] = ()
     seed: int = 0  # seeds the step-time jitter
+    allow_remote: bool = False  # listen on a non-loopback host
+    token_file: str | None = None  # the frontend's control token (default: auth.token_path(frontend port))
 
 
 class Worker:
@@ -70,9 +79,9 @@ class Worker:
         self.role = options.role
         self.clock = SimClock(options.speedup)
         self.engine = Engine(options.role, options.params, random.Random(options.seed))
-        # Under the local connector each replica knows its watcher name; elsewhere ROLE-PID.
-        replica = os.environ.get("PLANNER_TUI_REPLICA")
-        self.worker_id = options.worker_id or replica or f"{options.role.value}-{os.getpid()}"
+        name = options.worker_id or os.environ.get("PLANNER_TUI_REPLICA") or self.role.value
+        self.worker_id = process_worker_id(name)
+        self._token_path = auth.token_path_for_url(options.frontend_url, options.token_file)
         self.ready = False
         self.draining = False
         self.requests_total = 0
@@ -93,10 +102,12 @@ class Worker:
         self._metrics = MetricsEndpoint(self._collect)
         self._pull_client = JsonClient(options.frontend_url)
         self._report_client = JsonClient(options.frontend_url)
+        self._token_missing_logged = False
         self.server = HttpServer(
             {("GET", "/metrics"): self._get_metrics, ("GET", "/health"): self._get_health},
             options.host,
             options.port,
+            allow_remote=options.allow_remote,
         )
 
     def stop(self) -> None:
@@ -123,6 +134,7 @@ class Worker:
             if self._stop.is_set():
                 return
             self.ready = True
+            self._load_token()
             log.info("%s ready", self.worker_id)
             engine_task = asyncio.create_task(self._engine_loop())
             pull_task = asyncio.create_task(self._pull_loop())
@@ -214,6 +226,22 @@ class Worker:
     def _identity(self) -> dict[str, Any]:
         return {"worker": self.worker_id, "role": self.role.value}
 
+    def _load_token(self) -> None:
+        """(Re)read the frontend's control token (at start, and after a 401: the frontend restarted)."""
+        try:
+            token = auth.read_token(self._token_path)
+        except auth.AuthError as exc:
+            token = None
+            log.warning("%s", exc)
+        if token is None and not self._token_missing_logged:
+            log.warning("no control token in %s yet; the frontend will refuse this worker's calls", self._token_path)
+        self._token_missing_logged = token is None
+        self._pull_client.token = self._report_client.token = token
+
+    def _refused(self, exc: HttpError) -> None:
+        if exc.status == 401:
+            self._load_token()
+
     async def _pull_loop(self) -> None:
         while not self.draining:
             want = self.engine.wants()
@@ -229,6 +257,7 @@ class Worker:
                 answer = await self._pull_client.request("POST", "/sim/pull", payload, timeout=PULL_WAIT_S + 10.0)
             except HttpError as exc:
                 log.debug("pull failed: %s", exc)
+                self._refused(exc)
                 await asyncio.sleep(RETRY_S)
                 continue
             now = self.clock.now()
@@ -266,6 +295,7 @@ class Worker:
         try:
             await self._report_client.request("POST", "/sim/report", {**self._identity(), **report}, timeout=10.0)
         except HttpError as exc:
+            self._refused(exc)
             if not self._report_failing:
                 log.warning("report to the frontend failed (will retry): %s", exc)
             self._report_failing = True
@@ -322,6 +352,11 @@ def serve(options: WorkerOptions) -> None:
     code = run_process(lambda: Worker(options))
     if code:
         raise SystemExit(code)
+
+
+def process_worker_id(name: str) -> str:
+    """The id this process reports under: ``NAME@PID-NONCE``, new for every process (see the module doc)."""
+    return f"{name}@{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def gpus_from_env() -> tuple[int, ...]:

@@ -80,7 +80,7 @@ class SimGraph:
         self.processes: list[SimProcess] = []
         self.frontend: SimProcess | None = None
 
-    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> SimProcess:
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None, umask: int = -1) -> SimProcess:
         port = free_port()
         log = self.tmp_path / f"{name}.log"
         full_env = {**os.environ, "PLANNER_TUI_SIM_SPEEDUP": str(self.speedup), **(env or {})}
@@ -90,17 +90,22 @@ class SimGraph:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=full_env,
+                umask=umask,
             )
         process = SimProcess(name, popen, port, log)
         self.processes.append(process)
         return process
 
-    def start_frontend(self, *args: str) -> SimProcess:
-        self.frontend = self._start("frontend", ["frontend", "--seed", "1", "--lease", "3", *args])
+    def start_frontend(self, *args: str, umask: int = -1) -> SimProcess:
+        """A frontend (lease 3 s unless ``args`` say otherwise), ready; ``umask``: the process's umask."""
+        self.frontend = self._start("frontend", ["frontend", "--seed", "1", "--lease", "3", *args], umask=umask)
         wait_for(lambda: self.frontend and self.frontend.health() == 200, 30, "the frontend to answer /health")
         return self.frontend
 
-    def start_worker(self, role: str, *args: str, gpus: str = "0", ready: bool = True) -> SimProcess:
+    def start_worker(
+        self, role: str, *args: str, gpus: str = "0", ready: bool = True, worker_id: str | None = None
+    ) -> SimProcess:
+        """A worker named ROLE-N (N counts this role's workers), reporting as ``worker_id`` (default: its name)."""
         assert self.frontend is not None
         name = f"{role}-{sum(1 for p in self.processes if p.name.startswith(role))}"
         process = self._start(
@@ -112,7 +117,7 @@ class SimGraph:
                 "--frontend",
                 self.frontend.url,
                 "--worker-id",
-                name,
+                worker_id or name,
                 "--cold-start",
                 "1",
                 "--seed",
@@ -128,6 +133,32 @@ class SimGraph:
     def stats(self) -> dict[str, Any]:
         assert self.frontend is not None
         return dict(httpx.get(self.frontend.url + "/sim/stats", timeout=5).json())
+
+    def held_by(self, name: str) -> int:
+        """Requests the frontend sees held by the worker process(es) named ``name``."""
+        workers = self.stats()["workers"]
+        return sum(int(w["held"]) for key, w in workers.items() if w.get("name", key) == name)
+
+    def worker_names(self) -> list[str]:
+        """The names of the workers the frontend knows (a name repeats for each process that used it)."""
+        return [str(w["name"]) for w in self.stats()["workers"].values()]
+
+    def token_file(self) -> Path:
+        """Where the frontend writes its control token (the default path in the test's state directory)."""
+        assert self.frontend is not None
+        return self.tmp_path / "state" / "sim" / f"port-{self.frontend.port}" / "control.token"
+
+    def control_headers(self) -> dict[str, str]:
+        """The frontend's control token as a header (read from its token file), none when it has none."""
+        path = self.token_file()
+        return {"Authorization": f"Bearer {path.read_text().strip()}"} if path.exists() else {}
+
+    def set_rps(self, rps: float) -> None:
+        """Switch the frontend to a constant rate, with its control token."""
+        assert self.frontend is not None
+        body = {"kind": "constant", "rps": rps}
+        url = self.frontend.url + "/control/profile"
+        httpx.post(url, json=body, headers=self.control_headers(), timeout=5).raise_for_status()
 
     def stop(self, process: SimProcess, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         process.popen.send_signal(sig)

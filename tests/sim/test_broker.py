@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from planner_tui.sim.broker import Broker
+from planner_tui.sim.broker import LOST_REASON, MAX_LOSSES, Broker
 
 
 def check(broker: Broker) -> None:
@@ -78,3 +78,31 @@ async def test_empty_long_poll_returns_after_its_wait() -> None:
 async def test_unknown_role_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown role 'router'"):
         Broker().touch("x", "router")
+
+
+async def test_a_request_lost_with_its_worker_too_often_fails_visibly() -> None:
+    broker = Broker(lease_s=0.01)
+    broker.submit(10, 10, now=0.0)
+    for attempt in range(1, MAX_LOSSES + 1):
+        (request,) = await broker.pull(f"w@{attempt}", "worker", want=1, wait_s=0)
+        await asyncio.sleep(0.02)
+        assert broker.expire() == [f"w@{attempt}"]
+        check(broker)
+    assert request.losses == MAX_LOSSES and broker.in_flight == 0
+    assert broker.failed == 1 and broker.failed_reasons == {LOST_REASON: 1} and broker.succeeded == 0
+    assert broker.drained() and broker.stats()["failed_reasons"] == {LOST_REASON: 1}
+
+
+async def test_failures_are_counted_by_reason_and_drained_needs_every_arrival_finished() -> None:
+    broker = Broker()
+    for _ in range(3):
+        broker.submit(10, 10, now=0.0)
+    await broker.pull("w@1", "worker", want=3, wait_s=0)
+    broker.complete("w@1", 1, now=1.0, ok=True, itl_mean_s=None)
+    broker.complete("w@1", 2, now=1.0, ok=False, itl_mean_s=None, error="prompt longer than the KV cache")
+    assert not broker.drained()
+    broker.complete("w@1", 3, now=1.0, ok=False, itl_mean_s=None)
+    check(broker)
+    assert broker.drained() and (broker.succeeded, broker.failed, broker.completed) == (1, 2, 3)
+    assert broker.failed_reasons == {"prompt longer than the KV cache": 1, "worker error": 1}
+    assert broker.stats()["workers"] == {"w@1": {"name": "w", "role": "worker", "held": 0}}

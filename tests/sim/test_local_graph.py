@@ -23,8 +23,19 @@ from tests.sim.conftest import SPEEDUP, free_port
 SIM = ["-m", "planner_tui", "sim"]
 
 
-def sim_graph(namespace: str, rps: float, decode_max: int = 3) -> GraphConfig:
-    """The demo's shape (frontend -> prefill -> decode) on private ports, at SPEEDUP times real time."""
+def sim_graph(
+    namespace: str,
+    rps: float,
+    decode_max: int = 3,
+    *,
+    prefill: int = 1,
+    decode: int = 1,
+    max_crash_restarts: int = 5,
+) -> GraphConfig:
+    """The demo's shape (frontend -> prefill -> decode) on private ports, at SPEEDUP times real time.
+
+    ``prefill`` and ``decode``: replicas at start; ``max_crash_restarts``: of each worker replica.
+    """
     base = free_port() % 20000 + 30000
     speed = ["--speedup", str(SPEEDUP)]
     worker = {
@@ -33,6 +44,7 @@ def sim_graph(namespace: str, rps: float, decode_max: int = 3) -> GraphConfig:
         "metrics_url": "http://127.0.0.1:{port}/metrics",
         "health_url": "http://127.0.0.1:{port}/health",
         "graceful_timeout_s": 10.0,
+        "max_crash_restarts": max_crash_restarts,
     }
     return validate_graph(
         {
@@ -53,7 +65,8 @@ def sim_graph(namespace: str, rps: float, decode_max: int = 3) -> GraphConfig:
                     "role": "prefill",
                     "args": [*SIM, "worker", "--role", "prefill", "--port", "{port}", "--frontend",
                              "http://127.0.0.1:{ports.frontend}", "--cold-start", "1", "--seed", "{replica}", *speed],
-                    "max_replicas": 2,
+                    "max_replicas": max(2, prefill),
+                    "initial_replicas": prefill,
                     "depends_on": ["frontend"],
                 },
                 "decode": {
@@ -62,7 +75,8 @@ def sim_graph(namespace: str, rps: float, decode_max: int = 3) -> GraphConfig:
                     "args": [*SIM, "worker", "--role", "decode", "--port", "{port}", "--frontend",
                              "http://127.0.0.1:{ports.frontend}", "--cold-start", "1", "--kv-blocks", "512",
                              "--seed", "{replica}", *speed],
-                    "max_replicas": decode_max,
+                    "max_replicas": max(decode_max, decode),
+                    "initial_replicas": decode,
                     "depends_on": ["prefill"],
                 },
             },

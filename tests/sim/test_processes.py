@@ -79,7 +79,8 @@ def test_health_answers_503_during_cold_start_then_200(sim: SimGraph) -> None:
     assert worker.value("planner_tui_sim_worker_ready") == 0
     assert worker.value("DCGM_FI_DEV_FB_USED") < 16384  # weights still loading
     wait_for(lambda: worker.health() == 200, 30, "the worker to become ready")
-    assert sim.stats()["workers"]["worker-0"]["role"] == "worker"
+    (only,) = sim.stats()["workers"].values()
+    assert only["role"] == "worker" and only["name"] == "worker-0"
 
 
 def rate(sim: SimGraph, window_sim_s: float) -> float:
@@ -174,18 +175,18 @@ def test_no_request_is_lost_when_workers_come_and_go_under_load(sim: SimGraph) -
     sim.start_worker("prefill")
     first = sim.start_worker("decode", "--kv-blocks", "512")
     with ConservationWatch(sim) as watch:
-        wait_for(lambda: sim.stats()["workers"]["decode-0"]["held"] >= 10, 30, "decode-0 to be busy")
+        wait_for(lambda: sim.held_by("decode-0") >= 10, 30, "decode-0 to be busy")
         second = sim.start_worker("decode", "--kv-blocks", "512")  # scale up
-        wait_for(lambda: sim.stats()["workers"].get("decode-1", {}).get("held", 0) > 0, 30, "decode-1 to take work")
-        held_by_first = sim.stats()["workers"]["decode-0"]["held"]
+        wait_for(lambda: sim.held_by("decode-1") > 0, 30, "decode-1 to take work")
+        held_by_first = sim.held_by("decode-0")
         assert held_by_first > 0
         assert sim.stop(first) == 0  # scale down under load: SIGTERM, drain, hand back
-        assert "decode-0" not in sim.stats()["workers"]
+        assert "decode-0" not in sim.worker_names()
         third = sim.start_worker("decode", "--kv-blocks", "512")
-        wait_for(lambda: sim.stats()["workers"].get("decode-2", {}).get("held", 0) > 0, 30, "decode-2 to take work")
+        wait_for(lambda: sim.held_by("decode-2") > 0, 30, "decode-2 to take work")
         third.popen.kill()  # a crash: its lease expires and its requests go back to the queue
         third.popen.wait(10)
-        wait_for(lambda: "decode-2" not in sim.stats()["workers"], 30, "decode-2's lease to expire")
+        wait_for(lambda: "decode-2" not in sim.worker_names(), 30, "decode-2's lease to expire")
         subprocess.run(
             [sys.executable, "-m", "planner_tui", "sim", "load", "--url", frontend.url, "constant", "--rps", "0"],
             capture_output=True,
