@@ -8,10 +8,11 @@ family renamed by the reference parser) is handed to prometheus_client. A proper
 that both give the same samples.
 
 Both are bounded for hostile texts: ``max_series`` refuses a text with more sample lines
-(:class:`TooManySeries`) before any sample is made, and a long text is read in pieces of about
-64 KiB, between which ``stop`` (a :class:`threading.Event`) is checked, so that a parse running in a
-worker thread gives the interpreter back regularly and ends soon after it is abandoned
-(:class:`ParseAbandoned`).
+(:class:`TooManySeries`) before any sample is made, a line over :data:`MAX_LINE` characters is
+refused (:class:`LineTooLong`: the reference parser takes seconds over a megabyte-long one), and a
+long text is read in pieces of about 64 KiB, between which ``stop`` (a :class:`threading.Event`) is
+checked, so that a parse running in a worker thread gives the interpreter back regularly and ends
+soon after it is abandoned (:class:`ParseAbandoned`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,21 @@ class TooManySeries(ValueError):
         return type(self), (self.count, self.limit)
 
 
+#: the longest line read (a sample with a few dozen long labels is a few KiB)
+MAX_LINE = 64 * 1024
+
+
+class LineTooLong(ValueError):
+    """A line over :data:`MAX_LINE` characters."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        super().__init__(f"a line of {length} characters (the limit is {MAX_LINE})")
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:
+        return type(self), (self.length,)
+
+
 class ParseAbandoned(Exception):
     """The parse was told to stop (its scrape is past its deadline)."""
 
@@ -118,7 +134,8 @@ def parse_fast(
 
     With ``wanted`` only samples of those names are made (the lines of the others are still checked
     for their layout, not for their values). Raises :class:`TooManySeries` for more than
-    ``max_series`` sample lines, :class:`ParseAbandoned` once ``stop`` is set.
+    ``max_series`` sample lines, :class:`LineTooLong` for a line over :data:`MAX_LINE` characters,
+    :class:`ParseAbandoned` once ``stop`` is set.
     """
     counter_families: set[str] = set()
     typed: set[str] = set()
@@ -127,6 +144,8 @@ def parse_fast(
     for start, end in pieces:
         _check(stop)
         for line in text[start:end].split("\n"):
+            if len(line) > MAX_LINE:
+                raise LineTooLong(len(line))
             stripped = line.strip()
             if not stripped:
                 continue
@@ -195,6 +214,8 @@ def _lines(text: str, max_series: int | None, stop: threading.Event | None) -> I
     for number, line in enumerate(io.StringIO(text)):
         if number % _LINES_BETWEEN_CHECKS == 0:
             _check(stop)
+        if len(line) > MAX_LINE:
+            raise LineTooLong(len(line))
         if max_series is not None:
             stripped = line.strip()
             if stripped and stripped[0] != "#":
@@ -212,8 +233,8 @@ def parse_with_prometheus_client(
 ) -> list[Sample]:
     """Samples as prometheus_client's parser reads them (NaN values left out), only ``wanted`` ones.
 
-    Raises :class:`TooManySeries` for more than ``max_series`` sample lines, :class:`ParseAbandoned`
-    once ``stop`` is set.
+    Raises :class:`TooManySeries` for more than ``max_series`` sample lines, :class:`LineTooLong` for
+    a line over :data:`MAX_LINE` characters, :class:`ParseAbandoned` once ``stop`` is set.
     """
     samples: list[Sample] = []
     for family in text_fd_to_metric_families(cast("TextIO", _lines(text, max_series, stop))):

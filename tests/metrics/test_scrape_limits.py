@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -14,8 +15,18 @@ from pydantic import ValidationError
 
 from planner_tui.config import parse_graph
 from planner_tui.config.planner_settings import MetricsSettings
+from planner_tui.metrics import scrape as scrape_module
 from planner_tui.metrics.collector import Collector
 from planner_tui.metrics.endpoints import EndpointSignalSource
+from planner_tui.metrics.exposition import (
+    MAX_LINE,
+    LineTooLong,
+    ParseAbandoned,
+    TooManySeries,
+    parse_exposition,
+    parse_fast,
+    parse_with_prometheus_client,
+)
 from planner_tui.metrics.exposition_layout import TargetParser
 from planner_tui.metrics.scrape import Scraper
 from planner_tui.model import Signal, Snapshot
@@ -195,3 +206,64 @@ def test_the_caps_are_validated() -> None:
             MetricsSettings.model_validate(bad)
     source = EndpointSignalSource(MetricsSettings(max_body_bytes=MiB, max_series=10))
     assert source.settings.max_series == 10
+
+
+def test_a_long_text_read_in_pieces_gives_the_reference_samples() -> None:
+    text = low_load() + "# TYPE c counter\nc_total 3\n" + many_series(30_000)  # ~600 KB: some 10 pieces
+    assert len(text) > 8 * 64 * 1024
+    fast = parse_fast(text)
+    assert fast is not None and fast == parse_with_prometheus_client(text)
+    with pytest.raises(TooManySeries, match="more than 1000 series"):
+        parse_fast(text, max_series=1000)
+    with pytest.raises(TooManySeries):
+        parse_with_prometheus_client(text, max_series=1000)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ParseAbandoned):
+        parse_fast(text, stop=stop)
+    with pytest.raises(ParseAbandoned):
+        parse_with_prometheus_client(text, stop=stop)
+    with pytest.raises(LineTooLong):
+        parse_exposition("a" * (MAX_LINE + 1))
+
+
+async def test_a_long_body_is_parsed_off_the_loop_with_the_same_samples(hostile: HostileServer) -> None:
+    text = low_load() + many_series(30_000)
+    url = hostile.set_text("/text", text)
+    scraper = Scraper()
+    try:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:  # the loop keeps turning while the text is parsed
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        result = (await scraper.scrape([url], timeout=20, concurrency=1))[url]
+        done.set()
+        await task
+    finally:
+        await scraper.close()
+    assert result.ok and result.samples == parse_exposition(text)
+    assert ticks >= 2
+
+
+async def test_a_parse_past_the_deadline_is_abandoned(hostile: HostileServer) -> None:
+    # escaped label values: the reference parser's path, ~0.5 s per MB (the fast path takes ~0.15 s)
+    text = "".join(f'm{{a="v\\\\{i}"}} 1\n' for i in range(45_000))
+    url = hostile.set_text("/text", text)
+    scraper = Scraper()
+    try:
+        started = time.perf_counter()
+        result = (await scraper.scrape([url], timeout=0.2, concurrency=1))[url]
+        assert time.perf_counter() - started < 1.0
+        assert not result.ok and result.error == "timed out after 0.2 s (parsing a long exposition)"
+        # the worker thread gives up at its next piece: it is free again well before the parse would end
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(1.0):
+            await loop.run_in_executor(scrape_module._parse_executor(), lambda: None)
+    finally:
+        await scraper.close()
