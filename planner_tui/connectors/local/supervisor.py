@@ -182,11 +182,14 @@ class Supervisor(ReplicaOperations):
         self._file_error = None
 
     def _file_failed(self, what: str) -> None:
-        self._unsaved = True
-        self._file_error = (
+        message = (
             f"{STATE_FILE_PROBLEM} {self.store.path} {what}; the graph runs on from memory and the file "
             "is rewritten once a write succeeds"
         )
+        if message != self._file_error:
+            log.warning("%s", message)
+        self._unsaved = True
+        self._file_error = message
 
     def _after_file_access(self) -> None:
         """Show the state file's problem (or clear it) and keep a background rewrite going while unsaved."""
@@ -200,7 +203,6 @@ class Supervisor(ReplicaOperations):
         while self._unsaved and not self.graph_stopped:
             await asyncio.sleep(delay)
             delay = min(self.state_retry_cap_s, delay * 2)
-
             await asyncio.to_thread(self._under_lock, self._save_unsaved)
             self._show_file_problem()
 
