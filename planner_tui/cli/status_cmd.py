@@ -77,9 +77,7 @@ def summary_lines(snapshot: Snapshot, owner: OwnerInfo | None = None) -> list[st
     lines.append(f"  owner: {owner.describe()}" if owner else "  owner: none (nobody plans this graph now)")
     for name, state in snapshot.components.items():
         values = " ".join(
-            f"{v.signal.value}={_format(v.value)}{'(stale)' if v.stale else ''}"
-            for v in snapshot.signals
-            if v.component == name
+            f"{v.signal.value}={_format(v.value)}{v.marks()}" for v in snapshot.signals if v.component == name
         )
         lines.append(f"  {name:<12} {state.ready_replicas}/{state.desired_replicas} ready  {values}".rstrip())
         lines.extend(

@@ -65,7 +65,8 @@ async def test_status_summary_and_graph_file(running_graph: GraphConfig, tmp_pat
     lines = result.stdout.splitlines()
     assert lines[0] == "namespace mstatus"
     decode = next(line for line in lines if line.strip().startswith("decode"))
-    assert "2/2 ready" in decode and "kv_usage=2 " in decode  # the override: 2 running on each, averaged
+    # the override: 2 running on each, averaged, and marked, since a KV usage is a fraction of 0..1
+    assert "2/2 ready" in decode and "kv_usage=2 (invalid: outside 0..1)" in decode
     assert any("simulated GPU 0" in line and "decode-" in line for line in lines)
 
 

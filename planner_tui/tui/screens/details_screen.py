@@ -38,8 +38,7 @@ def details_text(
     if snapshot is not None:
         for value in snapshot.signals:
             if value.component == component:
-                stale = " (stale)" if value.stale else ""
-                signals.append(f"  {value.signal.value:<14} {render.number(value.value, 3):>10}{stale}")
+                signals.append(f"  {value.signal.value:<14} {render.number(value.value, 3):>10}{value.marks()}")
         for value in snapshot.replica_signals:
             if value.component == component:
                 label = f"{value.replica}.{value.signal.value}"
