@@ -16,7 +16,9 @@ import socketserver
 import threading
 from collections.abc import Iterator
 
-_BLOCK = b'filler_metric{replica="r",series="0123456789"} 1.5\n' * 1300  # ~64 KiB of plain samples
+#: one plain sample line; ``/huge`` and ``/forever`` send whole ones (but for a size not a multiple of it)
+LINE = b'filler_metric{replica="r",series="0123456789"} 1.5\n'
+_BLOCK = LINE * 1300  # ~64 KiB of plain samples
 
 
 class HostileServer:
