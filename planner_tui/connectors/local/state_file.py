@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
+from pydantic import TypeAdapter, ValidationError
 
 from planner_tui.config.paths import PRIVATE_FILE_MODE, private_dir
 from planner_tui.config.paths import state_dir as default_state_dir
@@ -48,9 +49,19 @@ class ReplicaRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReplicaRecord:
-        """Read the state-file form, ignoring unknown keys (newer writers)."""
+        """Read the state-file form, ignoring unknown keys (newer writers); ValueError when a field has
+        the wrong shape (a list where a number belongs, ...)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a replica record must be an object, got {type(data).__name__}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        try:
+            return _RECORD.validate_python(known)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"replica record: {problems}") from None
+
+
+_RECORD: TypeAdapter[ReplicaRecord] = TypeAdapter(ReplicaRecord)
 
 
 @dataclass(slots=True)
@@ -82,7 +93,12 @@ class NamespaceState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NamespaceState:
-        """Parse the file's JSON document."""
+        """Parse the file's JSON document (ValueError, KeyError or TypeError when it has the wrong shape)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the document must be an object, got {type(data).__name__}")
+        for key in ("graph", "desired", "replicas", "circusd"):
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise ValueError(f"{key!r} must be an object, got {type(data[key]).__name__}")
         return cls(
             namespace=str(data["namespace"]),
             graph=dict(data["graph"]),
@@ -167,9 +183,14 @@ def read_state_file(path: Path) -> NamespaceState | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:  # a directory in its place, no permission, bad bytes
+        raise ConnectorError(
+            f"state file {path} is unreadable: {exc}; stop the graph's processes and delete the file"
+        ) from None
     try:
         return NamespaceState.from_json(json.loads(text))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        what = " ".join(str(exc).split())[:300]
         raise ConnectorError(
-            f"state file {path} is unreadable ({exc}); stop the graph's processes and delete the file"
+            f"state file {path} is unreadable: {what}; stop the graph's processes and delete the file"
         ) from None

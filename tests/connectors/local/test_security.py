@@ -117,3 +117,31 @@ async def test_another_user_cannot_command_circusd(connect) -> None:  # type: ig
     # the owner still commands it
     reply = await conn.supervisor.call("list")
     assert reply.get("status") == "ok"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"[]", "the document must be an object"),
+        (b'{"namespace": "x", "graph": {}, "replicas": []}', "'replicas' must be an object"),
+        (
+            b'{"namespace": "x", "graph": {}, "replicas": {"x_a_0": {"component": "a", "index": 0, "gpus": "abc"}}}',
+            "gpus",
+        ),
+        (b'{"namespace": "x", "graph": {}, "replicas": {"x_a_0": [1]}}', "a replica record must be an object"),
+        (b'{"namespace": "x", "graph": {}, "desired": {"a": "many"}}', "invalid literal"),
+        (b"\xff\xfe{", "can't decode"),
+        (b'{"namespace": "x", "gra', "Unterminated string"),
+    ],
+)
+def test_a_corrupt_state_file_gets_a_clear_message(tmp_path: Path, content: bytes, problem: str) -> None:
+    """Reported: wrong shapes and bad bytes in the state file gave tracebacks."""
+    from planner_tui.connectors.errors import ConnectorError
+    from planner_tui.connectors.local.state_file import read_state_file
+
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    with pytest.raises(ConnectorError, match="unreadable: ") as info:
+        read_state_file(path)
+    assert problem in str(info.value) and "delete the file" in str(info.value)
+    assert "Traceback" not in str(info.value) and "pydantic.dev" not in str(info.value)
