@@ -29,6 +29,7 @@ from planner_tui.metrics.exposition import (
 )
 from planner_tui.metrics.exposition_layout import TargetParser
 from planner_tui.metrics.scrape import Scraper
+from planner_tui.metrics.sources import SourceReport, TickContext
 from planner_tui.model import Signal, Snapshot
 from planner_tui.model.decisions import Verdict
 from planner_tui.planner.engine import decide
@@ -267,3 +268,30 @@ async def test_a_parse_past_the_deadline_is_abandoned(hostile: HostileServer) ->
             await loop.run_in_executor(scrape_module._parse_executor(), lambda: None)
     finally:
         await scraper.close()
+
+
+class WedgedEndpoints(EndpointSignalSource):
+    """The endpoint source with a scrape that never returns (a bug, a wedged loop callback)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def collect(self, context: TickContext) -> SourceReport:
+        await self.release.wait()
+        return SourceReport()
+
+
+async def test_a_late_scrape_source_on_the_first_tick_leaves_every_replica_stale(hostile: HostileServer) -> None:
+    source = WedgedEndpoints()
+    connector = two_replicas(hostile.set_text("/ok", low_load()), hostile.url("/hang"))
+    collector = Collector(connector, None, interval_s=0.5, sources=[source])
+    try:
+        snapshot = await collector.collect_once()
+    finally:
+        source.release.set()
+        await collector.stop(timeout=2)
+    assert any(e.startswith("scrape: no answer within") for e in snapshot.errors)
+    for name in ("decode-0", "decode-1"):
+        value = snapshot.replica_signal("decode", name, Signal.KV_USAGE)
+        assert value is not None and value.stale and value.value is None  # present, nothing known yet
