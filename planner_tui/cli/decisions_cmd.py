@@ -69,6 +69,10 @@ def decisions(
         path = audit_path_for(load_graph(graph_file or demo_graph_path()))
     skipped = SkippedLines()
     try:
+        read_up_to = path.stat().st_size  # before reading: what is appended later is followed
+    except OSError:
+        read_up_to = 0
+    try:
         records: deque[dict[str, Any]] | list[dict[str, Any]]
         records = (
             deque(read_records(path, skipped), maxlen=last) if last is not None else list(read_records(path, skipped))
@@ -85,7 +89,9 @@ def decisions(
     if follow:
         after = record_key(records[-1]) if records else float("-inf")
         try:
-            for record in follow_records(path, after=after, skipped=SkippedLines(on_skip=_report_skip)):
+            for record in follow_records(
+                path, after=after, skipped=SkippedLines(on_skip=_report_skip), read_up_to=read_up_to
+            ):
                 click.echo(_line(record, as_json))
         except KeyboardInterrupt:
             pass

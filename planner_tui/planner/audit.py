@@ -290,9 +290,13 @@ def follow_records(
     should_stop: Callable[[], bool] = lambda: False,
     after: float | tuple[float, int] | None = None,
     skipped: SkippedLines | None = None,
+    read_up_to: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records after ``after`` (a timestamp, or a record's :func:`record_key`; default: the newest on
     disk now), as they are appended, across rotations, until ``should_stop()``.
+
+    ``read_up_to`` is the size of the file the caller had already read (its bad lines already
+    counted); by default the size when following starts.
 
     An intent record is shown once the record after it is read: its outcome in its place, or the
     intent as it is. Unreadable lines appended after following started are counted in ``skipped``
@@ -316,7 +320,7 @@ def follow_records(
                 yield from intents.feed(record)
 
     try:
-        initial = path.stat().st_size
+        initial = path.stat().st_size if read_up_to is None else read_up_to
     except FileNotFoundError:
         initial = 0
     handle: IO[bytes] | None = None

@@ -33,7 +33,7 @@ def test_a_corrupt_state_file_is_named_with_the_fix(tmp_path: Path) -> None:
     store = StateStore("ns", tmp_path)
     store.root.mkdir(parents=True)
     store.path.write_text("{not json")
-    with pytest.raises(ConnectorError, match=r"state file .*ns\.json is unreadable .* delete the file"):
+    with pytest.raises(ConnectorError, match=r"state file .*ns\.json is unreadable: .* delete the file"):
         store.read()
 
 
