@@ -64,6 +64,8 @@ def aggregate(
         timestamp=min(v.timestamp for v in known),
         stale=any(v.stale for v in values),  # a replica with no fresh value: the others are not the whole
         source=known[0].source,
+        # one replica's value outside the domain makes the whole suspect (a mean could hide it)
+        invalid=next((f"{v.replica or component}: {v.invalid}" for v in known if v.invalid is not None), None),
     )
 
 

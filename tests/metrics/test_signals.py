@@ -91,3 +91,19 @@ def test_promql_built_for_each_kind() -> None:
     )
     override = spec_from_override(Signal.QUEUE_DEPTH, "max(q{$selector}[$window])")
     assert build_promql(override, sel, 10, 30) == 'max(q{c="fe"}[30s])'
+
+
+def test_one_invalid_replica_value_marks_the_component_value_invalid() -> None:
+    """A mean of 1.5 and 0.1 would look like a valid 0.8: the aggregate names the bad replica instead."""
+    from planner_tui.metrics.endpoints import aggregate
+    from planner_tui.metrics.signals import preset_specs
+    from planner_tui.model import Signal, SignalValue
+
+    spec = preset_specs("vllm", "decode")[Signal.KV_USAGE]
+    values = [
+        SignalValue("decode", Signal.KV_USAGE, 1.5, 1.0, replica="decode-0"),
+        SignalValue("decode", Signal.KV_USAGE, 0.1, 1.0, replica="decode-1"),
+    ]
+    total = aggregate(spec, "decode", values, [])
+    assert total is not None and total.invalid == "decode-0: outside 0..1"
+    assert aggregate(spec, "decode", values[1:], []).invalid is None  # type: ignore[union-attr]
