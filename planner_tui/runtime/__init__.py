@@ -34,7 +34,21 @@ _WHERE = {
     "Session": "planner_tui.runtime.session",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "DecisionMade",
+    "GraphObserver",
+    "GraphOwnedError",
+    "ObserverError",
+    "OwnerInfo",
+    "Pin",
+    "ReadOnlyError",
+    "Session",
+    "SessionError",
+    "SessionEvent",
+    "SnapshotReady",
+    "open_graph",
+    "read_owner",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -66,7 +66,7 @@ async def test_status_summary_and_graph_file(running_graph: GraphConfig, tmp_pat
     assert lines[0] == "namespace mstatus"
     decode = next(line for line in lines if line.strip().startswith("decode"))
     # the override: 2 running on each, averaged, and marked, since a KV usage is a fraction of 0..1
-    assert "2/2 ready" in decode and "kv_usage=2 (invalid: outside 0..1)" in decode
+    assert "2/2 ready" in decode and "kv_usage=2 (invalid: decode-0: outside 0..1)" in decode
     assert any("simulated GPU 0" in line and "decode-" in line for line in lines)
 
 
