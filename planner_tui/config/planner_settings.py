@@ -57,7 +57,7 @@ class StrictModel(BaseModel):
 
 
 class PlannerSettings(StrictModel):
-    """The ``[planner]`` table. Defaults follow the upstream Dynamo planner (REFERENCE.md section 3)."""
+    """The ``[planner]`` table. Defaults follow the upstream Dynamo load planner (its thresholds and intervals)."""
 
     mode: PlannerMode = PlannerMode.AUTO
     policy: Policy = Policy.LOAD

@@ -1,6 +1,6 @@
 """An asyncio-native client for circusd's control and pub/sub endpoints.
 
-circus's own ``AsyncCircusClient`` breaks on concurrent calls (REFERENCE.md section 2). This client
+circus's own ``AsyncCircusClient`` breaks on concurrent calls (``InvalidStateError``, then a hang). This client
 owns one zmq DEALER socket, tags every request with a fresh ``id`` and resolves the waiting future
 whose id the reply carries, so any number of coroutines can call at once. circusd answers errno 5
 ("arbiter is already running ... command") while another exclusive command runs: those calls are

@@ -79,7 +79,7 @@ def circusd_endpoints(sockets: Path, generation: str) -> tuple[str, str]:
 
 
 def _write_config(run_dir: Path, endpoint: str, pubsub: str, log_path: Path) -> Path:
-    # No stats_endpoint: setting it silently starts circusd-stats (REFERENCE.md section 2).
+    # No stats_endpoint: setting it silently turns statsd on and spawns a circusd-stats process.
     # An empty multicast_endpoint turns off circus's cluster discovery, which would otherwise
     # listen on UDP 0.0.0.0:12027 and answer anyone with the control endpoint.
     text = (
