@@ -18,7 +18,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,13 +63,6 @@ class CircusdHandle:
             endpoint=str(data["endpoint"]),
             pubsub_endpoint=str(data["pubsub_endpoint"]),
         )
-
-
-def free_loopback_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def circusd_endpoints(sockets: Path, generation: str) -> tuple[str, str]:

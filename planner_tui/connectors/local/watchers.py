@@ -21,11 +21,6 @@ def watcher_name(namespace: str, component: str, index: int) -> str:
     return f"{namespace}_{component}_{index}"
 
 
-def replica_label(component: str, index: int) -> str:
-    """The short label shown in merged logs and on the dashboard (``decode-1``)."""
-    return f"{component}-{index}"
-
-
 def replica_context(
     graph: GraphConfig, component: str, index: int, gpus: tuple[int, ...], port: int | None
 ) -> ReplicaContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.circus_client import CircusClient, CircusCommandError
-from planner_tui.connectors.local.circusd import Circusd, CircusdHandle, free_loopback_port
+from planner_tui.connectors.local.circusd import Circusd, CircusdHandle
 from tests.connectors.local.conftest import alive
 
 
@@ -22,6 +23,13 @@ async def circusd(tmp_path: Path) -> AsyncIterator[CircusdHandle]:
     yield handle
     await runner.stop(handle)
     assert not alive(handle.pid)
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (circusd itself only listens on Unix sockets)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def test_concurrent_calls_each_get_their_own_reply(circusd: CircusdHandle) -> None:
