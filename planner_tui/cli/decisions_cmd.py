@@ -44,9 +44,9 @@ def _report_skip(file: Path, reason: str) -> None:
 
 @click.command("decisions")
 @click.option("--graph", "graph_file", type=click.Path(dir_okay=False), help="graph file whose audit log to read")
-@click.option("--namespace", help="namespace whose audit log to read (default: the graph's, else the demo's)")
+@click.option("--namespace", "-n", help="namespace whose audit log to read (default: the graph's, else the demo's)")
 @click.option("--file", "audit_file", type=click.Path(dir_okay=False), help="read this audit log file")
-@click.option("-n", "--last", type=click.IntRange(min=0), default=None, help="only the last N decisions")
+@click.option("--last", type=click.IntRange(min=0), default=None, metavar="N", help="only the last N decisions")
 @click.option("--follow", "-f", is_flag=True, help="keep printing new decisions as they are made (Ctrl-C stops)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON records instead of summary lines")
 @report_config_errors

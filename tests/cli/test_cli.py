@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+
 from planner_tui import __version__
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,3 +75,27 @@ def test_config_check_reports_a_command_that_is_not_found(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{bad}: components.decode.command: executable 'no-such-serving-binary' not found on PATH")
+
+
+def _short_flags(command: click.Command, ctx: click.Context, path: str, seen: dict[str, set[str]]) -> None:
+    for param in command.params:
+        if isinstance(param, click.Option):
+            longs = [opt for opt in param.opts + param.secondary_opts if opt.startswith("--")]
+            for short in (opt for opt in param.opts if not opt.startswith("--")):
+                seen.setdefault(short, set()).update(f"{long} ({path})" for long in longs)
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            _short_flags(sub, click.Context(sub, parent=ctx, info_name=name), f"{path} {name}", seen)
+
+
+def test_each_short_flag_means_one_thing_in_every_command() -> None:
+    from planner_tui.cli.main import cli
+
+    seen: dict[str, set[str]] = {}
+    _short_flags(cli, click.Context(cli, info_name="planner-tui"), "planner-tui", seen)
+    for short, uses in seen.items():
+        assert len({use.split(" (")[0] for use in uses}) == 1, f"{short} means several things: {sorted(uses)}"
+    assert {use.split(" (")[0] for use in seen["-n"]} == {"--namespace"}
+    assert any("decisions" in use for use in seen["-n"]) and any("status" in use for use in seen["-n"])

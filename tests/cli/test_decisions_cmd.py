@@ -29,7 +29,7 @@ def test_prints_one_summary_line_per_decision_for_a_namespace() -> None:
     lines = result.output.splitlines()
     assert len(lines) == 3
     assert lines[2].endswith("SCALE_UP | decode 1->4: KV load 0.95 > 0.90 for 1 interval | current: decode=4")
-    last = CliRunner().invoke(cli, ["decisions", "--namespace", "demo", "-n", "1", "--json"])
+    last = CliRunner().invoke(cli, ["decisions", "-n", "demo", "--last", "1", "--json"])
     assert last.exit_code == 0 and last.output.count("\n") == 1 and '"target":4' in last.output
 
 
@@ -103,12 +103,12 @@ def _log_with_bad_records(path: Path) -> None:
 def test_records_with_bad_timestamps_are_skipped_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "decisions.jsonl"
     _log_with_bad_records(path)
-    for extra in ([], ["--json"], ["-n", "1"]):
+    for extra in ([], ["--json"], ["--last", "1"]):
         result = CliRunner().invoke(cli, ["decisions", "--file", str(path), *extra])
         assert result.exit_code == 0 and result.exception is None, (extra, result.output)
         assert "Traceback" not in result.output
         assert result.stderr == f"skipped 3 unreadable line(s) in {path}\n", extra
-        assert len(result.stdout.splitlines()) == (1 if "-n" in extra else 2)
+        assert len(result.stdout.splitlines()) == (1 if "--last" in extra else 2)
         assert ('"target":3' if extra == ["--json"] else "decode 1->3") in result.stdout.splitlines()[-1]
 
 
