@@ -80,6 +80,7 @@ async def test_the_dashboard_answers_through_faults(open_session, load_file: Loa
         # the state file corrupted under the running graph
         state_file = root / "local" / "faults-tui.json"
         state_file.write_text("{torn")
+        await until(pilot, lambda: len(replica_pids(app, "decode")) == 1, "decode ready")
         victim = replica_pids(app, "decode")[0]
         os.kill(victim, signal.SIGKILL)
         await until(pilot, lambda: replica_pids(app, "decode") not in ([], [victim]), "decode restarted again")
