@@ -9,6 +9,7 @@ import click
 from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import graph_json_schema, load_graph
 from planner_tui.config.commands import check_commands
+from planner_tui.model.text import plural
 
 
 @click.group("config")
@@ -32,7 +33,8 @@ def check(file: str) -> None:
         bounds = f"{comp.min_replicas}..{comp.max_replicas}"
         gpus = f", {comp.gpus_per_replica} GPU/replica" if comp.gpus_per_replica else ""
         parts.append(f"{name} ({comp.role.value}, {bounds}{gpus})")
-    click.echo(f"{file}: ok: namespace {graph.namespace!r}, {len(graph.components)} components: " + ", ".join(parts))
+    count = plural(len(graph.components), "component")
+    click.echo(f"{file}: ok: namespace {graph.namespace!r}, {count}: " + ", ".join(parts))
 
 
 @config_group.command("schema")

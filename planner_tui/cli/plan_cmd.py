@@ -24,6 +24,7 @@ from planner_tui.config import GraphConfig, demo_graph_path, load_graph
 from planner_tui.config.commands import check_commands
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.decisions import PlannerMode
+from planner_tui.model.text import seconds
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
 from planner_tui.runtime import DecisionMade, GraphObserver, SessionError, SnapshotReady, open_graph
@@ -128,7 +129,7 @@ async def _run(
         what = "left running" if leave_running else "stopped"
         header = (
             f"planner-tui plan: namespace {graph.namespace}, mode {session.mode.value}, "
-            f"policy {graph.planner.policy.value}, every {session.runner.interval_s:g} s; "
+            f"policy {graph.planner.policy.value}, every {seconds(session.runner.interval_s)}; "
             f"audit log {audit_path_for(graph)}; Ctrl-C stops (the graph is {what})"
         )
     click.echo(header, err=True)

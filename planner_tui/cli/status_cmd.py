@@ -20,6 +20,7 @@ from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import GraphConfig, demo_graph_path, load_graph
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.snapshot import Snapshot
+from planner_tui.model.text import number
 from planner_tui.runtime.ownership import OwnerInfo, read_owner
 
 EXIT_NO_GRAPH = 1
@@ -67,17 +68,13 @@ async def collect_snapshot(namespace: str, graph: GraphConfig | None, samples: i
             await connector.shutdown(stop_graph=False)
 
 
-def _format(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
-
-
 def summary_lines(snapshot: Snapshot, owner: OwnerInfo | None = None) -> list[str]:
     """A few lines a person reads: the owner, components with their signals and replicas' reasons, GPUs, problems."""
     lines = [f"namespace {snapshot.namespace}"]
     lines.append(f"  owner: {owner.describe()}" if owner else "  owner: none (nobody plans this graph now)")
     for name, state in snapshot.components.items():
         values = " ".join(
-            f"{v.signal.value}={_format(v.value)}{v.marks()}" for v in snapshot.signals if v.component == name
+            f"{v.signal.value}={number(v.value)}{v.marks()}" for v in snapshot.signals if v.component == name
         )
         lines.append(f"  {name:<12} {state.ready_replicas}/{state.desired_replicas} ready  {values}".rstrip())
         lines.extend(
@@ -89,8 +86,8 @@ def summary_lines(snapshot: Snapshot, owner: OwnerInfo | None = None) -> list[st
         label = "simulated " if gpu.simulated else ""
         holders = ",".join(gpu.holders) or "-"
         lines.append(
-            f"  {label}GPU {gpu.index}: util {_format(gpu.utilization_pct)}% "
-            f"mem {_format(gpu.memory_used_mib)}/{_format(gpu.memory_total_mib)} MiB  {holders}"
+            f"  {label}GPU {gpu.index}: util {number(gpu.utilization_pct)}% "
+            f"mem {number(gpu.memory_used_mib)}/{number(gpu.memory_total_mib)} MiB  {holders}"
         )
     if snapshot.gpu_status:
         lines.append(f"  {snapshot.gpu_status}")

@@ -32,6 +32,14 @@ def test_config_check_accepts_the_demo() -> None:
     assert "ok: namespace 'demo', 3 components" in result.stdout
 
 
+def test_config_check_counts_one_component_in_the_singular(tmp_path: Path) -> None:
+    graph = tmp_path / "graph.toml"
+    graph.write_text(f'namespace = "ns"\n[components.decode]\nrole = "decode"\ncommand = "{sys.executable}"\n')
+    result = run("config", "check", str(graph))
+    assert result.returncode == 0, result.stderr
+    assert "ok: namespace 'ns', 1 component: decode (decode, 1..1)" in result.stdout
+
+
 def test_config_check_reports_each_problem_and_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "graph.toml"
     bad.write_text(

@@ -111,12 +111,14 @@ def test_plan_prints_decisions_and_ctrl_c_stops_the_graph(tmp_path: Path, isolat
 
 def test_plan_leave_running_keeps_the_graph_for_a_later_attach(tmp_path: Path, isolated_dirs: Path) -> None:
     load = LoadFile(tmp_path / "load.json")
-    proc = start_plan(write_graph(tmp_path, "plan-leave", load), "--leave-running", "--advisory", "--decisions", "2")
+    graph = write_graph(tmp_path, "plan-leave", load)
+    proc = start_plan(graph, "--leave-running", "--advisory", "--decisions", "2", "--interval", str(5 / 6))
     root = isolated_dirs / "state"
     try:
         lines = Lines(proc)
         assert "HOLD (advisory) | " in lines.wait_for("current: prefill=1")
         assert proc.wait(timeout=60) == 0
+        assert proc.stderr is not None and "every 0.83 s;" in proc.stderr.read()
         pids = recorded_pids(root)
         assert pids and all(alive(p, t) for p, t in pids)
 

@@ -122,3 +122,20 @@ async def test_status_reads_the_owners_snapshot(tmp_path: Path, isolated_dirs: P
         assert f"owner: pid {os.getpid()} on " in summary.stdout
     finally:
         await session.close(stop_graph=True)
+
+
+def test_summary_prints_gpu_figures_as_plain_numbers() -> None:
+    from planner_tui.cli.status_cmd import summary_lines
+    from planner_tui.model import GpuOrigin, GpuSample, Snapshot
+
+    gpu = GpuSample(
+        index=0,
+        origin=GpuOrigin.NVML,
+        timestamp=1.0,
+        utilization_pct=37.5,
+        memory_used_mib=19800.0,
+        memory_total_mib=81559.0,
+        holders=("decode-0",),
+    )
+    lines = summary_lines(Snapshot(timestamp=1.0, namespace="ns", gpus=(gpu,)))
+    assert "  GPU 0: util 37.5% mem 19800/81559 MiB  decode-0" in lines
