@@ -17,6 +17,7 @@ from planner_tui.connectors.errors import ScalingRefused
 from planner_tui.connectors.local.processes import describe_holder, port_listener
 from planner_tui.connectors.local.processes import is_running as process_alive
 from planner_tui.connectors.local.state_file import NamespaceState
+from planner_tui.model.text import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +114,10 @@ def allocate(
             if not inventory:
                 detail = inventory_problem or "no GPUs are declared in resources.gpus"
                 raise ScalingRefused(
-                    f"cannot add {count} replica(s) to {component!r}: it needs {need} GPU(s); {detail}"
+                    f"cannot add {plural(count, 'replica')} to {component!r}: it needs {plural(need, 'GPU')}; {detail}"
                 )
             raise ScalingRefused(
-                f"cannot add {count} replica(s) to {component!r}: needs {need} GPU(s) "
+                f"cannot add {plural(count, 'replica')} to {component!r}: needs {plural(need, 'GPU')} "
                 f"({per} per replica), only {len(free)} of {len(inventory)} free "
                 f"({_describe_holders(held.gpus, inventory, 'GPU')}); scale another component down "
                 "or declare more GPUs in resources.gpus"
@@ -174,7 +175,7 @@ def _allocate_ports(
         out.append(port)
     if len(out) < count:
         raise ScalingRefused(
-            f"cannot add {count} replica(s) to {component!r}: only {len(out)} free port(s) in "
+            f"cannot add {plural(count, 'replica')} to {component!r}: only {plural(len(out), 'free port')} in "
             f"resources.port_range {first}-{last} ({len(held.ports)} held by replicas, {busy} used by other "
             "programs); widen the port range"
         )

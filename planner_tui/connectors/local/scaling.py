@@ -19,6 +19,7 @@ from planner_tui.connectors.local.watchers import watcher_name
 from planner_tui.model.components import ComponentState
 from planner_tui.model.replicas import Phase
 from planner_tui.model.scaling import TargetReplica
+from planner_tui.model.text import plural
 
 
 class ScalingMixin:
@@ -183,7 +184,7 @@ class ScalingMixin:
         if short:
             holders = await self.gpu_holders()
             raise ScalingRefused(
-                f"targets need {short} more GPU(s) than are free; held: "
+                f"targets need {plural(short, 'more GPU')} than are free; held: "
                 + (", ".join(f"GPU {g}: {h}" for g, h in sorted(holders.items())) or "none")
                 + "; nothing was changed"
             )
@@ -201,7 +202,7 @@ class ScalingMixin:
                 f"{r.name}: {r.reason}" for n in components for r in states[n].replicas if r.phase is Phase.FAILED
             ]
             if failed:
-                raise ConnectorError("replica(s) failed to start: " + "; ".join(failed))
+                raise ConnectorError(f"{plural(len(failed), 'replica')} failed to start: " + "; ".join(failed))
             if all(states[n].is_stable for n in components):
                 return
             if time.monotonic() > deadline:

@@ -34,6 +34,7 @@ from planner_tui.connectors.local.replicas import ReplicaOperations
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.connectors.local.watchers import replica_urls
 from planner_tui.model.replicas import Phase
+from planner_tui.model.text import plural
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -372,7 +373,9 @@ class Supervisor(ReplicaOperations):
             await self.transact(lambda s: [s.replicas.pop(n, None) for n in removed])
         await asyncio.gather(*(self.launch(n) for n, r in list(self.state.replicas.items()) if not r.failed_reason))
         log.warning(
-            "circusd of namespace %s restarted; %d replica(s) relaunched", self.namespace, len(self.state.replicas)
+            "circusd of namespace %s restarted; %s relaunched",
+            self.namespace,
+            plural(len(self.state.replicas), "replica"),
         )
 
     async def kill_orphans(self) -> None:

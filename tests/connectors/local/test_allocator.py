@@ -24,7 +24,7 @@ def test_refusal_says_what_is_short_and_who_holds_what() -> None:
     with pytest.raises(ScalingRefused) as refused:
         allocate(graph, "decode", 1, held, [0, 1], port_free=lambda port: True)
     assert str(refused.value) == (
-        "cannot add 1 replica(s) to 'decode': needs 1 GPU(s) (1 per replica), only 0 of 2 free "
+        "cannot add 1 replica to 'decode': needs 1 GPU (1 per replica), only 0 of 2 free "
         "(GPU 0: alloc_decode_0, GPU 1: demo_prefill_0); scale another component down or declare more GPUs "
         "in resources.gpus"
     )

@@ -69,7 +69,7 @@ async def test_refused_when_gpus_run_out_and_nothing_is_half_started(connect) ->
     with pytest.raises(ScalingRefused) as refused:
         await conn.scale_component("decode", 4)
     message = str(refused.value)
-    assert "needs 2 GPU(s)" in message and "0 of 2 free" in message
+    assert "needs 2 GPUs" in message and "0 of 2 free" in message
     assert "GPU 0: gpu-short_decode_0" in message and "GPU 1: gpu-short_decode_1" in message
 
     states = await conn.get_component_states()
