@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 
 from planner_tui.model import ComponentDecision, Decision, Outcome
+from planner_tui.model.text import plural
 from planner_tui.tui import render
 from planner_tui.tui.widgets.live_panel import LivePanel
 
@@ -37,8 +38,20 @@ def decision_line(decision: Decision, item: ComponentDecision, now: float) -> Co
     return Content.assemble(*parts)
 
 
+def listed(decisions: Sequence[Decision]) -> tuple[int, int]:
+    """``(listed, held)``: component decisions the panel lists, and HOLDs (target = current) it leaves out."""
+    held = sum(item.outcome is Outcome.UNCHANGED for decision in decisions for item in decision.components)
+    return sum(len(decision.components) for decision in decisions) - held, held
+
+
+def title(decisions: Sequence[Decision]) -> str:
+    """``Decisions · 5 · 12 HOLDs hidden``: the count is of the entries listed (newest first, as many as fit)."""
+    shown, held = listed(decisions)
+    return f"Decisions · {shown}" + (f" · {plural(held, 'HOLD')} hidden" if held else "")
+
+
 class DecisionLog(LivePanel[tuple[Sequence[Decision], float]]):
-    """Newest decision first; as many as fit the panel."""
+    """Newest decision first; as many as fit the panel. HOLDs (nothing to change) are counted, not listed."""
 
     DEFAULT_CSS = """
     DecisionLog {
@@ -74,7 +87,7 @@ class DecisionLog(LivePanel[tuple[Sequence[Decision], float]]):
             if len(lines) >= rows:
                 break
         if not lines:
-            quiet = f"{len(decisions)} ticks, no change decided" if decisions else "no decisions yet"
+            quiet = f"{plural(len(decisions), 'tick')}, no change decided" if decisions else "no decisions yet"
             lines.append(Content.styled(f"{quiet}: the planner decides every interval", "$foreground-muted"))
-        self.border_title = f"Decisions · {len(decisions)}"
+        self.border_title = title(decisions)
         self.update(Content("\n").join(lines))
