@@ -1,4 +1,9 @@
-"""URLs a graph file gives the collector (metrics, health, GPU metrics, Prometheus): http(s) with a host."""
+"""URLs a graph file gives the collector (metrics, health, GPU metrics, Prometheus): http(s) with a host.
+
+Credentials in a URL (``http://user:password@host/...``) are accepted: the collector sends them as
+Basic auth (through httpx, its reference HTTP path), never in the Host header, and every message that
+names the URL shows it through :func:`redact_url` (``user:***@host``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,25 @@ from urllib.parse import urlsplit
 ALLOWED_SCHEMES = ("http", "https")
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo, if any, replaced by ``***`` (for messages and logs)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = next((i for i, c in enumerate(rest) if c in "/?#"), len(rest))  # the authority ends there
+    userinfo, at, host = rest[:end].rpartition("@")
+    if not at:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}{rest[end:]}"
+
+
 def url_problem(url: str, shown: str | None = None) -> str | None:
     """Why ``url`` cannot be fetched over http(s), or None when it can.
 
     ``shown`` is what the message quotes (the template the URL was rendered from); defaults to ``url``.
     """
-    quoted = repr(url if shown is None else shown)
+    quoted = repr(redact_url(url if shown is None else shown))
     try:
         parts = urlsplit(url)
         _ = parts.port  # a port that is not a number in 0..65535 raises here

@@ -24,11 +24,6 @@ DCGM_FIELDS: dict[str, str] = {
 }
 
 
-def is_dcgm(sample: Sample) -> bool:
-    """True for a DCGM GPU field sample."""
-    return sample.name in DCGM_FIELDS
-
-
 def gpus_from_samples(samples: Iterable[Sample], timestamp: float) -> list[GpuSample]:
     """GPU samples from DCGM-named samples (others are ignored), sorted by host and index."""
     fields: dict[tuple[str, int], dict[str, float]] = {}

@@ -24,6 +24,7 @@ import httpx
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
+from planner_tui.config.urls import redact_url
 from planner_tui.metrics.dcgm import DCGM_FIELDS, gpus_from_samples
 from planner_tui.metrics.exposition_layout import Parsed
 from planner_tui.metrics.rates import HistogramPoint
@@ -158,7 +159,7 @@ class EndpointSignalSource(Source):
                 if result.ok:
                     self._extra_gpus[url] = tuple(gpus_from_samples(result.samples, now))
                 else:
-                    errors.append(f"GPU metrics {url}: {result.error}")
+                    errors.append(f"GPU metrics {redact_url(url)}: {result.error}")
                 gpus.extend(self._extra_gpus.get(url, ()))
                 continue
             state, replica = target
@@ -174,7 +175,7 @@ class EndpointSignalSource(Source):
                 stale = _stale_values(plan, state.name, replica.name, series, now, self.name)
                 series.values = {value.signal: value for value in stale}
                 if replica.phase is Phase.READY:
-                    errors.append(f"{replica.name}: metrics {url}: {result.error}")
+                    errors.append(f"{replica.name}: metrics {redact_url(url)}: {result.error}")
             gpus.extend(series.gpus)
             replica_values.extend(series.values.values())
             per_component.setdefault(state.name, []).append(series)

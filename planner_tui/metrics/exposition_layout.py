@@ -8,8 +8,10 @@ whose layout changed (a new series, a new label value, a line added or gone) doe
 parsed in full again, so the samples are always those :func:`parse_exposition` would give.
 
 Compiling a layout costs about 2 µs and 100 bytes of memory per byte of text (a 40 KB exposition:
-~100 ms), so a long one is compiled in a worker thread while its target is still parsed in full: the
-event loop never waits for it. Short ones (a few ms) are compiled on the spot. A text over
+~100 ms), so a long one is handed to the parser's ``compile`` function (the
+:class:`~planner_tui.metrics.scrape.Scraper` gives its own worker thread) while its target is still
+parsed in full: the event loop never waits for it. Short ones (a few ms), and every one when the
+parser has no ``compile``, are compiled on the spot. A text over
 :data:`MAX_LAYOUT_TEXT` characters gets no layout at all (a 60 MB text took 6 GB to compile): it is
 parsed in full every time.
 """
@@ -20,8 +22,8 @@ import functools
 import math
 import re
 import threading
-from collections.abc import Collection
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,14 +46,8 @@ _new_sample = functools.partial(tuple.__new__, Sample)
 _INLINE_COMPILE = 2048  # pattern characters compiled on the spot (a few ms); longer ones in a thread
 #: the longest text a layout is built for (its pattern takes ~25 MB and ~0.5 s to compile)
 MAX_LAYOUT_TEXT = 128 * 1024
-_compiler: ThreadPoolExecutor | None = None
-
-
-def _compile_in_background(source: str) -> Future[re.Pattern[str]]:
-    global _compiler
-    if _compiler is None:
-        _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-layouts")
-    return _compiler.submit(re.compile, source)
+#: compiles a layout's pattern off the caller's thread: a future of ``re.compile(source)``
+Compile = Callable[[str], "Future[re.Pattern[str]]"]
 
 
 class LayoutDraft(NamedTuple):
@@ -179,11 +175,16 @@ class Parsed:
 
 
 class TargetParser:
-    """Parses the successive expositions of one scrape target (see the module's docstring)."""
+    """Parses the successive expositions of one scrape target (see the module's docstring).
 
-    __slots__ = ("_layout", "_misses", "_pending")
+    ``compile`` compiles a long layout's pattern elsewhere (a worker thread); without it every layout
+    is compiled on the spot, in the caller's thread.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_compile", "_layout", "_misses", "_pending")
+
+    def __init__(self, compile: Compile | None = None) -> None:
+        self._compile = compile
         self._layout: Layout | None = None
         self._pending: tuple[LayoutDraft, Future[re.Pattern[str]]] | None = None  # compiling in a thread
         self._misses = 0  # full parses in a row: layouts that were not reused
@@ -230,11 +231,11 @@ class TargetParser:
             self._layout = None  # no layout for a long text: its pattern would cost more than it saves
         elif self._pending is None and (self._misses <= 3 or self._misses % _REBUILD_EVERY == 0):
             draft = Layout.draft(text, wanted)
-            if len(draft.source) <= _INLINE_COMPILE:
+            if len(draft.source) <= _INLINE_COMPILE or self._compile is None:
                 self._layout = draft.compiled(re.compile(draft.source))
             else:
                 self._layout = None
-                self._pending = (draft, _compile_in_background(draft.source))
+                self._pending = (draft, self._compile(draft.source))
         return Parsed(fast)
 
     def close(self) -> None:

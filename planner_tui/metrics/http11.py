@@ -5,7 +5,9 @@ clients (httpx costs ~1 ms CPU per request here; asyncio streams ~50 µs). This 
 connection per target and runs each GET on a low-level protocol (:class:`asyncio.BufferedProtocol`):
 the request is one ``transport.write``; the response is parsed as its bytes arrive and resolves one
 future. Content-Length, chunked (with trailers) and close-delimited bodies; nothing else (no TLS,
-redirects or compression: ``https`` URLs go through httpx instead).
+redirects, compression or credentials: such URLs are refused with :class:`UnsupportedUrl` and go
+through the reference path, :class:`~planner_tui.metrics.fetch.HttpxFetcher`). The Host header is the
+URL's host and port only, never its userinfo.
 
 Errors: :class:`UnsupportedUrl`, :class:`HttpProtocolError` (a response that is not valid HTTP or is
 over the limits; :class:`BodyTooLarge` for a body over the pool's ``max_body``, refused from its
@@ -18,14 +20,17 @@ cancelled exchange closes its connection; only a complete keep-alive response re
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 _MAX_HEAD = 64 * 1024
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 _MAX_CHUNK_LINE = 4096
-_READ_SIZE = 256 * 1024  # what one read may take from the socket (asyncio's own default)
+#: what one read may take from the socket: each connection's own receive buffer (64 connections: 4 MiB)
+_READ_SIZE = 64 * 1024
 _HEX = b"0123456789abcdefABCDEF"
+_PRINTABLE = re.compile(r"[!-~]+")  # visible ASCII: what a request line and a Host header may hold
 
 # where a connection is in reading its response
 _IDLE, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS, _UNTIL_CLOSE = range(7)
@@ -72,13 +77,14 @@ class IncompleteResponse(asyncio.IncompleteReadError):
 class _Connection(asyncio.BufferedProtocol):
     """One connection to a target, reading one response at a time as its bytes arrive.
 
-    A buffered protocol: the transport receives into ``scratch`` (shared by the pool's connections:
-    each read is consumed before the next one starts) instead of allocating a fresh 256 KiB ``bytes``
-    per read, which would cost more than everything else here together.
+    A buffered protocol: the transport receives into this connection's own ``scratch`` buffer
+    (allocated once, with the connection) instead of a fresh ``bytes`` per read, which would cost
+    more than everything else here together. Not shared between connections: nothing then depends on
+    the event loop consuming each read before it starts the next one.
     """
 
-    def __init__(self, scratch: memoryview) -> None:
-        self._scratch = scratch
+    def __init__(self) -> None:
+        self._scratch = memoryview(bytearray(_READ_SIZE))
         self._loop = asyncio.get_running_loop()  # made by loop.create_connection
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -367,20 +373,28 @@ class Http11Pool:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._requests: dict[str, tuple[tuple[str, int], bytes]] = {}  # url -> (host, port), request (same every tick)
         self._closed = False
-        self._scratch = memoryview(bytearray(_READ_SIZE))
-
-    def _connection(self) -> _Connection:
-        return _Connection(self._scratch)
 
     def _request(self, url: str) -> tuple[tuple[str, int], bytes]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 80
+        except ValueError:
+            raise UnsupportedUrl(f"not a valid http URL: {url!r}") from None
         if parts.scheme != "http" or not parts.hostname:
-            raise UnsupportedUrl(f"not a plain http URL: {url}")
+            raise UnsupportedUrl(f"not a plain http URL: {url!r}")
+        if "@" in parts.netloc:
+            # credentials: the reference path sends them as Basic auth; they never go in the Host header
+            raise UnsupportedUrl("a URL with credentials (user:password@)")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        if parts.port is not None:
+            host += f":{parts.port}"
+        if not _PRINTABLE.fullmatch(target) or not _PRINTABLE.fullmatch(host):
+            raise UnsupportedUrl(f"a URL with characters a request line cannot carry: {url!r}")
         request = (
-            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/plain\r\nUser-Agent: planner-tui\r\n\r\n"
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/plain\r\nUser-Agent: planner-tui\r\n\r\n"
         ).encode()
-        cached = self._requests[url] = ((parts.hostname, parts.port or 80), request)
+        cached = self._requests[url] = ((parts.hostname, port), request)
         return cached
 
     async def get(self, url: str, timeout: float | None = None) -> tuple[int, bytes]:
@@ -407,7 +421,7 @@ class Http11Pool:
             if connection is None:
                 loop = asyncio.get_running_loop()
                 async with asyncio.timeout_at(deadline):
-                    _, connection = await loop.create_connection(self._connection, key[0], key[1])
+                    _, connection = await loop.create_connection(_Connection, key[0], key[1])
             try:
                 result = await connection.send(request, deadline, self.max_body)
             except (ConnectionError, IncompleteResponse):
@@ -437,9 +451,12 @@ class Http11Pool:
                 requests[url] = cached
                 keep.add(cached[0])
                 continue
-            parts = urlsplit(url)
-            if parts.hostname:
-                keep.add((parts.hostname, parts.port or 80))
+            try:
+                parts = urlsplit(url)
+                if parts.hostname:
+                    keep.add((parts.hostname, parts.port or 80))
+            except ValueError:
+                continue  # not a URL this pool takes: it holds no connection for it
         self._requests = requests
         for key in [k for k in self._idle if k not in keep]:
             for connection in self._idle.pop(key):

@@ -19,6 +19,7 @@ import httpx
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
+from planner_tui.config.urls import redact_url
 from planner_tui.metrics.dcgm import DCGM_FIELDS, gpus_from_samples
 from planner_tui.metrics.history import History
 from planner_tui.metrics.scrape import Sample, new_client
@@ -42,6 +43,7 @@ class PrometheusClient:
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # credentials (sent as Basic auth by httpx) never shown
         self.timeout_s = timeout_s
         self._client = client or new_client()
         self._owns_client = client is None
@@ -58,12 +60,12 @@ class PrometheusClient:
                 if isinstance(exc, httpx.TimeoutException | TimeoutError)
                 else exc
             )
-            raise PrometheusError(f"Prometheus at {self.base_url} not reachable: {reason}") from None
+            raise PrometheusError(f"Prometheus at {self.shown_url} not reachable: {reason}") from None
         try:
             body = response.json()
         except ValueError:
             raise PrometheusError(
-                f"Prometheus at {self.base_url} answered HTTP {response.status_code}, not JSON"
+                f"Prometheus at {self.shown_url} answered HTTP {response.status_code}, not JSON"
             ) from None
         if body.get("status") != "success":
             raise PrometheusError(f"query {params.get('query')!r} refused: {body.get('error', response.status_code)}")

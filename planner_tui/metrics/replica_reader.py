@@ -195,8 +195,6 @@ def _give(
 
 
 Positions = Callable[[Sequence[float]], tuple[float, ...]]
-#: a histogram resolved against a layout: (base, bounds, buckets, sums, counts, the signals it gives)
-HistogramPositions = tuple[str, tuple[float, ...], Positions | None, Positions | None, Positions | None, Members]
 
 
 def _positions(indices: Sequence[int]) -> Positions:

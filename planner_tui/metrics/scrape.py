@@ -19,16 +19,20 @@ The errors name the limit and the ``[metrics]`` setting that raises it.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
+from planner_tui.config.urls import redact_url
 from planner_tui.metrics.exposition import ParseAbandoned, Sample, TooManySeries, parse_exposition
 from planner_tui.metrics.exposition_layout import MAX_LAYOUT_TEXT, Parsed, TargetParser
-from planner_tui.metrics.http11 import DEFAULT_MAX_BODY, BodyTooLarge, Http11Pool, HttpProtocolError, UnsupportedUrl
+from planner_tui.metrics.fetch import Fetcher, HttpxFetcher, RoutingFetcher, new_client
+from planner_tui.metrics.http11 import DEFAULT_MAX_BODY, BodyTooLarge, Http11Pool, HttpProtocolError
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -45,16 +49,9 @@ __all__ = [
 DEFAULT_MAX_SERIES = 50_000
 #: bodies longer than this are parsed in a worker thread (shorter ones take a few ms on the loop)
 INLINE_PARSE_BYTES = MAX_LAYOUT_TEXT
-_parser_pool: ThreadPoolExecutor | None = None
-
-
-def _parse_executor() -> ThreadPoolExecutor:
-    global _parser_pool
-    if _parser_pool is None:
-        # one thread: long parses wait their turn (and are abandoned at their deadline) rather than
-        # holding several long texts in memory at once
-        _parser_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-parse")
-    return _parser_pool
+#: how long :meth:`Scraper.close` waits for its worker threads' work in progress (a parse ends at its
+#: next piece once told to stop, a layout compile within ~0.5 s)
+CLOSE_WAIT_S = 2.0
 
 
 class ScrapeResult:
@@ -91,7 +88,8 @@ class ScrapeResult:
         return self.parsed.by_name()
 
     def __repr__(self) -> str:
-        return f"ScrapeResult(url={self.url!r}, ok={self.ok}, error={self.error!r}, {len(self.samples)} samples)"
+        shown = redact_url(self.url)
+        return f"ScrapeResult(url={shown!r}, ok={self.ok}, error={self.error!r}, {len(self.samples)} samples)"
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -129,19 +127,19 @@ def _parse(
         return f"unparseable metrics: {exc}"[:500]
 
 
-def new_client(concurrency: int = 32) -> httpx.AsyncClient:
-    """An httpx client suited to scraping: pooled connections, no proxy settings from the environment."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(limits=limits, trust_env=False)
-
-
 class Scraper:
     """Scrapes many endpoints each tick, keeping connections open between ticks.
 
-    Plain ``http`` targets use a small keep-alive HTTP/1.1 client (:mod:`planner_tui.metrics.http11`),
-    which costs a fraction of a general-purpose client per request; others (``https``) use httpx.
-    Pass ``client`` to send everything through that httpx client instead. ``max_body_bytes`` and
-    ``max_series`` bound what one target may make this process hold (see the module's docstring).
+    The one interface the collector scrapes through. Requests go through a
+    :class:`~planner_tui.metrics.fetch.Fetcher`: by default the fast keep-alive client
+    (:mod:`planner_tui.metrics.http11`) for plain ``http`` URLs and httpx (the reference) for the
+    others; with ``client``, or ``fast_http=False``, everything goes through httpx. Texts are read by
+    one :class:`~planner_tui.metrics.exposition_layout.TargetParser` per target (layout reuse, the fast
+    parser, prometheus_client's parser as the reference). ``max_body_bytes`` and ``max_series`` bound
+    what one target may make this process hold (see the module's docstring).
+
+    The scraper owns its two worker threads (long parses; layout compiles), made when first needed
+    and ended by :meth:`close`, which waits at most :data:`CLOSE_WAIT_S` for work in progress.
     """
 
     def __init__(
@@ -150,6 +148,7 @@ class Scraper:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         max_series: int | None = DEFAULT_MAX_SERIES,
+        fast_http: bool = True,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
@@ -157,36 +156,35 @@ class Scraper:
             raise ValueError(f"max_series must be >= 1, got {max_series}")
         self.max_body_bytes = max_body_bytes
         self.max_series = max_series
-        self._client = client
-        self._owns_client = False
-        self._pool = None if client is not None else Http11Pool(max_body_bytes)
+        reference = HttpxFetcher(client, max_body_bytes)
+        self.fetcher: Fetcher = (
+            RoutingFetcher(Http11Pool(max_body_bytes), reference) if client is None and fast_http else reference
+        )
         self._parsers: dict[str, TargetParser] = {}  # url -> its parser (reuses the text's layout)
         #: url -> (stop, future) of a parse running in the worker thread (at most one per target)
         self._parsing: dict[str, tuple[threading.Event, asyncio.Future[Parsed | str]]] = {}
+        self._parse_pool: ThreadPoolExecutor | None = None
+        self._compile_pool: ThreadPoolExecutor | None = None
 
-    async def _get(self, url: str, timeout: float) -> tuple[int, bytes]:
-        """``(status, body)`` within ``timeout`` (the whole exchange: connect, request, body)."""
-        if self._pool is not None:
-            try:
-                return await self._pool.get(url, timeout)
-            except UnsupportedUrl:
-                pass
-        if self._client is None:
-            self._client = new_client()
-            self._owns_client = True
-        limit = self.max_body_bytes
-        async with asyncio.timeout(timeout), self._client.stream("GET", url, timeout=timeout) as response:
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                raise BodyTooLarge(limit, int(length), 0)
-            chunks: list[bytes] = []
-            received = 0
-            async for chunk in response.aiter_bytes():  # decoded: a compressed body is capped as it unpacks
-                received += len(chunk)
-                if received > limit:
-                    raise BodyTooLarge(limit, None, received)
-                chunks.append(chunk)
-            return response.status_code, b"".join(chunks)
+    def _parse_executor(self) -> ThreadPoolExecutor:
+        if self._parse_pool is None:
+            # one thread: long parses wait their turn (and are abandoned at their deadline) rather than
+            # holding several long texts in memory at once
+            self._parse_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-parse")
+        return self._parse_pool
+
+    def _compile(self, source: str) -> Future[re.Pattern[str]]:
+        """Compile a layout's pattern in this scraper's compile thread (the event loop never waits)."""
+        if self._compile_pool is None:
+            self._compile_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-tui-layouts")
+        return self._compile_pool.submit(re.compile, source)
+
+    def parser_for(self, url: str) -> TargetParser:
+        """The parser of ``url``'s texts (made on first use; its layouts compile in this scraper's thread)."""
+        parser = self._parsers.get(url)
+        if parser is None:
+            parser = self._parsers[url] = TargetParser(self._compile)
+        return parser
 
     async def _one(self, url: str, timeout: float, deadline: float, wanted: Collection[str] | None) -> ScrapeResult:
         """Scrape ``url``, answered and parsed by ``deadline`` (loop time); ``timeout`` is for the messages."""
@@ -202,19 +200,17 @@ class Scraper:
                 return failed("still parsing its previous exposition (abandoned, ending)")
             del self._parsing[url]
         try:
-            status, body = await self._get(url, max(0.0, deadline - loop.time()))
+            status, body = await self.fetcher.get(url, max(0.0, deadline - loop.time()))
         except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
             return failed(_describe(exc, timeout))
         if status >= 300:
             return failed(f"HTTP {status}")
-        parser = self._parsers.get(url)
-        if parser is None:
-            parser = self._parsers[url] = TargetParser()
+        parser = self.parser_for(url)
         if len(body) <= INLINE_PARSE_BYTES:
             parsed = _parse(body, wanted, parser, self.max_series)
         else:
             stop = threading.Event()
-            future = loop.run_in_executor(_parse_executor(), _parse, body, wanted, parser, self.max_series, stop)
+            future = loop.run_in_executor(self._parse_executor(), _parse, body, wanted, parser, self.max_series, stop)
             future.add_done_callback(_retrieve)
             del body  # the worker holds the only reference: freed as soon as it is decoded
             self._parsing[url] = (stop, future)
@@ -260,8 +256,7 @@ class Scraper:
         # ``concurrency`` workers rather than a task per URL behind a semaphore: the same bound, less
         # bookkeeping per request (a tick scrapes dozens of targets)
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(unique)))))
-        if self._pool is not None:
-            self._pool.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
+        self.fetcher.retain(unique)  # a long run with replicas coming and going keeps no stale sockets
         if len(self._parsers) > len(unique):
             kept = set(unique)
             for url in [u for u in self._parsers if u not in kept]:
@@ -272,20 +267,36 @@ class Scraper:
         return {url: results[url] for url in unique}
 
     async def close(self) -> None:
-        """Close the connections kept open (and the httpx client made here)."""
-        if self._pool is not None:
-            await self._pool.close()
-        for stop, _ in self._parsing.values():
+        """Close the connections kept open and end the worker threads (bounded: see :data:`CLOSE_WAIT_S`).
+
+        The scraper can be used again afterwards (it opens connections and threads anew).
+        """
+        await self.fetcher.close()
+        running: list[asyncio.Future[Any]] = []
+        for stop, future in self._parsing.values():
             stop.set()  # a parse still running in the worker thread ends at its next piece
+            running.append(future)
         self._parsing.clear()
         for parser in self._parsers.values():
-            parser.close()
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+            compiling = parser.compiling
+            parser.close()  # a compile not started yet is cancelled
+            if compiling is not None and not compiling.cancelled():
+                running.append(asyncio.wrap_future(compiling))
+        self._parsers.clear()
+        pools = [pool for pool in (self._parse_pool, self._compile_pool) if pool is not None]
+        self._parse_pool = self._compile_pool = None
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)  # its thread ends after the work in progress
+        if running:
+            await asyncio.wait(running, timeout=CLOSE_WAIT_S)
+            for future in running:
+                if future.done():
+                    _retrieve(future)
+                else:
+                    future.add_done_callback(_retrieve)
 
 
-def _retrieve(future: asyncio.Future[Parsed | str]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     """Take an abandoned parse's outcome, so that asyncio does not report it as never retrieved."""
     if not future.cancelled():
         future.exception()

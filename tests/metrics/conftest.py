@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,13 @@ from tests.metrics.http_fixtures import MetricsServer
 
 FAKE_NVML_SOURCE = Path(__file__).with_name("fake_nvml.c")
 TARGET_SCRIPT = Path(__file__).with_name("metrics_target.py")
+
+
+@pytest.fixture
+def layout_compiler() -> Iterator[Callable[[str], Future[re.Pattern[str]]]]:
+    """A ``compile`` for a TargetParser: layouts compiled in a worker thread, ended after the test."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-layouts") as pool:
+        yield lambda source: pool.submit(re.compile, source)
 
 
 def build_fake_nvml(out_dir: Path, *defines: str) -> Path:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import pytest
 from hypothesis import given, settings
@@ -217,7 +219,9 @@ def test_a_changed_layout_is_read_in_full_and_reused_after(monkeypatch: pytest.M
     assert len(full_parses) == 1
 
 
-def test_a_long_layout_is_compiled_off_the_event_loop_and_then_used() -> None:
+def test_a_long_layout_is_compiled_off_the_event_loop_and_then_used(
+    layout_compiler: Callable[[str], Future[re.Pattern[str]]],
+) -> None:
     """A long exposition (12 KB): its target is parsed in full until its layout is compiled in a thread."""
     lines = []
     for h in range(60):
@@ -225,7 +229,7 @@ def test_a_long_layout_is_compiled_off_the_event_loop_and_then_used() -> None:
         lines += [f'h{h}_bucket{{model="m",le="{le}"}} {i}' for i, le in enumerate(("0.1", "1", "10", "+Inf"))]
         lines += [f"h{h}_sum 1.5", f"h{h}_count 3"]
     text = "\n".join(lines) + "\n"
-    parser = TargetParser()
+    parser = TargetParser(layout_compiler)
     started = time.perf_counter()
     first = parser.read(text)
     assert first.layout is None and time.perf_counter() - started < 5  # not compiled here, on the spot

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
+from concurrent.futures import Future
 
 import pytest
 
@@ -53,11 +56,13 @@ def _increases(increases: dict[Signal, HistogramPoint]) -> dict[Signal, tuple[ob
 
 @pytest.mark.parametrize("preset", ["dynamo", "vllm"])
 @pytest.mark.parametrize("role", ROLES)
-def test_the_layout_path_gives_the_sample_path_values_tick_after_tick(preset: str, role: str) -> None:
+def test_the_layout_path_gives_the_sample_path_values_tick_after_tick(
+    preset: str, role: str, layout_compiler: Callable[[str], Future[re.Pattern[str]]]
+) -> None:
     plan = ReadPlan.of(component_specs(preset, role))
     by_samples, by_layout = ReplicaSeries(), ReplicaSeries()
     reader = ReplicaReader(rate_window_s=3.0, latency_window_s=5.0)
-    parser = TargetParser()
+    parser = TargetParser(layout_compiler)
     parser.read(exposition(1))
     compiling = parser.compiling  # a long text: its layout is compiled in a thread
     assert compiling is not None

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from planner_tui.config import parse_graph
 from planner_tui.config.planner_settings import MetricsSettings
-from planner_tui.metrics import scrape as scrape_module
 from planner_tui.metrics.collector import Collector
 from planner_tui.metrics.endpoints import EndpointSignalSource
 from planner_tui.metrics.exposition import (
@@ -265,7 +264,7 @@ async def test_a_parse_past_the_deadline_is_abandoned(hostile: HostileServer) ->
         # the worker thread gives up at its next piece: it is free again well before the parse would end
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(1.0):
-            await loop.run_in_executor(scrape_module._parse_executor(), lambda: None)
+            await loop.run_in_executor(scraper._parse_executor(), lambda: None)
     finally:
         await scraper.close()
 
