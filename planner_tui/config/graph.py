@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -21,7 +20,7 @@ from planner_tui.config.planner_settings import (
 )
 from planner_tui.config.templates import ReplicaContext, check_template, referenced_ports
 from planner_tui.config.urls import url_problem
-from planner_tui.model.components import ComponentSpec
+from planner_tui.model.components import ComponentSpec, Role
 from planner_tui.model.signals import Signal
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -36,18 +35,6 @@ METRICS_MAX_S = {
     "rate_window_s": 86400.0,
     "latency_window_s": 86400.0,
 }
-
-
-class Role(StrEnum):
-    """What a component does in the serving graph."""
-
-    FRONTEND = "frontend"
-    ROUTER = "router"
-    PREFILL = "prefill"
-    DECODE = "decode"
-    WORKER = "worker"  # aggregated prefill+decode
-    ENCODER = "encoder"
-    OTHER = "other"
 
 
 def _check_name(value: str, what: str) -> str:
@@ -132,6 +119,11 @@ class ComponentConfig(StrictModel):
     target_signal: Signal | None = Field(None, description="signal for the target policy")
     target_value: float | None = Field(None, gt=0, le=1e12, description="per-replica target for the target policy")
     signals: dict[Signal, str] = Field(default_factory=dict, description="signal -> metric name overrides")
+    simulated: bool = Field(
+        False,
+        description="runs 'planner_tui sim': follows --speedup, and a simulated frontend (fixed port) takes the "
+        "dashboard's load keys",
+    )
 
     @field_validator("max_replicas")
     @classmethod
@@ -187,6 +179,16 @@ class ComponentConfig(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _simulated_frontend_port(self) -> ComponentConfig:
+        if self.simulated and self.role is Role.FRONTEND and self.port is None:
+            raise PydanticCustomError(
+                "simulated",
+                "a simulated frontend needs a fixed port: its load-control endpoint and token file are found by it",
+                {},
+            )
+        return self
+
     @property
     def effective_sub_component_type(self) -> str | None:
         """``prefill``/``decode`` from the explicit setting or the role, else None."""
@@ -203,7 +205,7 @@ class ComponentConfig(StrictModel):
         """The connector-independent record of this component."""
         return ComponentSpec(
             name=name,
-            role=self.role.value,
+            role=self.role,
             sub_component_type=self.effective_sub_component_type,
             min_replicas=self.min_replicas,
             max_replicas=self.max_replicas,

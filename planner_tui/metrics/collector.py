@@ -13,7 +13,6 @@ overruns the interval is counted in ``late_ticks`` and the schedule skips ahead 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import socket
@@ -27,6 +26,7 @@ from planner_tui.connectors.base import PlannerConnector
 from planner_tui.metrics.history import History
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
 from planner_tui.model.components import ComponentState
+from planner_tui.model.fanout import Fanout
 from planner_tui.model.gpus import GpuOrigin, GpuSample
 from planner_tui.model.replicas import ReplicaUsage
 from planner_tui.model.signals import SignalValue
@@ -129,7 +129,7 @@ class Collector:
         self.late_ticks = 0
         self.ticks = 0
         self._latest: Snapshot | None = None
-        self._subscribers: list[asyncio.Queue[Snapshot]] = []
+        self._fanout: Fanout[Snapshot] = Fanout(maxsize=16)
         self._task: asyncio.Task[None] | None = None
         self._bounded = _Bounded()
         self._states: Mapping[str, ComponentState] = {}
@@ -171,14 +171,11 @@ class Collector:
 
     def subscribe(self, maxsize: int = 16) -> asyncio.Queue[Snapshot]:
         """A queue that receives every new Snapshot (oldest dropped when full)."""
-        queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize=maxsize)
-        self._subscribers.append(queue)
-        return queue
+        return self._fanout.subscribe(maxsize)
 
     def unsubscribe(self, queue: asyncio.Queue[Snapshot]) -> None:
         """Stop delivering Snapshots to ``queue``."""
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._fanout.unsubscribe(queue)
 
     async def snapshots(self) -> AsyncIterator[Snapshot]:
         """Every new Snapshot as it is produced (until the consumer stops iterating)."""
@@ -196,11 +193,7 @@ class Collector:
         self._latest = snapshot
         self.history.record(snapshot)
         self.ticks += 1
-        for queue in list(self._subscribers):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(snapshot)
+        self._fanout.publish(snapshot)
         return snapshot
 
     # -- the loop ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Immutable records shared by every layer: components, replicas, GPUs, signals, snapshots, decisions."""
 
-from planner_tui.model.components import ComponentSpec, ComponentState
+from planner_tui.model.components import ComponentSpec, ComponentState, Role
 from planner_tui.model.decisions import (
     ComponentDecision,
     Decision,
@@ -33,6 +33,7 @@ __all__ = [
     "PredictedLoad",
     "ReplicaState",
     "ReplicaUsage",
+    "Role",
     "ScaleRequest",
     "ScaleResponse",
     "Signal",

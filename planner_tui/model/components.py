@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from planner_tui.model.replicas import Phase, ReplicaState
+
+
+class Role(StrEnum):
+    """What a component does in the serving graph (the graph file's ``role`` key)."""
+
+    FRONTEND = "frontend"
+    ROUTER = "router"
+    PREFILL = "prefill"
+    DECODE = "decode"
+    WORKER = "worker"  # aggregated prefill+decode
+    ENCODER = "encoder"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +29,7 @@ class ComponentSpec:
     """
 
     name: str
-    role: str
+    role: Role
     sub_component_type: str | None = None
     min_replicas: int = 1
     max_replicas: int = 1

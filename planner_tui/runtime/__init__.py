@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from planner_tui.runtime.observer import GraphObserver, ObserverError
     from planner_tui.runtime.ownership import GraphOwnedError, OwnerInfo, read_owner
     from planner_tui.runtime.session import Session
+    from planner_tui.runtime.source import GraphFeed, GraphSource, SeriesHistory
 
 _WHERE = {
     "Pin": "planner_tui.planner.state",
@@ -32,16 +33,22 @@ _WHERE = {
     "OwnerInfo": "planner_tui.runtime.ownership",
     "read_owner": "planner_tui.runtime.ownership",
     "Session": "planner_tui.runtime.session",
+    "GraphFeed": "planner_tui.runtime.source",
+    "GraphSource": "planner_tui.runtime.source",
+    "SeriesHistory": "planner_tui.runtime.source",
 }
 
 __all__ = [
     "DecisionMade",
+    "GraphFeed",
     "GraphObserver",
     "GraphOwnedError",
+    "GraphSource",
     "ObserverError",
     "OwnerInfo",
     "Pin",
     "ReadOnlyError",
+    "SeriesHistory",
     "Session",
     "SessionError",
     "SessionEvent",

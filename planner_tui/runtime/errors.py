@@ -1,6 +1,10 @@
-"""Errors of the runtime layer."""
+"""Errors a front end meets calling the runtime: its own, and the connector's that actions pass on."""
 
 from __future__ import annotations
+
+from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+
+__all__ = ["ComponentNotFound", "ConnectorError", "ReadOnlyError", "ScalingRefused"]
 
 
 class ReadOnlyError(Exception):

@@ -1,7 +1,8 @@
 """An observer of a graph someone else owns: the owner's feed, read-only, for the dashboard and ``plan``.
 
 :class:`GraphObserver` offers what the dashboard reads from a Session (graph, mode, Snapshots,
-decisions, pins, events) from the owner's published feed (:mod:`planner_tui.runtime.publisher`).
+decisions, pins, events) from the owner's published feed (:mod:`planner_tui.runtime.publisher`): it is a
+:class:`~planner_tui.runtime.source.GraphSource`, like the Session.
 Every action that would change the graph or the planner is refused with the owner's name. Closing an
 observer never stops the graph.
 """
@@ -14,11 +15,12 @@ import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.metrics.snapshot_json import SnapshotFormatError, snapshot_from_dict
 from planner_tui.model.decisions import Decision, PlannerMode
+from planner_tui.model.fanout import Fanout
 from planner_tui.model.logs import LogLine
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.records import decision_from_dict
@@ -27,6 +29,10 @@ from planner_tui.runtime.errors import ReadOnlyError
 from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent, SnapshotReady
 from planner_tui.runtime.ownership import OwnerInfo
 from planner_tui.runtime.publisher import PROTOCOL_VERSION
+
+if TYPE_CHECKING:
+    from planner_tui.connectors.base import PlannerConnector
+    from planner_tui.runtime.source import SeriesHistory
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +77,9 @@ class GraphObserver:
         self._pins: dict[str, Pin] = {}
         self._latest: Snapshot | None = None
         self._decisions: deque[Decision] = deque(maxlen=RECENT_DECISIONS)
-        self._subscribers: list[asyncio.Queue[SessionEvent]] = []
+        self._events: Fanout[SessionEvent] = Fanout(maxsize=EVENT_QUEUE_SIZE)
         self._task: asyncio.Task[None] | None = None
-        self._logs: Any = None
+        self._logs: PlannerConnector | None = None
         self.first_snapshot = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.bad_lines = 0
@@ -169,11 +175,7 @@ class GraphObserver:
             self._publish(SessionError(str(message.get("message", ""))))
 
     def _publish(self, event: SessionEvent) -> None:
-        for queue in list(self._subscribers):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
+        self._events.publish(event)
 
     # -- what the dashboard reads ------------------------------------------------------------------
     @property
@@ -206,16 +208,17 @@ class GraphObserver:
         """The owner's pins."""
         return dict(self._pins)
 
+    def history(self) -> SeriesHistory | None:
+        """None: the owner's feed starts now (charts fill as its Snapshots arrive)."""
+        return None
+
     def subscribe(self, maxsize: int = EVENT_QUEUE_SIZE) -> asyncio.Queue[SessionEvent]:
         """A queue receiving every event from now on (the oldest is dropped if it fills up)."""
-        queue: asyncio.Queue[SessionEvent] = asyncio.Queue(maxsize=maxsize)
-        self._subscribers.append(queue)
-        return queue
+        return self._events.subscribe(maxsize)
 
     def unsubscribe(self, queue: asyncio.Queue[SessionEvent]) -> None:
         """Stop delivering events to ``queue``."""
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._events.unsubscribe(queue)
 
     # -- actions: refused ----------------------------------------------------------------------------
     def _refuse(self, action: str) -> ReadOnlyError:
@@ -246,7 +249,7 @@ class GraphObserver:
         raise self._refuse("changing the simulated load")
 
     # -- logs: read-only, from the files ---------------------------------------------------------------
-    async def _log_reader(self) -> Any:
+    async def _log_reader(self) -> PlannerConnector:
         if self._logs is None:
             if self.connector.kind != "local":
                 raise ObserverError(f"an observer cannot read the logs of a {self.connector.kind} graph")
@@ -258,8 +261,7 @@ class GraphObserver:
     async def logs(self, component: str, lines: int = 200) -> list[LogLine]:
         """The last ``lines`` log lines of the component's replicas (read from their files)."""
         reader = await self._log_reader()
-        result: list[LogLine] = await reader.get_component_logs(component, lines)
-        return result
+        return await reader.get_component_logs(component, lines)
 
     async def follow_logs(self, component: str) -> AsyncIterator[LogLine]:
         """New log lines of the component's replicas as they are written."""

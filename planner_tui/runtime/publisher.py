@@ -29,7 +29,7 @@ import socket
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from planner_tui.metrics.snapshot_json import snapshot_to_dict
 from planner_tui.model.decisions import Decision
@@ -37,6 +37,7 @@ from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.records import decision_to_dict
 from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent, SnapshotReady
 from planner_tui.runtime.ownership import OwnerInfo
+from planner_tui.runtime.source import GraphFeed
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +46,6 @@ PROTOCOL_VERSION = 1
 CLIENT_QUEUE = 256
 #: decisions a new observer is sent on connecting
 RECENT_DECISIONS = 50
-
-
-class Published(Protocol):
-    """What the publisher reads from the owning session."""
-
-    @property
-    def latest_snapshot(self) -> Snapshot | None: ...
-
-    @property
-    def decisions(self) -> Any: ...
-
-    def subscribe(self) -> asyncio.Queue[SessionEvent]: ...
-
-    def unsubscribe(self, queue: asyncio.Queue[SessionEvent]) -> None: ...
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -80,7 +67,7 @@ class SnapshotPublisher:
 
     def __init__(
         self,
-        session: Published,
+        session: GraphFeed,
         path: Path,
         owner: OwnerInfo,
         hello: dict[str, Any],

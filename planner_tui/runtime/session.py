@@ -1,8 +1,10 @@
 """The Session: one object owning the connector, the collector, the planner runner and the audit log.
 
 The dashboard, ``planner-tui plan`` and the tests all build the same Session. Front ends read its
-properties, subscribe to its events and call its actions; they never talk to a source or the
-connector themselves.
+properties, subscribe to its one event stream (:class:`~planner_tui.runtime.events.SnapshotReady`,
+:class:`~planner_tui.runtime.events.DecisionMade`, :class:`~planner_tui.runtime.events.SessionError`)
+and call its actions; they never talk to a source or the connector themselves. It satisfies
+:class:`~planner_tui.runtime.source.GraphSource`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
+from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.config.paths import socket_dir
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.loadcontrol.locate import load_control_url
 from planner_tui.model.decisions import Decision, PlannerMode
+from planner_tui.model.fanout import Fanout
 from planner_tui.model.logs import LogLine
 from planner_tui.model.scaling import TargetReplica
 from planner_tui.model.snapshot import Snapshot
@@ -34,6 +38,11 @@ from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent,
 from planner_tui.runtime.ownership import GraphLease
 from planner_tui.runtime.publisher import SnapshotPublisher
 
+if TYPE_CHECKING:
+    from planner_tui.metrics.collector import Collector
+    from planner_tui.metrics.history import History
+    from planner_tui.runtime.ownership import OwnerInfo
+
 log = logging.getLogger(__name__)
 
 EVENT_QUEUE_SIZE = 256
@@ -46,7 +55,7 @@ class Session:
         self,
         graph: GraphConfig,
         connector: PlannerConnector,
-        collector: Any,
+        collector: Collector,
         runner: PlannerRunner,
         *,
         read_only: bool = False,
@@ -61,7 +70,7 @@ class Session:
         self.runner = runner
         self.read_only = read_only
         self.exporter = exporter
-        self._subscribers: list[asyncio.Queue[SessionEvent]] = []
+        self._events: Fanout[SessionEvent] = Fanout(maxsize=EVENT_QUEUE_SIZE)
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
         runner.add_listener(self._on_decision)
@@ -76,7 +85,7 @@ class Session:
         mode: PlannerMode | None = None,
         read_only: bool = False,
         connector: PlannerConnector | None = None,
-        collector: Any = None,
+        collector: Collector | None = None,
         metrics_interval_s: float | None = None,
         planner_interval_s: float | None = None,
         audit: AuditLog | None = None,
@@ -117,13 +126,14 @@ class Session:
                 from planner_tui.metrics.collector import Collector
 
                 collector = Collector(connector, graph, interval_s=metrics_interval_s)
+            collecting = collector
             effective = mode or graph.planner.mode
             if read_only and effective is PlannerMode.AUTO:
                 effective = PlannerMode.ADVISORY
             runner = PlannerRunner(
                 connector,
                 EngineConfig.of(graph, profile),
-                lambda: collector.latest,
+                lambda: collecting.latest,
                 audit=None if read_only else (audit or AuditLog.for_graph(graph)),
                 mode=effective,
                 interval_s=planner_interval_s,
@@ -149,7 +159,7 @@ class Session:
         hello = {
             "owner": dataclasses.asdict(self.lease.info),
             "graph": self.graph.model_dump(mode="json"),
-            "connector": str(getattr(self.connector, "kind", "?")),
+            "connector": self.connector.kind,
             "read_only": self.read_only,
         }
         self.publisher = SnapshotPublisher(self, path, self.lease.info, hello, self._feed_state)
@@ -170,7 +180,7 @@ class Session:
     def _start(self) -> None:
         queue = self.collector.subscribe()
         self._pump = asyncio.get_running_loop().create_task(self._pump_snapshots(queue), name="session-snapshots")
-        if not getattr(self.collector, "running", False):
+        if not self.collector.running:
             self.collector.start()
         self.runner.start()
 
@@ -209,6 +219,11 @@ class Session:
         return self.graph.namespace
 
     @property
+    def owner(self) -> OwnerInfo | None:
+        """None: this session owns its graph (an observer names the process that does)."""
+        return None
+
+    @property
     def mode(self) -> PlannerMode:
         """The planner's mode."""
         return self.runner.mode
@@ -216,8 +231,11 @@ class Session:
     @property
     def latest_snapshot(self) -> Snapshot | None:
         """The collector's newest Snapshot."""
-        latest: Snapshot | None = self.collector.latest
-        return latest
+        return self.collector.latest
+
+    def history(self) -> History:
+        """The collector's bounded history of every series (for charts that start full)."""
+        return self.collector.history
 
     @property
     def decisions(self) -> Sequence[Decision]:
@@ -237,21 +255,14 @@ class Session:
     # -- events ------------------------------------------------------------------------------------
     def subscribe(self, maxsize: int = EVENT_QUEUE_SIZE) -> asyncio.Queue[SessionEvent]:
         """A queue receiving every event from now on (the oldest is dropped if it fills up)."""
-        queue: asyncio.Queue[SessionEvent] = asyncio.Queue(maxsize=maxsize)
-        self._subscribers.append(queue)
-        return queue
+        return self._events.subscribe(maxsize)
 
     def unsubscribe(self, queue: asyncio.Queue[SessionEvent]) -> None:
         """Stop delivering events to ``queue``."""
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._events.unsubscribe(queue)
 
     def _publish(self, event: SessionEvent) -> None:
-        for queue in list(self._subscribers):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
+        self._events.publish(event)
 
     def _on_decision(self, decision: Decision) -> None:
         if self.exporter is not None:
@@ -365,20 +376,15 @@ class Session:
         return self.connector.follow_component_logs(component)
 
     def simulated_frontend_url(self) -> str | None:
-        """The control URL of the demo's simulated frontend, None in a graph without one."""
-        for comp in self.graph.components.values():
-            args = [comp.command, *comp.args]
-            if comp.role is Role.FRONTEND and comp.port is not None and "sim" in args and "frontend" in args:
-                return f"http://127.0.0.1:{comp.port}"
-        return None
+        """The control URL of the graph's simulated frontend (``simulated = true`` in the graph file), else None."""
+        return load_control_url(self.graph)
 
     async def scale_load(self, factor: float) -> dict[str, Any]:
         """Multiply the simulated frontend's request rate by ``factor`` (the demo's load key)."""
         self._writable("changing the simulated load")
         url = self.simulated_frontend_url()
         if url is None:
-            raise ConnectorError("no simulated frontend in this graph")
-        from planner_tui.sim.control import scale_load
+            raise ConnectorError("no simulated frontend in this graph (mark it simulated = true in the graph file)")
+        from planner_tui.loadcontrol.client import scale_load
 
-        result: dict[str, Any] = await scale_load(url, factor)
-        return result
+        return await scale_load(url, factor)

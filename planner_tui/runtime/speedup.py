@@ -15,8 +15,8 @@ MIN_INTERVAL_S = 0.25
 
 
 def is_simulated(graph: GraphConfig) -> bool:
-    """True when every component runs ``planner_tui sim`` (the speed-up means nothing to real processes)."""
-    return all("sim" in comp.args and "planner_tui" in comp.args for comp in graph.components.values())
+    """True when the graph file marks every component ``simulated`` (the speed-up means nothing to real processes)."""
+    return all(comp.simulated for comp in graph.components.values())
 
 
 def sped_up(graph: GraphConfig, factor: float) -> GraphConfig:
@@ -27,7 +27,10 @@ def sped_up(graph: GraphConfig, factor: float) -> GraphConfig:
     if factor <= 0:
         raise ValueError(f"the speed-up must be > 0, got {factor}")
     if not is_simulated(graph):
-        raise ValueError("--speedup only applies to simulated graphs (every component running 'planner_tui sim')")
+        raise ValueError(
+            "--speedup only applies to simulated graphs (every component marked simulated = true, running "
+            "'planner_tui sim')"
+        )
     if factor == 1:
         return graph
     data = graph.model_dump(mode="json", exclude_none=True)

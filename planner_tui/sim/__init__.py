@@ -6,8 +6,8 @@ a graph whose load reacts to scaling, without a GPU.
 
 The modules that run inside the sim processes import only the standard library and ``prometheus_client``
 (no pydantic, textual, kubernetes, httpx or circus), so each replica starts fast and stays small.
-Only :mod:`planner_tui.sim.control` (the client used by the CLI and the dashboard) imports httpx.
+Only :mod:`planner_tui.sim.control` (the CLI's name for :mod:`planner_tui.loadcontrol.client`) imports httpx.
 
 The processes listen on loopback only (unless ``--allow-remote``), and every request that changes the
-simulation carries the frontend's control token (see :mod:`planner_tui.sim.auth`).
+simulation carries the frontend's control token (see :mod:`planner_tui.loadcontrol.tokens`).
 """

@@ -1,7 +1,9 @@
 """The dashboard application: owns the source's event stream and the latest data; screens render it.
 
-Every call to the source runs in a worker (never on the UI's critical path) and reports back as a
-Message; snapshots coalesce when they pile up; failures become a notification and a status line.
+The source (a :class:`~planner_tui.runtime.source.GraphSource`: the Session, an observer, fixed data)
+publishes one stream of events; a worker hands each to the app in one Message, where snapshots
+coalesce when they pile up. Every call to the source runs in a worker (never on the UI's critical
+path) and reports back as a Message; failures become a notification and a status line.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 from textual import work
 from textual.app import App
@@ -21,12 +23,13 @@ from textual.worker import Worker
 
 from planner_tui.config import GraphConfig, Policy
 from planner_tui.model import Decision, Phase, Snapshot
+from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
+from planner_tui.runtime.source import GraphSource
 from planner_tui.tui import settings
 from planner_tui.tui.actions import APP_ACTIONS, bindings
 from planner_tui.tui.commands import ActionCommands
-from planner_tui.tui.messages import ActionFinished, DecisionArrived, SnapshotArrived, SourceFailed, SourceOpened
+from planner_tui.tui.messages import ActionFinished, SessionEventArrived, SourceOpened
 from planner_tui.tui.screens import HelpScreen, MainScreen, QuitChoice, QuitDialog
-from planner_tui.tui.source import DashboardSource, classify, connector_kind
 from planner_tui.tui.themes import DEFAULT_THEME, load_theme_files
 from planner_tui.tui.trends import Trends
 from planner_tui.tui.widgets.header_bar import HeaderState
@@ -36,7 +39,8 @@ log = logging.getLogger(__name__)
 MAX_DECISIONS = 500
 CLOSE_TIMEOUT_S = 60.0
 
-SourceOpener = Callable[[], Awaitable[DashboardSource]]
+SourceOpener = Callable[[], Awaitable[GraphSource]]
+SourceCall = Callable[[GraphSource], Awaitable[object]]
 
 
 class DashboardApp(App[None]):
@@ -53,7 +57,7 @@ class DashboardApp(App[None]):
 
     def __init__(
         self,
-        source: DashboardSource | None = None,
+        source: GraphSource | None = None,
         *,
         opener: SourceOpener | None = None,
         read_only: bool = False,
@@ -64,7 +68,7 @@ class DashboardApp(App[None]):
         header_interval_s: float = 1.0,
     ) -> None:
         super().__init__()
-        self.source: DashboardSource | None = source
+        self.source: GraphSource | None = source
         self.opener = opener
         self.read_only = read_only or bool(source is not None and source.read_only)
         self.clock = clock
@@ -80,7 +84,7 @@ class DashboardApp(App[None]):
         self._remember_after_start = remember_theme
         self.main_screen = MainScreen(read_only=self.read_only)
         self._opening: Worker[None] | None = None
-        self._opened: DashboardSource | None = None
+        self._opened: GraphSource | None = None
         for custom in load_theme_files():
             self.register_theme(custom)
         chosen = theme or settings.remembered_theme() or DEFAULT_THEME
@@ -119,8 +123,8 @@ class DashboardApp(App[None]):
             namespace = self._pending_namespace()
             return HeaderState(namespace, "connecting…", None, self.read_only, None, len(self.alerts()), False)
         next_tick = source.next_tick_at
-        owner = getattr(source, "owner", None)  # an observer: the graph is another process's
-        connector = connector_kind(source) + (f" · owned by pid {owner.pid}" if owner is not None else "")
+        owner = source.owner  # an observer: the graph is another process's
+        connector = source.connector.kind + (f" · owned by pid {owner.pid}" if owner is not None else "")
         return HeaderState(
             namespace=source.namespace,
             connector=connector,
@@ -154,25 +158,22 @@ class DashboardApp(App[None]):
         if self._remember_theme:
             settings.remember_theme(theme)
 
-    def _adopt(self, source: DashboardSource) -> None:
+    def _adopt(self, source: GraphSource) -> None:
         self.source = source
         self.read_only = self.read_only or source.read_only
         if self.read_only:
             self.main_screen.set_read_only()
-        history = getattr(source, "history", None)
-        if isinstance(history, Sequence):
-            self.trends.ingest_many(s for s in history if isinstance(s, Snapshot))
         latest = source.latest_snapshot
-        collected = getattr(getattr(source, "collector", None), "history", None)
-        if collected is not None and latest is not None:
+        history = source.history()
+        if history is not None and latest is not None:
             roles = {name: state.spec.role for name, state in latest.components.items()}
             try:
-                self.trends.backfill(collected, roles, [gpu.index for gpu in latest.gpus])
+                self.trends.backfill(history, roles, [gpu.index for gpu in latest.gpus])
             except Exception:  # a history we cannot read only costs the charts their past
-                log.exception("backfilling the charts from the collector's history failed")
+                log.exception("backfilling the charts from the source's history failed")
         self.decisions.extend(source.decisions)
-        if source.latest_snapshot is not None:
-            self._take_snapshot(source.latest_snapshot)
+        if latest is not None:
+            self._take_snapshot(latest)
         self._follow_source(source)
         self.main_screen.refresh_view()
 
@@ -183,34 +184,26 @@ class DashboardApp(App[None]):
             source = await self.opener()
         except Exception as exc:  # any failure to start is shown, never raised into the UI
             log.exception("opening the session failed")
-            self.post_message(SourceFailed(f"cannot start the graph: {exc}"))
+            self.post_message(SessionEventArrived(SessionError(f"cannot start the graph: {exc}")))
             return
         self._opened = source
         self.post_message(SourceOpened(source))
 
     @work(exclusive=True, group="source-events", exit_on_error=False)
-    async def _follow_source(self, source: DashboardSource) -> None:
+    async def _follow_source(self, source: GraphSource) -> None:
         queue = source.subscribe()
         try:
             while True:
-                event = classify(await queue.get())
-                if event is None:
-                    continue
-                if event.snapshot is not None:
-                    self.post_message(SnapshotArrived(event.snapshot))
-                elif event.decision is not None:
-                    self.post_message(DecisionArrived(event.decision))
-                elif event.error is not None:
-                    self.post_message(SourceFailed(event.error))
+                self.post_message(SessionEventArrived(await queue.get()))
         finally:
             source.unsubscribe(queue)
 
-    def call_source(self, label: str, call: Callable[[Any], Awaitable[Any]], done: str) -> None:
+    def call_source(self, label: str, call: SourceCall, done: str) -> None:
         """Run ``call(source)`` in a worker; the result arrives as an ActionFinished message."""
         self._run_call(label, call, done)
 
     @work(group="actions", exit_on_error=False)
-    async def _run_call(self, label: str, call: Callable[[Any], Awaitable[Any]], done: str) -> None:
+    async def _run_call(self, label: str, call: SourceCall, done: str) -> None:
         source = self.source
         if source is None:
             self.post_message(ActionFinished(label, "", "the graph is not connected yet"))
@@ -237,26 +230,32 @@ class DashboardApp(App[None]):
         self.snapshot = snapshot
         self.trends.ingest(snapshot)
 
-    def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
-        """A new snapshot: record it and redraw the main screen if it is showing."""
-        self._take_snapshot(message.snapshot)
-        if self.source_error is not None and not message.snapshot.errors:
+    def on_session_event_arrived(self, message: SessionEventArrived) -> None:
+        """An event of the source's stream: a Snapshot to show, a decision to log, a problem to report."""
+        event = message.event
+        if isinstance(event, SnapshotReady):
+            self._on_snapshot(event.snapshot)
+        elif isinstance(event, DecisionMade):
+            self.decisions.append(event.decision)
+            self.main_screen.refresh_view()
+        else:
+            self._on_error(event.message)
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        """Record a new snapshot and redraw the main screen if it is showing."""
+        self._take_snapshot(snapshot)
+        if self.source_error is not None and not snapshot.errors:
             self.source_error = None
             self._status_error(None)
         self.main_screen.refresh_view()
 
-    def on_decision_arrived(self, message: DecisionArrived) -> None:
-        """Log a decision."""
-        self.decisions.append(message.decision)
-        self.main_screen.refresh_view()
-
-    def on_source_failed(self, message: SourceFailed) -> None:
+    def _on_error(self, text: str) -> None:
         """Say what failed; keep running."""
-        new = message.message != self.source_error
-        self.source_error = message.message
-        self._status_error(message.message)
+        new = text != self.source_error
+        self.source_error = text
+        self._status_error(text)
         if new:
-            self.notify(message.message, severity="error", title="Connector", timeout=8)
+            self.notify(text, severity="error", title="Connector", timeout=8)
         self.main_screen.refresh_header()
 
     def on_source_opened(self, message: SourceOpened) -> None:

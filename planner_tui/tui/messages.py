@@ -1,56 +1,45 @@
-"""Messages the dashboard's workers post to the UI: one class per domain event."""
+"""Messages the dashboard's workers post to the UI.
+
+The Session's events reach the screen in one wrapper, :class:`SessionEventArrived`: Textual needs a
+Message to hand an event from a worker to the app's handlers, and the wrapper is where snapshots
+coalesce (a newer Snapshot replaces one still waiting; decisions and errors are each delivered).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.message import Message
 
-from planner_tui.model import Decision, Snapshot
+from planner_tui.runtime.events import SessionError, SessionEvent, SnapshotReady
+from planner_tui.runtime.source import GraphSource
 
 
-class SnapshotArrived(Message):
-    """A new Snapshot. A newer one replaces an older one still waiting in the queue (coalescing)."""
+class SessionEventArrived(Message):
+    """An event of the source's stream (``SnapshotReady``, ``DecisionMade`` or ``SessionError``)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, event: SessionEvent) -> None:
         super().__init__()
-        self.snapshot = snapshot
+        self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        """Only the newest snapshot matters."""
-        return isinstance(message, SnapshotArrived)
-
-
-class DecisionArrived(Message):
-    """The planner made a decision (never coalesced: each one is logged)."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__()
-        self.decision = decision
-
-
-class SourceFailed(Message):
-    """The source (connector, collector, session) reported a problem; the app keeps running."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__()
-        self.message = message
-
-    def can_replace(self, message: Message) -> bool:
-        """Repeated errors collapse into the newest."""
-        return isinstance(message, SourceFailed) and message.message == self.message
+        """Only the newest Snapshot matters; a repeated error collapses into the newest; decisions never."""
+        if not isinstance(message, SessionEventArrived):
+            return False
+        mine, theirs = self.event, message.event
+        if isinstance(mine, SnapshotReady):
+            return isinstance(theirs, SnapshotReady)
+        return isinstance(mine, SessionError) and isinstance(theirs, SessionError) and mine == theirs
 
 
 class SourceOpened(Message):
-    """The Session is open (the graph started or was attached)."""
+    """The source is open (the graph started or was attached)."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: GraphSource) -> None:
         super().__init__()
         self.source = source
 
 
 class ActionFinished(Message):
-    """A Session call finished: ``error`` is None on success."""
+    """A call on the source finished: ``error`` is None on success."""
 
     def __init__(self, action: str, message: str, error: str | None = None) -> None:
         super().__init__()

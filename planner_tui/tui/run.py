@@ -7,7 +7,7 @@ import importlib
 
 from planner_tui.config import GraphConfig
 from planner_tui.model import PlannerMode
-from planner_tui.tui.source import DashboardSource
+from planner_tui.runtime.source import GraphSource
 from planner_tui.tui.themes import available_theme_names
 
 __all__ = ["SessionOpener", "available_theme_names", "run_dashboard"]
@@ -22,12 +22,12 @@ class SessionOpener:
         self.mode = mode
         self.read_only = read_only
 
-    async def __call__(self) -> DashboardSource:
+    async def __call__(self) -> GraphSource:
         """Open the Session (imported here, so the first frame does not wait for the runtime's imports)."""
         # The runtime pulls in circus, zmq, httpx and the metrics sources: import it off the UI thread.
-        runtime = await asyncio.to_thread(importlib.import_module, "planner_tui.runtime")
+        attach = await asyncio.to_thread(importlib.import_module, "planner_tui.runtime.attach")
         # the graph's owner, or an observer of the process that owns it (read-only)
-        source: DashboardSource = await runtime.open_graph(self.graph, mode=self.mode, read_only=self.read_only)
+        source: GraphSource = await attach.open_graph(self.graph, mode=self.mode, read_only=self.read_only)
         return source
 
 

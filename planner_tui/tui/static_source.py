@@ -1,9 +1,9 @@
 """A dashboard source serving fixed data: snapshot tests, screenshots, the benchmark and replays.
 
-It behaves like the runtime Session from the dashboard's side (same properties, events and actions),
-but its "graph" is in memory: scaling edits the replica list of its current Snapshot, restarting gives
-replicas new pids. With ``interval_s`` it republishes a Snapshot (from ``frames``) on that period, like a
-collector would.
+It is a :class:`~planner_tui.runtime.source.GraphSource` like the runtime Session (same properties,
+events and actions), but its "graph" is in memory: scaling edits the replica list of its current
+Snapshot, restarting gives replicas new pids. With ``interval_s`` it republishes a Snapshot (from
+``frames``) on that period, like a collector would.
 """
 
 from __future__ import annotations
@@ -14,13 +14,19 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config import GraphConfig
-from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
-from planner_tui.model import ComponentState, Decision, LogLine, Phase, PlannerMode, ReplicaState, Snapshot
-from planner_tui.planner.state import Pin
-from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
+from planner_tui.model import ComponentState, Decision, LogLine, Phase, PlannerMode, ReplicaState, Signal, Snapshot
+from planner_tui.model.fanout import Fanout
+from planner_tui.runtime import Pin
+from planner_tui.runtime.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.runtime.events import SessionError, SessionEvent, SnapshotReady
+from planner_tui.runtime.source import Point
+
+if TYPE_CHECKING:
+    from planner_tui.runtime.ownership import OwnerInfo
+    from planner_tui.runtime.source import GraphSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,37 @@ class StaticConnector:
     """Stands in for a connector in the header: only its kind is read."""
 
     kind: str
+
+
+class SnapshotHistory:
+    """A :class:`~planner_tui.runtime.source.SeriesHistory` read from a list of Snapshots (oldest first)."""
+
+    def __init__(self, snapshots: Sequence[Snapshot]) -> None:
+        self.snapshots = list(snapshots)
+
+    def _recent(self, window_s: float) -> list[Snapshot]:
+        if not self.snapshots:
+            return []
+        since = self.snapshots[-1].timestamp - window_s
+        return [s for s in self.snapshots if s.timestamp >= since]
+
+    def series(self, component: str, signal: Signal, window_s: float) -> list[Point]:
+        """The component's ``signal`` in each Snapshot of the window that has a value."""
+        points: list[Point] = []
+        for snapshot in self._recent(window_s):
+            value = snapshot.signal(component, signal)
+            if value is not None and value.value is not None:
+                points.append((snapshot.timestamp, value.value))
+        return points
+
+    def gpu_history(self, index: int, window_s: float) -> list[Point]:
+        """GPU ``index``'s utilisation in each Snapshot of the window that reports it."""
+        points: list[Point] = []
+        for snapshot in self._recent(window_s):
+            gpu = next((g for g in snapshot.gpus if g.index == index), None)
+            if gpu is not None and gpu.utilization_pct is not None:
+                points.append((snapshot.timestamp, gpu.utilization_pct))
+        return points
 
 
 class StaticSource:
@@ -57,7 +94,7 @@ class StaticSource:
     ) -> None:
         self._graph = graph
         self._snapshot = snapshot
-        self.history = list(history)
+        self._history = SnapshotHistory(history)
         self._decisions = list(decisions)
         self._logs = {name: list(lines) for name, lines in (logs or {}).items()}
         self._connector = StaticConnector(connector_kind)
@@ -65,7 +102,7 @@ class StaticSource:
         self._read_only = read_only
         self._next_tick_at = next_tick_at
         self._pins: dict[str, Pin] = {}
-        self._queues: list[asyncio.Queue[Any]] = []
+        self._events: Fanout[SessionEvent] = Fanout(maxsize=0)  # unbounded: fixed data loses nothing
         self.error = error
         self.action_error = action_error
         self.frames = frames
@@ -90,6 +127,11 @@ class StaticSource:
     def connector(self) -> StaticConnector:
         """The (stand-in) connector."""
         return self._connector
+
+    @property
+    def owner(self) -> OwnerInfo | None:
+        """None: nobody else owns fixed data."""
+        return None
 
     @property
     def read_only(self) -> bool:
@@ -121,37 +163,33 @@ class StaticSource:
         """Pinned components."""
         return dict(self._pins)
 
+    def history(self) -> SnapshotHistory:
+        """The ``history`` Snapshots given, for the charts to start full."""
+        return self._history
+
     # -- events --------------------------------------------------------------------------------------
-    def subscribe(self) -> asyncio.Queue[Any]:
+    def subscribe(self) -> asyncio.Queue[SessionEvent]:
         """A queue of events; it starts with the current Snapshot (and the error, if any)."""
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue = self._events.subscribe()
         queue.put_nowait(SnapshotReady(self._snapshot))
         if self.error:
             queue.put_nowait(SessionError(self.error))
-        self._queues.append(queue)
         if self.interval_s and self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[SessionEvent]) -> None:
         """Stop delivering events to ``queue``."""
-        with contextlib.suppress(ValueError):
-            self._queues.remove(queue)
+        self._events.unsubscribe(queue)
 
-    def publish(self, event: object) -> None:
+    def publish(self, event: SessionEvent) -> None:
         """Deliver an event to every subscriber."""
-        for queue in self._queues:
-            queue.put_nowait(event)
+        self._events.publish(event)
 
     def set_snapshot(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` current and publish it."""
         self._snapshot = snapshot
         self.publish(SnapshotReady(snapshot))
-
-    def add_decision(self, decision: Decision) -> None:
-        """Record and publish a decision."""
-        self._decisions.append(decision)
-        self.publish(DecisionMade(decision))
 
     async def _tick(self) -> None:
         assert self.interval_s
@@ -181,7 +219,7 @@ class StaticSource:
         self._check()
         self._mode = mode
 
-    async def scale(self, component: str, replicas: int, pin: bool = True) -> bool:
+    async def scale(self, component: str, replicas: int, pin: bool = True) -> None:
         """Set a component's replica count (within its bounds); pins it there by default."""
         state = self._check(component)
         assert state is not None
@@ -203,7 +241,6 @@ class StaticSource:
         if pin:
             self._pins[component] = Pin(component, replicas)
         self.set_snapshot(dataclasses.replace(self._snapshot, components=components))
-        return replicas != len(state.replicas)
 
     async def pin(self, component: str, replicas: int | None = None, until: float | None = None) -> Pin:
         """Hold a component at ``replicas`` (default: its current desired count)."""
@@ -213,10 +250,10 @@ class StaticSource:
         self._pins[component] = pin
         return pin
 
-    async def unpin(self, component: str) -> None:
-        """Let the planner manage the component again."""
+    async def unpin(self, component: str) -> bool:
+        """Let the planner manage the component again; False when it was not pinned."""
         self._check(component)
-        self._pins.pop(component, None)
+        return self._pins.pop(component, None) is not None
 
     async def restart(self, component: str, rolling: bool = True) -> bool:
         """Give every replica a new pid and a fresh start time."""
@@ -242,13 +279,13 @@ class StaticSource:
         await asyncio.Event().wait()
         yield LogLine(component, component, 0.0, "")  # pragma: no cover - never reached
 
-    async def scale_load(self, factor: float) -> float:
-        """Multiply the (pretend) request rate; returns the new factor."""
+    async def scale_load(self, factor: float) -> dict[str, Any]:
+        """Multiply the (pretend) request rate; returns the new factor as ``{"factor": ...}``."""
         self._check()
         self.load_factor *= factor
-        return self.load_factor
+        return {"factor": self.load_factor}
 
-    async def close(self, stop_graph: bool) -> None:
+    async def close(self, stop_graph: bool = True) -> None:
         """Stop publishing; remember whether the graph was to be stopped."""
         self.closed = stop_graph
         if self._ticker is not None:
@@ -256,3 +293,9 @@ class StaticSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+
+
+if TYPE_CHECKING:
+
+    def _is_a_graph_source(source: StaticSource) -> GraphSource:
+        return source  # mypy checks that StaticSource satisfies the protocol

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from planner_tui.model import Signal, Snapshot
+from planner_tui.model import Role, Signal, Snapshot
+from planner_tui.runtime.source import SeriesHistory
 
 #: the longest chart window the user can pick (15 minutes)
 MAX_WINDOW_S = 900.0
@@ -14,14 +14,14 @@ MAX_WINDOW_S = 900.0
 WINDOWS_S: tuple[float, ...] = (60.0, 300.0, 900.0)
 
 # (series key, component role to sum over, signal) charted in the queue panel
-QUEUE_SERIES: tuple[tuple[str, str, Signal], ...] = (
-    ("prefill_queue", "prefill", Signal.QUEUE_DEPTH),
-    ("decode_queue", "decode", Signal.WAITING),
-    ("decode_kv", "decode", Signal.KV_USAGE),
-    ("frontend_queued", "frontend", Signal.QUEUE_DEPTH),
-    ("frontend_inflight", "frontend", Signal.INFLIGHT),
-    ("ttft_p95", "frontend", Signal.TTFT_P95),
-    ("itl_p95", "frontend", Signal.ITL_P95),
+QUEUE_SERIES: tuple[tuple[str, Role, Signal], ...] = (
+    ("prefill_queue", Role.PREFILL, Signal.QUEUE_DEPTH),
+    ("decode_queue", Role.DECODE, Signal.WAITING),
+    ("decode_kv", Role.DECODE, Signal.KV_USAGE),
+    ("frontend_queued", Role.FRONTEND, Signal.QUEUE_DEPTH),
+    ("frontend_inflight", Role.FRONTEND, Signal.INFLIGHT),
+    ("ttft_p95", Role.FRONTEND, Signal.TTFT_P95),
+    ("itl_p95", Role.FRONTEND, Signal.ITL_P95),
 )
 
 
@@ -83,17 +83,9 @@ class Trends:
         for gpu in snapshot.gpus:
             self.add(f"gpu{gpu.index}.util", t, gpu.utilization_pct)
 
-    def ingest_many(self, snapshots: Iterable[Snapshot]) -> None:
-        """Record several snapshots, oldest first."""
-        for snapshot in snapshots:
-            self.ingest(snapshot)
-
-    def backfill(self, history: Any, roles: Mapping[str, str], gpu_indices: Iterable[int]) -> int:
-        """Fill empty series from a collector's ``History`` (``series``/``gpu_history``), so charts of a
-        graph that was already running start full. ``roles`` maps component name to role. Returns the
-        number of points added; a history without those methods adds nothing."""
-        if not hasattr(history, "series") or not hasattr(history, "gpu_history"):
-            return 0
+    def backfill(self, history: SeriesHistory, roles: Mapping[str, Role], gpu_indices: Iterable[int]) -> int:
+        """Fill empty series from the source's history, so charts of a graph that was already running
+        start full. ``roles`` maps component name to role. Returns the number of points added."""
         added = 0
         for key, role, signal in QUEUE_SERIES:
             if self._series.get(key):
@@ -119,7 +111,7 @@ class Trends:
         return added
 
 
-def role_signal(snapshot: Snapshot, role: str, signal: Signal) -> float | None:
+def role_signal(snapshot: Snapshot, role: Role, signal: Signal) -> float | None:
     """A signal summed (or for KV and latencies, maxed) over the components with ``role``.
 
     Queue depths and in-flight counts add up across components; KV usage and p95 latencies are

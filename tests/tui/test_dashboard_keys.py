@@ -9,8 +9,9 @@ from textual.widgets import Input, RichLog
 
 from planner_tui.model import PlannerMode
 from planner_tui.tui.app import DashboardApp
-from planner_tui.tui.messages import SnapshotArrived
-from planner_tui.tui.sample_data import sample_graph, sample_snapshot
+from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
+from planner_tui.tui.messages import SessionEventArrived
+from planner_tui.tui.sample_data import sample_decisions, sample_graph, sample_snapshot
 from planner_tui.tui.screens import ConfirmDialog, LogScreen, MainScreen, QuitDialog, ScaleDialog
 from planner_tui.tui.widgets import ComponentPanel, StatusLine
 from tests.tui.dashboard_fixtures import demo_app, demo_source
@@ -265,5 +266,9 @@ async def test_command_palette_lists_only_allowed_actions() -> None:
 
 
 def test_snapshots_coalesce_but_decisions_do_not() -> None:
-    first, second = (SnapshotArrived(sample_snapshot(t)) for t in (1.0, 2.0))
+    first, second = (SessionEventArrived(SnapshotReady(sample_snapshot(t))) for t in (1.0, 2.0))
     assert second.can_replace(first)
+    one, two = (SessionEventArrived(DecisionMade(d)) for d in sample_decisions()[:2])
+    assert not two.can_replace(one) and not second.can_replace(one) and not two.can_replace(first)
+    down, again, other = (SessionEventArrived(SessionError(m)) for m in ("scrape failed", "scrape failed", "gone"))
+    assert again.can_replace(down) and not other.can_replace(down) and not second.can_replace(down)

@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.tui.app import DashboardApp
 from planner_tui.tui.screens import MainScreen, QuitDialog
-from planner_tui.tui.source import DashboardSource
+from planner_tui.runtime.source import GraphSource
 from planner_tui.tui.widgets import HeaderBar, StatusLine
 from tests.tui.dashboard_fixtures import demo_source, frozen_clock
 
@@ -23,7 +23,7 @@ class SlowOpener:
         self.release = asyncio.Event()
         self.error = error
 
-    async def __call__(self) -> DashboardSource:
+    async def __call__(self) -> GraphSource:
         await self.release.wait()
         if self.error is not None:
             raise self.error
@@ -76,9 +76,9 @@ async def test_a_graph_that_cannot_start_is_reported_and_quit_still_works() -> N
 
 async def test_quitting_while_the_graph_starts_waits_and_then_stops_it() -> None:
     opener = SlowOpener()
-    opened: list[DashboardSource] = []
+    opened: list[GraphSource] = []
 
-    async def open_and_remember() -> DashboardSource:
+    async def open_and_remember() -> GraphSource:
         source = await opener()
         opened.append(source)
         return source

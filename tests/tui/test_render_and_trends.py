@@ -7,6 +7,7 @@ from planner_tui.tui import render
 from planner_tui.tui.capacity import GpuHeadroom, check_scale, gpu_headroom
 from planner_tui.tui.sample_data import sample_graph, sample_logs, sample_snapshot
 from planner_tui.tui.screens.log_screen import with_context
+from planner_tui.tui.static_source import SnapshotHistory
 from planner_tui.tui.trends import Trends
 
 
@@ -95,7 +96,18 @@ def test_backfill_from_a_collector_history_fills_empty_series_only() -> None:
     assert kv is not None and trends.latest("decode_kv") == kv.value
     assert len(trends.points("gpu1.util")) == len(history.gpu_history(1, 900))
     assert trends.points("itl_p95") == [(1_767_225_500.0, 9.0)]
-    assert Trends().backfill(object(), roles, [0]) == 0
+
+
+def test_backfill_from_fixed_snapshots_draws_what_live_snapshots_would() -> None:
+    snapshots = [sample_snapshot(1_767_225_000.0 + 5 * k) for k in range(20)]
+    live = Trends()
+    for snapshot in snapshots:
+        live.ingest(snapshot)
+    roles = {name: state.spec.role for name, state in snapshots[-1].components.items()}
+    backfilled = Trends()
+    assert backfilled.backfill(SnapshotHistory(snapshots), roles, [g.index for g in snapshots[-1].gpus]) > 0
+    for key in ("prefill_queue", "decode_queue", "decode_kv", "frontend_inflight", "ttft_p95", "gpu0.util"):
+        assert backfilled.points(key) == live.points(key), key
 
 
 def test_chart_frames_less_than_half_a_second_of_data_apart_are_skipped() -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import BindingsMap
@@ -22,13 +21,12 @@ from planner_tui.tui.screens.confirm_dialog import ConfirmDialog
 from planner_tui.tui.screens.details_screen import DetailsScreen, details_text
 from planner_tui.tui.screens.log_screen import LogScreen
 from planner_tui.tui.screens.scale_dialog import ScaleDialog
-from planner_tui.tui.source import pin_replicas
 from planner_tui.tui.trends import WINDOWS_S
 from planner_tui.tui.widgets import ComponentPanel, DecisionLog, GpuPanel, HeaderBar, QueuePanel, StatusLine
 from planner_tui.tui.widgets.component_panel import PanelState, replica_matches
 
 if TYPE_CHECKING:
-    from planner_tui.tui.app import DashboardApp
+    from planner_tui.tui.app import DashboardApp, SourceCall
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +148,7 @@ class MainScreen(Screen[None]):
             config = app.graph.components.get(name) if app.graph is not None else None
             autoscaled = config is None or (config.policy or app.graph_policy()) is not Policy.NONE
             autoscaled = autoscaled and state.spec.min_replicas != state.spec.max_replicas
-            pinned = pin_replicas(pins[name]) if name in pins else None
+            pinned = pins[name].replicas if name in pins else None
             panel.show(PanelState(state, mode, pinned, autoscaled, replica_filter), snapshot, now)
 
     # -- selection -------------------------------------------------------------------------------------
@@ -202,7 +200,7 @@ class MainScreen(Screen[None]):
     # -- guarded calls -------------------------------------------------------------------------------
     def _permitted(self, action_id: str) -> bool:
         if self.read_only and find(action_id).changes_state:
-            owner = getattr(self.dashboard.source, "owner", None)
+            owner = self.dashboard.source.owner if self.dashboard.source is not None else None
             message = refusal(find(action_id), owner.describe() if owner is not None else None)
             self.notify(message, severity="warning", title="Read-only")
             self.query_one(StatusLine).set_info(message)
@@ -212,7 +210,7 @@ class MainScreen(Screen[None]):
             return False
         return True
 
-    def _call(self, label: str, call: Callable[[Any], Awaitable[Any]], done: str) -> None:
+    def _call(self, label: str, call: SourceCall, done: str) -> None:
         self.query_one(StatusLine).set_info(f"{label}…")
         self.dashboard.call_source(label, call, done)
 
