@@ -112,7 +112,8 @@ class Circusd:
         ini = _write_config(self.run_dir, endpoint, pubsub, self.log_path)
         with os.fdopen(open_private(self.run_dir / "circusd.out"), "ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "circus.circusd", str(ini)],
+                # circus's circusd, without the periodic check's ConflictError tracebacks (see the module)
+                [sys.executable, "-m", "planner_tui.connectors.local.circusd_main", str(ini)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -191,3 +194,38 @@ def _belongs_to(proc: psutil.Process, namespace: str) -> bool:
         return proc.environ().get("PLANNER_TUI_REPLICA", "").startswith(f"{namespace}_")
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
+
+
+async def test_circusd_log_has_no_traceback_after_starting_and_scaling(connect, state_root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Reported: every start logged ``ConflictError: arbiter is already running watcher_start command``."""
+    graph = make_graph("clean-log", {"decode": worker(), "prefill": worker(role="prefill")}, gpus=list(range(8)))
+    conn = await connect(graph)
+    await conn.wait_until_stable(["decode", "prefill"], 30)
+    for decode, prefill in ((3, 2), (1, 1), (2, 2)):  # both at once: circusd gets overlapping starts and stops
+        await asyncio.gather(conn.scale_component("decode", decode), conn.scale_component("prefill", prefill))
+        await conn.wait_until_stable(["decode", "prefill"], 30)
+    log = (state_root / "local" / "clean-log" / "circusd.log").read_text()
+    assert "clean-log_decode_2 started" in log  # the log is the one this graph's circusd wrote
+    assert "Traceback" not in log and "[ERROR]" not in log, log
+
+
+def test_circus_periodic_check_waits_for_a_running_command(tmp_path: Path) -> None:
+    """circus's own check raises ConflictError while a command runs; circusd_main's skips to the next tick."""
+    code = f"""
+from circus.arbiter import Arbiter
+from circus.exc import ConflictError
+from planner_tui.connectors.local.circusd_main import _patch_periodic_check
+
+arbiter = Arbiter([], "ipc://{tmp_path}/ctl.sock", "ipc://{tmp_path}/pub.sock", check_delay=0.25)
+arbiter._exclusive_running_command = "watcher_start"
+try:
+    arbiter.manage_watchers()
+except ConflictError:
+    print("circus: ConflictError")
+_patch_periodic_check()
+print("patched:", arbiter.manage_watchers())
+arbiter._exclusive_running_command = None
+print("idle:", arbiter.manage_watchers().done())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.stdout.splitlines() == ["circus: ConflictError", "patched: None", "idle: True"], result.stderr
