@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from planner_tui.connectors.local.circusd import CIRCUSD_MODULE
 from planner_tui.planner.audit import default_audit_path
 from tests.cli.test_plan_cmd import Lines, start_plan, write_graph
 from tests.connectors.local.conftest import alive, kill_leftovers, recorded_pids
@@ -24,7 +25,7 @@ def circusds_of(state_root: Path) -> list[psutil.Process]:
     out = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if "circus.circusd" in cmdline and any(str(state_root) in part for part in cmdline):
+        if CIRCUSD_MODULE in cmdline and any(str(state_root) in part for part in cmdline):
             out.append(proc)
     return out
 

@@ -34,6 +34,9 @@ from planner_tui.connectors.local.processes import is_running as process_alive
 
 #: seconds between circus's process checks (reaping, respawn decisions)
 CHECK_DELAY_S = 0.25
+#: the module circusd runs as (``python -m``): circus's circusd without the periodic check's
+#: ConflictError tracebacks (see :mod:`planner_tui.connectors.local.circusd_main`)
+CIRCUSD_MODULE = "planner_tui.connectors.local.circusd_main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +115,7 @@ class Circusd:
         ini = _write_config(self.run_dir, endpoint, pubsub, self.log_path)
         with os.fdopen(open_private(self.run_dir / "circusd.out"), "ab") as out:
             popen = subprocess.Popen(
-                # circus's circusd, without the periodic check's ConflictError tracebacks (see the module)
-                [sys.executable, "-m", "planner_tui.connectors.local.circusd_main", str(ini)],
+                [sys.executable, "-m", CIRCUSD_MODULE, str(ini)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
