@@ -8,8 +8,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, RichLog
 
 from planner_tui.model import PlannerMode
-from planner_tui.tui.app import DashboardApp
 from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
+from planner_tui.tui.app import DashboardApp
 from planner_tui.tui.messages import SessionEventArrived
 from planner_tui.tui.sample_data import sample_decisions, sample_graph, sample_snapshot
 from planner_tui.tui.screens import ConfirmDialog, LogScreen, MainScreen, QuitDialog, ScaleDialog

@@ -7,9 +7,9 @@ import asyncio
 from textual.pilot import Pilot
 
 from planner_tui.connectors.errors import ConnectorError
+from planner_tui.runtime.source import GraphSource
 from planner_tui.tui.app import DashboardApp
 from planner_tui.tui.screens import MainScreen, QuitDialog
-from planner_tui.runtime.source import GraphSource
 from planner_tui.tui.widgets import HeaderBar, StatusLine
 from tests.tui.dashboard_fixtures import demo_source, frozen_clock
 
