@@ -142,7 +142,11 @@ def sustained_rate(rates: list[float], step_seconds: float) -> None:
             graph.start("worker", ["worker", "--role", "worker", "--frontend", url, *fast])
         print(f"highest rate one frontend sustains ({step_seconds:g} s per rate, 2 fast aggregated workers):")
         best = 0.0
-        with httpx.Client(timeout=10) as client:
+        from planner_tui.sim.auth import read_token, token_path_for_url
+
+        token = read_token(token_path_for_url(url))  # changing the profile needs the frontend's control token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with httpx.Client(timeout=10, headers=headers) as client:
             for rate in rates:
                 client.post(url + "/control/profile", json={"kind": "constant", "rps": rate}).raise_for_status()
                 time.sleep(1.0)

@@ -2,8 +2,11 @@
 
 The sim replicas must stay small and start fast, so they use this instead of an HTTP framework. The
 server speaks enough HTTP/1.1 for Prometheus, httpx, curl and the sim's own client: request line,
-headers, ``Content-Length`` bodies, keep-alive. It binds to 127.0.0.1 by default and refuses a
-non-loopback address unless ``allow_remote`` is given.
+headers, ``Content-Length`` bodies, keep-alive. Kept over the alternatives (measured): the stdlib's
+``http.server`` is blocking (a thread per connection, bridged into the sim's event loop), tornado (a
+dependency already, through circus) adds ~6.6 MB of RSS to each process (16 replicas: ~100 MB) where
+this module adds ~0.4 MB to asyncio; only the framing is written here, the transport is asyncio's.
+It binds to 127.0.0.1 by default and refuses a non-loopback address unless ``allow_remote`` is given.
 """
 
 from __future__ import annotations
