@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.runtime.observer import GraphObserver, ObserverError
 from planner_tui.runtime.ownership import GraphOwnedError, OwnerInfo, read_owner
 from planner_tui.runtime.session import Session
+
+if TYPE_CHECKING:
+    from planner_tui.runtime.source import GraphSource
+
+    def _both_are_graph_sources(owner: Session, observer: GraphObserver) -> tuple[GraphSource, GraphSource]:
+        return owner, observer  # mypy checks that the owner and an observer satisfy the same protocol
+
 
 #: how long an observer waits for an owner that is still starting its graph to publish its feed
 OWNER_START_WAIT_S = 120.0
