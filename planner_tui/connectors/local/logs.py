@@ -3,6 +3,7 @@
 circusd writes each replica's stdout and stderr through :class:`ReplicaLogStream` to
 ``<log dir>/<watcher>.out.log`` / ``.err.log``, each line as ``<unix time> <text>``; rotated files get
 ``.1``, ``.2``, ... Reading the last lines seeks from the end, so a 1 GB log costs what a 1 KB one does.
+A removed replica's files stay; its lines are read like the others, marked ``gone``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +35,31 @@ class LogSource:
     stream: str  # stdout | stderr
     path: Path
     backups: int = BACKUPS  # rotated files kept next to it (``.1`` ... ``.N``)
+    gone: bool = False  # the replica was removed; its files are still read
+
+
+#: the text of the line :func:`follow_sources` adds when a followed replica is removed
+REMOVED_TEXT = "-- replica removed --"
 
 
 def log_path(log_dir: Path, watcher: str, stream: str) -> Path:
     """The live log file of ``watcher``'s ``stream`` (``stdout``/``stderr``)."""
     return log_dir / f"{watcher}.{STREAMS[stream]}.log"
+
+
+def log_files(log_dir: Path) -> list[tuple[str, str, Path]]:
+    """``(watcher, stream, path)`` of every live (not rotated) log file in ``log_dir``, removed replicas' too."""
+    suffixes = [(f".{short}.log", stream) for stream, short in STREAMS.items()]
+    try:
+        names = sorted(os.listdir(log_dir))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        for suffix, stream in suffixes:
+            if name.endswith(suffix):
+                out.append((name[: -len(suffix)], stream, log_dir / name))
+    return out
 
 
 def tail_lines(path: Path, count: int) -> list[bytes]:
@@ -95,7 +117,7 @@ def tail_source(source: LogSource, count: int) -> list[LogLine]:
         raws = tail_lines(path, need)
         fallback = _mtime(path)
         older = [
-            LogLine(source.component, source.replica, ts, text, source.stream)
+            LogLine(source.component, source.replica, ts, text, source.stream, source.gone)
             for ts, text in (parse_line(r, fallback) for r in raws)
         ]
         collected = older + collected
@@ -174,7 +196,7 @@ class _FileFollower:
             fallback = _mtime(rotated)
             s = self.source
             out.extend(
-                LogLine(s.component, s.replica, ts, text, s.stream)
+                LogLine(s.component, s.replica, ts, text, s.stream, s.gone)
                 for ts, text in (parse_line(r, fallback) for r in data.split(b"\n") if r)
             )
         return out
@@ -190,7 +212,7 @@ class _FileFollower:
         fallback = _mtime(self.source.path)
         s = self.source
         return [
-            LogLine(s.component, s.replica, ts, text, s.stream)
+            LogLine(s.component, s.replica, ts, text, s.stream, s.gone)
             for ts, text in (parse_line(r, fallback) for r in complete)
         ]
 
@@ -205,7 +227,9 @@ async def follow_sources(current_sources: Callable[[], list[LogSource]], poll_s:
     """Yield new lines of the sources ``current_sources()`` names, as they are written, until cancelled.
 
     Sources are re-read every poll, so replicas added later are followed from their first line;
-    files present at the start are followed from their end. File reads run in a worker thread.
+    files present at the start are followed from their end. A replica that becomes ``gone`` is read
+    to its last line, then a :data:`REMOVED_TEXT` line marks its removal. File reads run in a worker
+    thread.
     """
     followers: dict[Path, _FileFollower] = {}
     first = True
@@ -216,13 +240,21 @@ async def follow_sources(current_sources: Callable[[], list[LogSource]], poll_s:
         for path in list(followers):
             if path not in wanted:
                 followers.pop(path).close()
+        removed: dict[str, LogSource] = {}
         for path, source in wanted.items():
-            if path not in followers:
+            follower = followers.get(path)
+            if follower is None:
                 followers[path] = _FileFollower(source, from_end=first)
+            elif follower.source != source:
+                if source.gone and not follower.source.gone:
+                    removed[source.replica] = source
+                follower.source = source
         first = False
         lines: list[LogLine] = []
         for follower in followers.values():
             lines.extend(follower.poll())
+        now = time.time()
+        lines.extend(LogLine(s.component, s.replica, now, REMOVED_TEXT, s.stream, gone=True) for s in removed.values())
         lines.sort(key=lambda line: line.timestamp)
         return lines
 

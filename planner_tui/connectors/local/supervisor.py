@@ -32,7 +32,7 @@ from planner_tui.connectors.local.health import ReplicaRuntime
 from planner_tui.connectors.local.processes import is_running, stop_process_tree
 from planner_tui.connectors.local.replicas import ReplicaOperations
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
-from planner_tui.connectors.local.watchers import replica_urls
+from planner_tui.connectors.local.watchers import replica_index, replica_urls
 from planner_tui.model.replicas import Phase
 from planner_tui.model.text import plural
 
@@ -417,7 +417,8 @@ class Supervisor(ReplicaOperations):
         return self.state.replicas.get(name)
 
     def log_sources(self, component: str) -> list[logs.LogSource]:
-        """The log files of ``component``'s replicas (stdout and stderr)."""
+        """The log files of ``component``'s replicas (stdout and stderr), then those of its removed
+        replicas still on disk, marked ``gone``: a scale-down's last words stay readable."""
         out = []
         for name in self.replica_names(component):
             rec = self.state.replicas[name]
@@ -425,7 +426,14 @@ class Supervisor(ReplicaOperations):
             for stream in ("stdout", "stderr"):
                 path = logs.log_path(self.store.log_dir, name, stream)
                 out.append(logs.LogSource(rec.component, label, stream, path, self.log_backups))
-        return out
+        live = {source.path for source in out}
+        gone: list[tuple[int, logs.LogSource]] = []
+        for watcher, stream, path in logs.log_files(self.store.log_dir):
+            index = replica_index(self.namespace, component, watcher)
+            if index is not None and path not in live:
+                source = logs.LogSource(component, f"{component}-{index}", stream, path, self.log_backups, gone=True)
+                gone.append((index, source))
+        return out + [source for _, source in sorted(gone, key=lambda item: (item[0], item[1].stream))]
 
     async def close(self) -> None:
         """Close the circus client and the event subscription (circusd keeps running).

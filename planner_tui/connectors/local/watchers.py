@@ -21,6 +21,13 @@ def watcher_name(namespace: str, component: str, index: int) -> str:
     return f"{namespace}_{component}_{index}"
 
 
+def replica_index(namespace: str, component: str, watcher: str) -> int | None:
+    """The replica index in ``watcher``'s name when it is one of ``component``'s (inverse of watcher_name)."""
+    prefix = watcher_name(namespace, component, 0)[:-1]
+    rest = watcher[len(prefix) :] if watcher.startswith(prefix) else ""
+    return int(rest) if rest.isascii() and rest.isdigit() else None
+
+
 def replica_context(
     graph: GraphConfig, component: str, index: int, gpus: tuple[int, ...], port: int | None
 ) -> ReplicaContext:

@@ -3,6 +3,8 @@
 Lines arrive from a worker into a buffer and are written to the view in batches every 0.25 s
 (toolong style), so a burst never floods the UI. Follow mode pauses by itself when the person
 scrolls up and resumes at the bottom. Search highlights matches and keeps two lines of context.
+Lines of a replica that was removed (scaled down) stay, marked ``(gone)``: a scale-down's last
+words are often the interesting ones.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from rich.style import Style
@@ -77,6 +80,7 @@ class LogScreen(Screen[None]):
         self.search = ""
         self.error: str | None = None
         self._writing = False
+        self._gone: set[str] = set()  # replicas known to be removed
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-status")
@@ -120,7 +124,8 @@ class LogScreen(Screen[None]):
         text = Text()
         if self.timestamps:
             text.append(clock_time(line.timestamp) + " ", style=Style(dim=True))
-        text.append(f"[{line.replica}] ", style=self._prefix_style(line.replica))
+        prefix = self._prefix_style(line.replica)
+        text.append(f"[{line.label}] ", style=prefix + Style(dim=True, strike=True) if line.gone else prefix)
         body = Text(line.text)
         if self.search:
             accent = self.app.theme_variables.get("accent")
@@ -160,11 +165,32 @@ class LogScreen(Screen[None]):
             return
         batch, self.pending = self.pending, []
         self.lines.extend(batch)
-        if self.search:
+        newly_gone = self._track_gone(batch)
+        if self.search or newly_gone:
             self._render_all()
         else:
             self._write(batch)
         self._status()
+
+    def _track_gone(self, batch: list[LogLine]) -> bool:
+        """Note replicas that went (or came back under the same name) in ``batch``, and mark the earlier
+        lines of a newly gone one too. True when lines already buffered changed."""
+        went: dict[str, float] = {}  # replica -> time of its latest line marked gone
+        for line in batch:
+            if line.gone and (line.replica not in self._gone or line.replica in went):
+                self._gone.add(line.replica)
+                went[line.replica] = max(went.get(line.replica, line.timestamp), line.timestamp)
+            elif not line.gone:
+                self._gone.discard(line.replica)
+        if not went:
+            return False
+        marked = [
+            replace(line, gone=True) if not line.gone and line.timestamp <= went.get(line.replica, -1.0) else line
+            for line in self.lines
+        ]
+        self.lines.clear()
+        self.lines.extend(marked)
+        return True
 
     def _status(self) -> None:
         parts: list[str | tuple[str, str]] = [(f" logs · {self.component} ", "bold reverse $primary"), "  "]

@@ -155,3 +155,38 @@ def test_follower_catches_up_when_the_file_rotated_twice_between_polls(tmp_path:
 
     assert [line.text for line in follower.poll()] == [f"line {i}" for i in range(2, 6)]
     follower.close()
+
+
+async def test_a_removed_replicas_lines_are_kept_marked_gone(connect) -> None:  # type: ignore[no-untyped-def]
+    """A scale-down's last words ("decode1 stopping", written on SIGTERM) stay readable, marked as gone."""
+    conn = await connect(make_graph("logs-gone", {"decode": worker(args=replica_args("--lines", "5"))}))
+    await conn.scale_component("decode", 2)
+    await conn.wait_until_stable(["decode"], 30)
+
+    async def both_written() -> bool:
+        texts = {line.text for line in await conn.get_component_logs("decode", 100)}
+        return {"decode0 line 4", "decode1 line 4"} <= texts
+
+    await eventually(both_written, what="both replicas' lines")
+    stream = conn.follow_component_logs("decode")
+    following = asyncio.ensure_future(_take(stream, lambda ln: ln.replica == "decode-1", 2))
+    try:
+        await asyncio.sleep(0.5)  # the follower's first poll: it starts at the files' ends
+        await conn.scale_component("decode", 1)
+        await conn.wait_until_stable(["decode"], 30)
+        followed = await asyncio.wait_for(following, 30)
+    finally:
+        following.cancel()
+        with contextlib.suppress(BaseException):
+            await following
+    # its last words (read while it stopped, or just after), then the mark of its removal
+    assert [line.text for line in followed] == ["decode1 stopping", logs.REMOVED_TEXT] and followed[-1].gone
+    every = await conn.get_component_logs("decode", 100)
+    gone = [line for line in every if line.replica == "decode-1"]
+    assert {line.text for line in gone} >= {"decode1 line 0", "decode1 line 4", "decode1 stopping"}
+    assert all(line.gone for line in gone) and gone[-1].format() == "[decode-1 (gone)] decode1 stopping"
+    assert not any(line.gone for line in every if line.replica == "decode-0")
+    await conn.scale_component("decode", 2)  # the name comes back: a new replica, not gone
+    await conn.wait_until_stable(["decode"], 30)
+    again = await conn.get_component_logs("decode", 100)
+    assert not any(line.gone for line in again)
