@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -23,6 +23,11 @@ class Policy(StrEnum):
     THROUGHPUT = "throughput"  # SLA: predicted demand / per-replica capacity
     TARGET = "target"  # HPA-style ceil(current * value / target) on any signal
     NONE = "none"  # not autoscaled (manual only)
+
+
+#: the signal presets (which metric is which signal): ``dynamo`` names, or a plain ``vllm`` engine's
+SignalPreset = Literal["dynamo", "vllm"]
+SIGNAL_PRESETS: tuple[SignalPreset, ...] = get_args(SignalPreset)
 
 
 class Predictor(StrEnum):
@@ -109,7 +114,7 @@ class MetricsSettings(StrictModel):
     scrape_timeout_s: float = Field(0.8, gt=0)
     max_concurrency: int = Field(32, ge=1)
     history_s: float = Field(900.0, ge=10, description="seconds of history kept per series")
-    preset: Literal["dynamo", "vllm"] = "dynamo"
+    preset: SignalPreset = "dynamo"
     prometheus_url: str | None = Field(None, description="query a Prometheus server instead of scraping")
     prometheus_selector: str = Field(
         'dynamo_namespace="$namespace",dynamo_component="$component"',

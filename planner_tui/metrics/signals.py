@@ -17,12 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from planner_tui.model.signals import Signal
-
-PRESETS = ("dynamo", "vllm")
-
-# Summed across series and replicas; the others are averaged (KV usage, latencies, lengths).
-EXTENSIVE = frozenset({Signal.QUEUE_DEPTH, Signal.INFLIGHT, Signal.WAITING, Signal.REQUEST_RATE})
+from planner_tui.config.planner_settings import SIGNAL_PRESETS
+from planner_tui.model.signals import EXTENSIVE, Signal
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -131,15 +127,16 @@ _VLLM_ENGINE = (
 )
 _VLLM: dict[str, tuple[SignalSpec, ...]] = {"other": _VLLM_ENGINE}
 
+#: the signals of each of config's SIGNAL_PRESETS, by role
 _PRESETS: dict[str, dict[str, tuple[SignalSpec, ...]]] = {"dynamo": _DYNAMO, "vllm": _VLLM}
 
 
 def preset_specs(preset: str, role: str) -> dict[Signal, SignalSpec]:
-    """The signals of a component with ``role`` under ``preset`` (``dynamo`` or ``vllm``)."""
+    """The signals of a component with ``role`` under ``preset`` (one of :data:`SIGNAL_PRESETS`)."""
     try:
         roles = _PRESETS[preset]
     except KeyError:
-        raise ValueError(f"unknown signal preset {preset!r}; known presets: {', '.join(PRESETS)}") from None
+        raise ValueError(f"unknown signal preset {preset!r}; known presets: {', '.join(SIGNAL_PRESETS)}") from None
     specs = roles.get(role, roles["other"])
     return {spec.signal: spec for spec in specs}
 

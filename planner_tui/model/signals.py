@@ -27,6 +27,10 @@ class Signal(StrEnum):
     OSL = "osl"  # mean output sequence length, tokens
 
 
+#: signals that add up across series and replicas (a component's value is the sum); the others (KV
+#: usage, latencies, sequence lengths) are averaged
+EXTENSIVE = frozenset({Signal.QUEUE_DEPTH, Signal.INFLIGHT, Signal.WAITING, Signal.REQUEST_RATE})
+
 #: the largest value each bounded signal can take; every signal is a finite number >= 0.
 #: KV usage is a fraction (vLLM's ``*_usage_perc`` gauges are fractions despite their name).
 SIGNAL_MAXIMUM = MappingProxyType({Signal.KV_USAGE: 1.0})

@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from planner_tui.config.graph import ComponentConfig, GraphConfig, Role
+from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.config.planner_settings import PlannerSettings, Policy
-from planner_tui.model.components import ComponentState
+from planner_tui.config.rules import budget_limit, desired_counts, gpus_needed, resolve_policy
+from planner_tui.model.components import ComponentState, Role
 from planner_tui.model.decisions import ComponentDecision, Decision, LimitApplied, Outcome, PlannerMode, Verdict
 from planner_tui.model.signals import SignalValue
 from planner_tui.model.snapshot import Snapshot
@@ -32,20 +33,7 @@ POLICIES: Mapping[Policy, PolicyFunction] = MappingProxyType(
     {Policy.LOAD: recommend_load, Policy.THROUGHPUT: recommend_throughput, Policy.TARGET: recommend_target}
 )
 
-#: memory fields a policy's Recommendation.changes usually sets (the engine builds the new memory with them)
-_STREAK_FIELDS = frozenset({"loads", "above", "below"})
-
 _EMPTY_MEMORY = ComponentMemory()
-
-#: roles the graph-wide ``planner.policy`` applies to; other roles need an explicit component policy
-WORKER_ROLES = frozenset({Role.PREFILL, Role.DECODE, Role.WORKER})
-
-
-def resolve_policy(component: ComponentConfig, graph_policy: Policy) -> Policy:
-    """The component's policy: its own, else the graph's for worker roles, else none (not autoscaled)."""
-    if component.policy is not None:
-        return component.policy
-    return graph_policy if component.role in WORKER_ROLES else Policy.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +46,13 @@ class EngineConfig:
 
     @classmethod
     def of(cls, graph: GraphConfig, profile: CapacityProfile | None = None) -> EngineConfig:
-        """Resolve every component's policy once."""
+        """Resolve every component's policy once (:func:`~planner_tui.config.rules.resolve_policy`)."""
         policies = {n: resolve_policy(c, graph.planner.policy) for n, c in graph.components.items()}
-        return cls(graph, profile, MappingProxyType(policies))
+        return cls(graph=graph, profile=profile, policies=MappingProxyType(policies))
 
     @property
     def autoscaled(self) -> list[str]:
-        """Components with a policy, in file order."""
+        """Components with a policy, in file order: the ones :func:`~planner_tui.config.rules.is_autoscaled` names."""
         return [n for n, p in self.policies.items() if p is not Policy.NONE]
 
 
@@ -83,9 +71,10 @@ def decide(
     return plan(snapshot, state, config, now, mode)[0]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Work:
-    """One component's decision while it is being built."""
+    """One component's decision while the engine builds it (private to one tick: ``value`` and
+    ``limits`` change as each limit is applied, in order; nothing outside the engine sees it)."""
 
     name: str
     policy: Policy
@@ -93,6 +82,7 @@ class _Work:
     rec: Recommendation
     value: int
     limits: list[LimitApplied]
+    memory: ComponentMemory
     pinned: bool = False
     pin_text: str = ""
 
@@ -134,10 +124,26 @@ def plan(
         if comp_state is None:
             current = memory.last_count if memory.last_count is not None else comp_cfg.effective_initial_replicas
             comp_state = ComponentState(comp_cfg.to_spec(name), current)
-            signals = ComponentSignals(name, comp_state, index, now, max_age)
-            ctx = _context(name, comp_cfg, comp_state, index, memory, now, False, others, cfg, signals)
+            ctx = PolicyContext(
+                name=name,
+                config=comp_cfg,
+                settings=settings,
+                state=comp_state,
+                signals=ComponentSignals(name, comp_state, index, now, max_age),
+                signal_index=index,
+                memory=memory.policy,
+                now=now,
+                current=current,
+                moving=False,
+                previous_count=memory.last_count,
+                last_scale_up_at=memory.last_scale_up_at,
+                frontends=others,
+                profile=cfg.profile,
+            )
             rec = hold(ctx, Verdict.INSUFFICIENT_DATA, "no state reported for this component in the snapshot")
-            work.append(_Work(name, policy, current, rec, current, []))
+            work.append(
+                _Work(name=name, policy=policy, current=current, rec=rec, value=current, limits=[], memory=memory)
+            )
             continue
         current = comp_state.desired_replicas
         signals = ComponentSignals(name, comp_state, index, now, max_age)
@@ -147,21 +153,44 @@ def plan(
         changed = before is not None and before != current
         last_change_at = now if changed else memory.last_change_at
         last_scale_up_at = now if changed and before is not None and current > before else memory.last_scale_up_at
-        ctx = _context(
-            name, comp_cfg, comp_state, index, memory, now, changed or signals.stopping > 0, others, cfg, signals
+        ctx = PolicyContext(
+            name=name,
+            config=comp_cfg,
+            settings=settings,
+            state=comp_state,
+            signals=signals,
+            signal_index=index,
+            memory=memory.policy,
+            now=now,
+            current=current,
+            moving=changed or signals.stopping > 0,
+            previous_count=before,
+            last_scale_up_at=last_scale_up_at,
+            frontends=others,
+            profile=cfg.profile,
         )
-        ctx.last_scale_up_at = last_scale_up_at
         seen = [len(f.invalid_inputs) for f in others]
         rec = POLICIES[policy](ctx)
         invalid = _invalid_read(signals, others, seen)
         if invalid:
             rec = hold(ctx, Verdict.INSUFFICIENT_DATA, invalid_clause(name, invalid), inputs=(*invalid, *rec.inputs))
-        item = _limit_component(name, policy, current, rec, comp_cfg, window, now, last_change_at, last_scale_up_at)
+        item = _limit_component(
+            name,
+            policy,
+            current,
+            rec,
+            comp_cfg,
+            window,
+            now,
+            remembered=memory,
+            last_change_at=last_change_at,
+            last_scale_up_at=last_scale_up_at,
+        )
         pin = state.pin(name, now) if pins else None
         if pin is not None:
             item.limits.append(LimitApplied("pin", item.value, pin.replicas, pin.describe()))
             item.value, item.pinned, item.pin_text = pin.replicas, True, pin.describe()
-        memories[name] = item.rec.memory
+        memories[name] = item.memory
         work.append(item)
 
     _apply_budget(work, snapshot, cfg)
@@ -199,37 +228,6 @@ def invalid_clause(component: str, invalid: list[SignalValue]) -> str:
     return f"{head} {', '.join(named)}{more}; not acting on it"
 
 
-def _context(
-    name: str,
-    comp_cfg: ComponentConfig,
-    comp_state: ComponentState,
-    index: SnapshotIndex,
-    memory: ComponentMemory,
-    now: float,
-    moving: bool,
-    frontends: tuple[ComponentSignals, ...],
-    cfg: EngineConfig,
-    signals: ComponentSignals,
-) -> PolicyContext:
-    """The policy's view of one component (``frontends`` without the component itself)."""
-    return PolicyContext(
-        name,
-        comp_cfg,
-        cfg.graph.planner,
-        comp_state,
-        signals,
-        index,
-        memory,
-        now,
-        comp_state.desired_replicas,
-        moving,
-        memory.last_count,
-        memory.last_scale_up_at,
-        frontends,
-        cfg.profile,
-    )
-
-
 class _HistoryWindow:
     """The stabilisation settings, read once per tick."""
 
@@ -249,9 +247,12 @@ def _limit_component(
     comp_cfg: ComponentConfig,
     window: _HistoryWindow,
     now: float,
+    *,
+    remembered: ComponentMemory,
     last_change_at: float | None,
     last_scale_up_at: float | None,
 ) -> _Work:
+    """Cold start, bounds and stabilisation applied to ``rec``, and the component's memory for the next tick."""
     limits: list[LimitApplied] = []
     value = rec.desired
     if rec.with_capacity_coming is not None and rec.with_capacity_coming != value:
@@ -263,67 +264,51 @@ def _limit_component(
         value, bound = clamp_bounds(value, comp_cfg.min_replicas, comp_cfg.max_replicas)
         if bound is not None:
             limits.append(bound)
-    memory = rec.memory
     span = window.span_s
-    recent = [p for p in memory.recommendations if now - p[0] <= span]
+    recent = [p for p in remembered.recommendations if now - p[0] <= span]
     recent.append((now, value))
     history = tuple(recent)
     if value != current:  # the windows only ever hold back a change
         value, stable = stabilise(value, current, history, now, window.up_s, window.down_s)
         if stable is not None:
             limits.append(stable)
-    changes = rec.changes
-    loads, above, below = memory.loads, memory.above, memory.below
-    if changes:
-        loads = changes.get("loads", loads)
-        above = changes.get("above", above)
-        below = changes.get("below", below)
-    # One new memory per component per tick, built directly (a NamedTuple's _replace costs several times more).
+    # The engine's own facts, all written afresh; the policy's memory is carried whole.
     new_memory = ComponentMemory(
-        current, now, last_change_at, last_scale_up_at, loads, above, below, history, memory.kalman, memory.capacity
+        last_count=current,
+        last_observed_at=now,
+        last_change_at=last_change_at,
+        last_scale_up_at=last_scale_up_at,
+        recommendations=history,
+        policy=rec.memory,
     )
-    if changes and not changes.keys() <= _STREAK_FIELDS:  # other fields a policy changed
-        new_memory = new_memory._replace(**changes)
-    rec.memory = new_memory
-    return _Work(name, policy, current, rec, value, limits)
+    return _Work(name=name, policy=policy, current=current, rec=rec, value=value, limits=limits, memory=new_memory)
 
 
 def _apply_budget(work: list[_Work], snapshot: Snapshot, cfg: EngineConfig) -> None:
+    """Fit the targets into the GPU budget (see :mod:`planner_tui.config.rules`), as upstream does."""
     graph = cfg.graph
-    budget = graph.planner.max_gpu_budget
-    if budget < 0:
+    budget = budget_limit(graph)
+    if budget is None:
         return
+    counts = desired_counts(graph, snapshot)
     decided = {w.name: w for w in work}
-    total = 0
-    for name, comp in graph.components.items():
-        if comp.gpus_per_replica > 0:
-            w = decided.get(name)
-            if w is not None:
-                total += w.value * comp.gpus_per_replica
-            else:
-                state = snapshot.components.get(name)
-                count = state.desired_replicas if state is not None else comp.effective_initial_replicas
-                total += count * comp.gpus_per_replica
-    if total <= budget:
+    for item in work:
+        counts[item.name] = item.value
+    if gpus_needed(graph, counts) <= budget:
         return  # the common case: no need to build the budget's view
     items: list[BudgetItem] = []
     for name, comp in graph.components.items():
         if comp.gpus_per_replica <= 0:
             continue
-        w = decided.get(name)
-        if w is None:
-            state = snapshot.components.get(name)
-            target = state.desired_replicas if state is not None else comp.effective_initial_replicas
-            items.append(BudgetItem(name, target, comp.gpus_per_replica, comp.min_replicas, adjustable=False))
-            continue
+        planned = decided.get(name)
         items.append(
             BudgetItem(
-                name,
-                w.value,
-                comp.gpus_per_replica,
-                comp.min_replicas,
-                adjustable=not w.pinned,
-                remainder=comp.effective_sub_component_type == "decode",
+                name=name,
+                target=counts[name],
+                gpus_per_replica=comp.gpus_per_replica,
+                min_replicas=comp.min_replicas,
+                adjustable=planned is not None and not planned.pinned,
+                remainder=planned is not None and comp.effective_sub_component_type == "decode",
             )
         )
     targets, limits = apply_gpu_budget(items, budget)
@@ -352,21 +337,19 @@ def _finish(w: _Work, mode: PlannerMode) -> ComponentDecision:
         outcome = Outcome.ADVISORY
     else:
         outcome = Outcome.PENDING
-    # positional, in the record's field order: keyword arguments cost measurably across 256 components
     return ComponentDecision(
-        w.name,  # component
-        _POLICY_NAMES[w.policy],  # policy
-        current,
-        rec.desired,
-        target,
-        reason,
-        rec.inputs,
-        tuple(w.limits),
-        outcome,
-        None,  # error
-        rec.verdict,
-        rec.load,
-        rec.predicted,
+        component=w.name,
+        policy=_POLICY_NAMES[w.policy],
+        current=current,
+        desired=rec.desired,
+        target=target,
+        reason=reason,
+        inputs=rec.inputs,
+        limits=tuple(w.limits),
+        outcome=outcome,
+        verdict=rec.verdict,
+        load=rec.load,
+        predicted=rec.predicted,
     )
 
 

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 
 from planner_tui.model.components import ComponentState
 from planner_tui.model.replicas import Phase
-from planner_tui.model.signals import Signal, SignalValue
+from planner_tui.model.signals import EXTENSIVE, Signal, SignalValue
 from planner_tui.model.snapshot import Snapshot
-
-EXTENSIVE = frozenset({Signal.QUEUE_DEPTH, Signal.INFLIGHT, Signal.WAITING, Signal.REQUEST_RATE})
 
 
 @dataclass(slots=True)
@@ -175,9 +173,6 @@ class ComponentSignals:
             total, mean = number * max(self.ready, 1), number
         return Reading(signal, total, mean, self.ready, self.live, (aggregate,))
 
-    def _is_ready(self, replica: str | None) -> bool:
-        return self._ready_names is None or replica in self._ready_names
-
     def first(self, *signals: Signal) -> Reading | None:
         """The first of ``signals`` that has fresh data."""
         for signal in signals:
@@ -185,14 +180,3 @@ class ComponentSignals:
             if reading is not None:
                 return reading
         return None
-
-    def per_replica_values(self, signal: Signal) -> dict[str, float]:
-        """Fresh valid values of ``signal`` by ready replica name (empty when only an aggregate exists)."""
-        out: dict[str, float] = {}
-        for value in self._index.per_replica.get((self.name, signal), ()):
-            if self._is_ready(value.replica) and is_fresh(value, self.now, self.max_age_s):
-                if value.invalid is not None:
-                    self.invalid_inputs.append(value)
-                    continue
-                out[value.replica or ""] = value.value or 0.0
-        return out

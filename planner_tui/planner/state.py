@@ -1,9 +1,10 @@
 """What the planner remembers between ticks, as explicit immutable values.
 
 The engine is a pure function of (snapshot, state, config, now); everything a rule needs from earlier
-ticks lives here: recent per-worker loads (for trends and "for N intervals" reasons), the last
-observed replica count and when it last went up (grace period, "no change while moving"), recent
-recommendations (stabilisation windows), predictor state, online capacity estimates, and pins.
+ticks lives here: the last observed replica count and when it last went up (grace period, "no change
+while moving"), recent recommendations (stabilisation windows), each policy's own memory (recent
+per-worker loads for trends and "for N intervals" reasons, predictor state, online capacity
+estimates), and pins.
 """
 
 from __future__ import annotations
@@ -43,42 +44,60 @@ class Pin:
         return text
 
 
-class ComponentMemory(NamedTuple):
-    """What the planner remembers about one component.
+class PolicyMemory(NamedTuple):
+    """What a policy remembers about one component between ticks; the engine carries it whole.
 
     ``loads`` holds recent series keyed by name (``load`` is the policy's per-worker figure; the
     throughput policy keeps ``request_rate``/``isl``/``osl``). ``above``/``below`` count consecutive
-    intervals the load was over the scale-up / under the scale-down threshold. ``recommendations``
-    are recent (time, replicas) recommendations after min/max, for the stabilisation windows.
-    (A NamedTuple rather than a dataclass: the engine makes one per component per tick, and tuples
-    are the cheapest immutable values Python builds.)
+    intervals the load was over the scale-up / under the scale-down threshold. ``kalman`` is the
+    predictors' state and ``capacity`` the online capacity estimates.
+
+    A policy returns its memory in :attr:`Recommendation.memory`, changed with :meth:`evolve`; a new
+    field added here is kept from tick to tick with no change to the engine. (A NamedTuple rather
+    than a frozen dataclass: one is made per component per tick, and tuples are the cheapest
+    immutable values Python builds.)
     """
 
-    last_count: int | None = None
-    last_observed_at: float | None = None
-    last_change_at: float | None = None
-    last_scale_up_at: float | None = None
     loads: Mapping[str, Series] = _EMPTY_SERIES
     above: int = 0
     below: int = 0
-    recommendations: tuple[tuple[float, int], ...] = ()
     kalman: Mapping[str, tuple[float, float]] = _EMPTY_KALMAN
     capacity: Mapping[str, float] = _EMPTY_FLOATS
 
-    def evolve(self, **changes: Any) -> ComponentMemory:
-        """A copy with ``changes``."""
+    def evolve(self, **changes: Any) -> PolicyMemory:
+        """A copy with ``changes`` (field names; an unknown name is a ValueError)."""
         return self._replace(**changes)
 
     def series(self, name: str) -> Series:
         """The remembered series ``name`` (empty when never recorded)."""
         return self.loads.get(name, ())
 
-    def with_point(self, name: str, timestamp: float, value: float, keep: int) -> ComponentMemory:
+    def with_point(self, name: str, timestamp: float, value: float, keep: int) -> PolicyMemory:
         """A copy with ``(timestamp, value)`` appended to series ``name``, keeping the last ``keep`` points."""
         points = (*self.loads.get(name, ()), (timestamp, value))[-keep:]
         loads = dict(self.loads)
         loads[name] = points
         return self.evolve(loads=MappingProxyType(loads))
+
+
+_EMPTY_POLICY_MEMORY = PolicyMemory()
+
+
+class ComponentMemory(NamedTuple):
+    """What the planner remembers about one component: the engine's observations and the policy's memory.
+
+    The engine writes every field but ``policy`` afresh each tick: the last observed replica count
+    (``last_count``, at ``last_observed_at``), when it last changed and last went up (grace period,
+    "no change while moving"), and ``recommendations``, recent (time, replicas) recommendations after
+    min/max, for the stabilisation windows. ``policy`` is what the component's policy returned.
+    """
+
+    last_count: int | None = None
+    last_observed_at: float | None = None
+    last_change_at: float | None = None
+    last_scale_up_at: float | None = None
+    recommendations: tuple[tuple[float, int], ...] = ()
+    policy: PolicyMemory = _EMPTY_POLICY_MEMORY
 
 
 _EMPTY_MEMORY: Mapping[str, ComponentMemory] = MappingProxyType({})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.config.paths import socket_dir
+from planner_tui.config.rules import gpu_budget
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
 from planner_tui.loadcontrol.locate import load_control_url
@@ -297,19 +298,12 @@ class Session:
                 f"{name}: {replicas} replicas is outside min_replicas..max_replicas "
                 f"({comp.min_replicas}..{comp.max_replicas}); widen them in the graph file to go further"
             )
-        budget = self.graph.planner.max_gpu_budget
-        if budget < 0 or comp.gpus_per_replica == 0:
-            return
-        snapshot = self.latest_snapshot
-        counts = {n: c.effective_initial_replicas for n, c in self.graph.components.items()}
-        if snapshot is not None:
-            counts |= {n: s.desired_replicas for n, s in snapshot.components.items() if n in counts}
-        counts[name] = replicas
-        need = sum(counts[n] * c.gpus_per_replica for n, c in self.graph.components.items())
-        if need > budget:
+        # the planner's budget rule, the one the dashboard's scale dialog checks too
+        over = gpu_budget(self.graph, self.latest_snapshot).refuses(self.graph, name, replicas)
+        if over is not None:
             raise ScalingRefused(
-                f"{name} at {replicas} replicas needs {need} GPUs in total, over the GPU budget of {budget} "
-                "(planner.max_gpu_budget); scale another component down first"
+                f"{name} at {replicas} replicas needs {over.needed} GPUs in total, over the GPU budget of "
+                f"{over.limit} (planner.max_gpu_budget); scale another component down first"
             )
 
     async def _apply_with_pin(self, name: str, replicas: int, pin: Pin | None) -> None:

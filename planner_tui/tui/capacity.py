@@ -1,16 +1,25 @@
-"""Checks a requested replica count against a component's bounds and the free GPUs (no Textual)."""
+"""Checks a requested replica count against a component's bounds, the free GPUs and the GPU budget (no Textual).
+
+The budget is the planner's rule (:mod:`planner_tui.config.rules`): a scale-up this dialog lets through
+is one the session accepts, and one it refuses is one the session would refuse.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from planner_tui.config import GraphConfig
+from planner_tui.config.rules import gpu_budget
 from planner_tui.model import ComponentState, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
 class GpuHeadroom:
-    """GPUs known to the graph, assigned to live replicas, free, and left under the GPU budget."""
+    """GPUs known to the graph, assigned to live replicas, free, and left under the GPU budget.
+
+    ``free`` is the inventory less the GPUs live replicas hold; ``budget_left`` is the planner's
+    budget less what the desired replica counts need (see :mod:`planner_tui.config.rules`).
+    """
 
     inventory: int | None  # None: unknown (gpus = "auto" and no GPU source)
     assigned: int
@@ -44,8 +53,7 @@ def gpu_headroom(graph: GraphConfig, snapshot: Snapshot | None) -> GpuHeadroom:
             for replica in state.replicas:
                 if replica.phase.is_live:
                     assigned.update(replica.gpus)
-    budget = graph.planner.max_gpu_budget
-    return GpuHeadroom(inventory, len(assigned), None if budget < 0 else max(0, budget - len(assigned)))
+    return GpuHeadroom(inventory=inventory, assigned=len(assigned), budget_left=gpu_budget(graph, snapshot).left)
 
 
 def check_scale(text: str, state: ComponentState, headroom: GpuHeadroom) -> tuple[int | None, str | None]:

@@ -106,4 +106,6 @@ async def test_the_intent_is_on_disk_before_the_connector_is_called(tmp_path: Pa
     assert decision is not None and len(seen) == 1
     (intent,) = seen[0]
     assert intent["phase"] == "intent" and intent["timestamp"] == decision.timestamp
-    assert [c["outcome"] for c in intent["components"] if c["component"] == "decode"] == ["pending"]
+    components = intent["components"]
+    assert isinstance(components, list)
+    assert [c["outcome"] for c in components if c["component"] == "decode"] == ["pending"]

@@ -14,9 +14,6 @@ from planner_tui.connectors.local.state_file import NamespaceState
 from planner_tui.model.components import ComponentState
 from planner_tui.model.signals import Signal
 
-#: metrics that measure a prefill worker's queue, in order of preference (REFERENCE.md section 4)
-PREFILL_QUEUE_METRICS = ("vllm:num_requests_waiting", "dynamo_component_inflight_requests")
-
 
 def topology(graph: GraphConfig, states: Mapping[str, ComponentState]) -> dict[str, Any]:
     """Nodes (components with role and counts) and edges ``dependency -> dependent`` (the data flow)."""
@@ -122,15 +119,20 @@ async def component_metrics(state: ComponentState, timeout: float) -> dict[str, 
 
 
 async def prefill_queue(graph: GraphConfig, states: Mapping[str, ComponentState]) -> dict[str, Any]:
-    """Queue depth of the prefill workers: ``total``, ``per_worker`` and the metric each value came from."""
+    """Queue depth of the prefill workers: ``total``, ``per_worker`` and the metric each value came from.
+
+    The metrics are the ones the collector reads as the component's queue depth (the graph's signal
+    preset, or the component's override), first present wins.
+    """
+    from planner_tui.metrics.signals import component_specs
+
     per_worker: dict[str, float | None] = {}
     sources: dict[str, str | None] = {}
     errors: dict[str, str] = {}
     for name, comp in graph.components.items():
         if comp.effective_sub_component_type != "prefill":
             continue
-        override = comp.signals.get(Signal.QUEUE_DEPTH)
-        wanted = (override,) if override else PREFILL_QUEUE_METRICS
+        wanted = component_specs(graph.metrics.preset, comp.role.value, comp.signals)[Signal.QUEUE_DEPTH].metrics
         scraped = await component_metrics(states[name], graph.metrics.scrape_timeout_s)
         for label, replica in scraped["replicas"].items():
             if not replica["ok"]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 from planner_tui.config.graph import ComponentConfig
 from planner_tui.config.planner_settings import PlannerSettings
@@ -12,18 +11,20 @@ from planner_tui.model.decisions import Verdict
 from planner_tui.model.signals import SignalValue
 from planner_tui.planner.inputs import ComponentSignals, SnapshotIndex
 from planner_tui.planner.profile import CapacityProfile
-from planner_tui.planner.state import ComponentMemory
+from planner_tui.planner.state import PolicyMemory
 
 
-@dataclass(slots=True)
-class PolicyContext:
-    """One component at one tick, as a policy sees it.
+class PolicyContext(NamedTuple):
+    """One component at one tick, as a policy sees it (read-only: a policy answers with a Recommendation).
 
     ``current`` is the component's desired replica count (what the connector is aiming at);
     ``moving`` is True when that count changed since the previous tick (``previous_count``) or replicas
     are stopping; ``last_scale_up_at`` is when the count last went up (including this tick).
-    ``graph_signals`` reads signals of other components (the throughput policy reads the frontend's
-    request rate). ``memory`` is what the planner remembered about this component *before* this tick.
+    ``frontends`` are the graph's frontends (without this component) whose signals a policy may read
+    (the throughput policy reads the frontend's request rate); ``signal_index`` holds every
+    component's signal values of this tick. ``memory`` is what the policy
+    remembered about this component *before* this tick. (A NamedTuple: immutable, and the cheapest
+    such record to build, one per component per tick; build it with keywords.)
     """
 
     name: str
@@ -31,8 +32,8 @@ class PolicyContext:
     settings: PlannerSettings
     state: ComponentState
     signals: ComponentSignals
-    index: SnapshotIndex
-    memory: ComponentMemory
+    signal_index: SnapshotIndex
+    memory: PolicyMemory
     now: float
     current: int
     moving: bool
@@ -42,25 +43,24 @@ class PolicyContext:
     profile: CapacityProfile | None = None
 
 
-@dataclass(slots=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """A policy's answer before limits.
 
     ``desired`` is the naive count (per-worker figures over ready replicas); ``with_capacity_coming``
     is the count when starting replicas are counted as capacity (None when equal, or not applicable).
     ``clause`` is the "why" half of the reason line (``KV load 0.94 > 0.90 for 3 intervals``).
-    ``memory`` is the component memory updated by this policy (series, streaks, predictor state).
-    ``changes`` are memory fields to set on top of ``memory`` (cheaper than a new memory per step).
-    A transient value: the engine fills in the final memory; it never outlives the tick.
+    ``memory`` is the policy's memory as this tick leaves it (series, streaks, predictor state, any
+    field set through :meth:`PolicyMemory.evolve`); the engine keeps it whole for the next tick.
+    Immutable: a policy that refines a recommendation makes a new one (``rec._replace(clause=...)``).
+    (A NamedTuple, like the context: one per component per tick; build it with keywords.)
     """
 
     desired: int
     verdict: Verdict
     clause: str
-    memory: ComponentMemory
+    memory: PolicyMemory
     inputs: tuple[SignalValue, ...] = ()
     load: float | None = None
-    changes: dict[str, Any] | None = None
     with_capacity_coming: int | None = None
     predicted: tuple[tuple[str, float], ...] = ()
 
@@ -70,13 +70,21 @@ def hold(
     verdict: Verdict,
     clause: str,
     *,
-    memory: ComponentMemory | None = None,
+    memory: PolicyMemory | None = None,
     inputs: tuple[SignalValue, ...] = (),
     load: float | None = None,
     predicted: tuple[tuple[str, float], ...] = (),
 ) -> Recommendation:
     """A recommendation to keep the current count."""
-    return Recommendation(ctx.current, verdict, clause, memory or ctx.memory, inputs, load, None, None, predicted)
+    return Recommendation(
+        desired=ctx.current,
+        verdict=verdict,
+        clause=clause,
+        memory=ctx.memory if memory is None else memory,
+        inputs=inputs,
+        load=load,
+        predicted=predicted,
+    )
 
 
 def verdict_for(desired: int, current: int) -> Verdict:
@@ -86,10 +94,3 @@ def verdict_for(desired: int, current: int) -> Verdict:
     if desired < current:
         return Verdict.SCALE_DOWN
     return Verdict.NO_CHANGE
-
-
-def amend(rec: Recommendation, **changes: Any) -> Recommendation:
-    """``rec`` with ``changes`` made in place (recommendations are fresh per tick; copying costs time)."""
-    for name, value in changes.items():
-        setattr(rec, name, value)
-    return rec

@@ -15,11 +15,15 @@ the naive figure is kept so the record shows what cold-start awareness prevented
 
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import NamedTuple
+
 from planner_tui.model.decisions import Verdict
 from planner_tui.model.signals import Signal, SignalValue
 from planner_tui.planner.inputs import Reading
-from planner_tui.planner.policies.base import PolicyContext, Recommendation, amend, hold
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
 from planner_tui.planner.predictors import extrapolate
+from planner_tui.planner.state import PolicyMemory
 
 LOAD_SERIES = "load"
 KEEP_POINTS = 12
@@ -56,19 +60,41 @@ def recommend_load(ctx: PolicyContext) -> Recommendation:
     return _prefill(ctx)
 
 
-def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[Recommendation, int, int]:
+def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tuple[PolicyMemory, int, int]:
+    """The memory with ``value`` added to the load series and the above/below streaks counted."""
     memory = ctx.memory
     above = memory.above + 1 if value > high else 0
     below = memory.below + 1 if value < low else 0
     remembered = memory.loads
     loads = dict(remembered)
     loads[LOAD_SERIES] = (*remembered.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
-    # A placeholder carrying the memory changes; callers build the real recommendation from it
-    # (what hold() makes, built directly: this runs for every component at every tick).
-    rec = Recommendation(
-        ctx.current, Verdict.NO_CHANGE, "", memory, (), value, {"loads": loads, "above": above, "below": below}
-    )
-    return rec, above, below
+    return memory._replace(loads=MappingProxyType(loads), above=above, below=below), above, below
+
+
+class _Answer(NamedTuple):
+    """What every answer of one tick shares (the memory, the inputs and the load figure)."""
+
+    ctx: PolicyContext
+    memory: PolicyMemory
+    inputs: tuple[SignalValue, ...]
+    load: float
+
+    def hold(self, clause: str, verdict: Verdict = Verdict.NO_CHANGE) -> Recommendation:
+        """Keep the current count, saying why."""
+        return Recommendation(
+            desired=self.ctx.current,
+            verdict=verdict,
+            clause=clause,
+            memory=self.memory,
+            inputs=self.inputs,
+            load=self.load,
+        )
+
+    def scale(self, desired: int, verdict: Verdict, clause: str) -> Recommendation:
+        """Go to ``desired`` replicas."""
+        return Recommendation(
+            desired=desired, verdict=verdict, clause=clause, memory=self.memory, inputs=self.inputs, load=self.load
+        )
 
 
 def _moving_clause(ctx: PolicyContext, what: str) -> str:
@@ -87,30 +113,28 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
         why = "no ready replica yet" if reading is not None else "no fresh prefill queue data"
         return hold(ctx, Verdict.INSUFFICIENT_DATA, why + _stale_note(ctx), inputs=tuple(ctx.signals.stale_inputs))
     value = reading.per_live
-    base, above, below = _remember(ctx, value, low, high)
-    inputs = reading.inputs
+    memory, above, below = _remember(ctx, value, low, high)
+    answer = _Answer(ctx, memory, reading.inputs, value)
     figure = f"queue {value:.2f} per worker"
     if ctx.moving:
-        return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+        return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
     if value > high:
         clause = f"queue {_figure(value, high)} > {high:.2f} per worker for {_plural(above, 'interval')}"
         if s.prefill_trend_intervals > 0:
-            series = (base.changes or {})["loads"][LOAD_SERIES]
+            series = memory.series(LOAD_SERIES)
             ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
             trend = extrapolate(series, ahead)
             if trend <= high:
-                return amend(
-                    base,
-                    clause=f"queue {_figure(value, high)} > {high:.2f} but trend {trend:.2f} in "
-                    f"{_plural(s.prefill_trend_intervals, 'interval')}",
-                    inputs=inputs,
+                return answer.hold(
+                    f"queue {_figure(value, high)} > {high:.2f} but trend {trend:.2f} in "
+                    f"{_plural(s.prefill_trend_intervals, 'interval')}"
                 )
             clause += f", trend {trend:.2f} in {_plural(s.prefill_trend_intervals, 'interval')}"
-        return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+        return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
     if value < low:
         clause = f"queue {_figure(value, low)} < {low:.2f} per worker for {_plural(below, 'interval')}"
-        return _scale_down(ctx, value, high, step, "queue", inputs, base, clause)
-    rec = amend(base, clause=f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}", inputs=inputs)
+        return _scale_down(answer, high, step, "queue", clause)
+    rec = answer.hold(f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}")
     return _cold_start(rec, reading, ctx, high, step, "queue")
 
 
@@ -126,13 +150,14 @@ def _decode(ctx: PolicyContext) -> Recommendation:
     combined = Reading(Signal.KV_USAGE, total, total / max(kv.ready, 1), kv.ready, kv.live, kv.inputs)
     inputs = kv.inputs + (waiting.inputs if waiting is not None else ())
     value = combined.per_live
-    base, above, below = _remember(ctx, value, low, high)
+    memory, above, below = _remember(ctx, value, low, high)
+    answer = _Answer(ctx, memory, inputs, value)
     figure = f"KV load {value:.2f}"
     if ctx.moving:
-        return amend(base, verdict=Verdict.SCALING_IN_PROGRESS, clause=_moving_clause(ctx, figure), inputs=inputs)
+        return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
     if value > high:
         clause = f"KV load {_figure(value, high)} > {high:.2f} for {_plural(above, 'interval')}"
-        return amend(base, desired=ctx.current + step, verdict=Verdict.SCALE_UP, clause=clause, inputs=inputs)
+        return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
     if value < low:
         grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
         last_up = ctx.last_scale_up_at
@@ -141,10 +166,10 @@ def _decode(ctx: PolicyContext) -> Recommendation:
                 f"KV load {_figure(value, low)} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
                 f"(no scale-down for {_plural(s.decode_scale_down_grace_intervals, 'interval')})"
             )
-            return amend(base, clause=clause, inputs=inputs)
+            return answer.hold(clause)
         clause = f"KV load {_figure(value, low)} < {low:.2f} for {_plural(below, 'interval')}"
-        return _scale_down(ctx, value, high, step, "KV load", inputs, base, clause)
-    rec = amend(base, clause=f"KV load {value:.2f} within {low:.2f}..{high:.2f}", inputs=inputs)
+        return _scale_down(answer, high, step, "KV load", clause)
+    rec = answer.hold(f"KV load {value:.2f} within {low:.2f}..{high:.2f}")
     return _cold_start(rec, combined, ctx, high, step, "KV load")
 
 
@@ -163,8 +188,7 @@ def _cold_start(
     per_ready = reading.per_ready
     if per_ready <= high:
         return rec
-    return amend(
-        rec,
+    return rec._replace(
         desired=ctx.current + step,
         with_capacity_coming=ctx.current,
         clause=rec.clause + f" ({label} {per_ready:.2f} per ready worker, {_plural(starting, 'replica')} starting)",
@@ -191,21 +215,13 @@ def _prefill_queue(ctx: PolicyContext) -> Reading | None:
     return best
 
 
-def _scale_down(
-    ctx: PolicyContext,
-    value: float,
-    high: float,
-    step: int,
-    label: str,
-    inputs: tuple[SignalValue, ...],
-    base: Recommendation,
-    clause: str,
-) -> Recommendation:
+def _scale_down(answer: _Answer, high: float, step: int, label: str, clause: str) -> Recommendation:
     """Scale down by ``step``, unless the remaining workers would be pushed near the scale-up threshold.
 
     With thresholds 0.5/0.9, two workers at 0.45 become one at 0.90: upstream would scale down and
     then straight back up. The projection (load x current / remaining) must stay ``headroom`` under it.
     """
+    ctx, value = answer.ctx, answer.load
     headroom = ctx.settings.scale_down_headroom
     remaining = ctx.current - step
     if headroom is not None and remaining > 0:
@@ -216,5 +232,5 @@ def _scale_down(
                 f"{label} {value:.2f} is low, but {remaining} worker{'s' if remaining != 1 else ''} would be at "
                 f"{projected:.2f} (scale-down needs < {limit:.2f})"
             )
-            return amend(base, clause=held, inputs=inputs)
-    return amend(base, desired=ctx.current - step, verdict=Verdict.SCALE_DOWN, clause=clause, inputs=inputs)
+            return answer.hold(held)
+    return answer.scale(ctx.current - step, Verdict.SCALE_DOWN, clause)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from planner_tui.model.decisions import Verdict
-from planner_tui.planner.inputs import EXTENSIVE
-from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.model.signals import EXTENSIVE
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold, verdict_for
 
 TOLERANCE = 0.1
 
@@ -46,12 +46,9 @@ def recommend_target(ctx: PolicyContext) -> Recommendation:
         clause = f"{figure} (within {TOLERANCE:.0%})"
     else:
         clause = f"{figure}: ceil({base} x {live_value / target:.2f}) = {live}"
-    verdict = (
-        Verdict.SCALE_UP if live > ctx.current else Verdict.SCALE_DOWN if live < ctx.current else Verdict.NO_CHANGE
-    )
     return Recommendation(
         desired=naive if naive > live else live,
-        verdict=verdict,
+        verdict=verdict_for(live, ctx.current),
         clause=clause,
         memory=memory,
         inputs=reading.inputs,

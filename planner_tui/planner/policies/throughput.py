@@ -16,9 +16,9 @@ from types import MappingProxyType
 from planner_tui.model.decisions import Verdict
 from planner_tui.model.signals import Signal, SignalValue
 from planner_tui.planner.inputs import ComponentSignals, Reading
-from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
+from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold, verdict_for
 from planner_tui.planner.predictors import kalman_step, predict
-from planner_tui.planner.state import ComponentMemory
+from planner_tui.planner.state import PolicyMemory
 
 #: capacity is lowered to this fraction of the observed throughput when the latency target is missed
 SLA_MISS_FACTOR = 0.9
@@ -74,20 +74,13 @@ def recommend_throughput(ctx: PolicyContext) -> Recommendation:
     if capacity is None:
         return hold(ctx, Verdict.INSUFFICIENT_DATA, source, memory=memory, inputs=inputs, predicted=shown)
     desired = math.ceil(demand / capacity - 1e-9)
-    verdict = (
-        Verdict.SCALE_UP
-        if desired > ctx.current
-        else Verdict.SCALE_DOWN
-        if desired < ctx.current
-        else Verdict.NO_CHANGE
-    )
     clause = (
         f"predicted {predicted['request_rate']:.2f} req/s x {p_tokens:.0f} tokens = {demand:.0f} tok/s "
         f"/ {capacity:.0f} tok/s per replica ({source}) -> {desired}"
     )
     return Recommendation(
         desired=desired,
-        verdict=verdict,
+        verdict=verdict_for(desired, ctx.current),
         clause=clause,
         memory=memory,
         inputs=inputs,
@@ -97,8 +90,8 @@ def recommend_throughput(ctx: PolicyContext) -> Recommendation:
 
 
 def _capacity(
-    ctx: PolicyContext, kind: str, predicted: dict[str, float], observed_demand: float, memory: ComponentMemory
-) -> tuple[float | None, str, ComponentMemory, tuple[SignalValue, ...]]:
+    ctx: PolicyContext, kind: str, predicted: dict[str, float], observed_demand: float, memory: PolicyMemory
+) -> tuple[float | None, str, PolicyMemory, tuple[SignalValue, ...]]:
     """Per-replica tokens/s: from the profile, else measured online against the latency target."""
     s = ctx.settings
     curve = ctx.profile.curve_for(ctx.name, kind, ctx.config.role.value) if ctx.profile else None

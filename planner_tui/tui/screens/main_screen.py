@@ -13,7 +13,7 @@ from textual.dom import NoScreen
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
-from planner_tui.config import Policy
+from planner_tui.config.rules import is_autoscaled
 from planner_tui.model import ComponentState, PlannerMode
 from planner_tui.tui.actions import ACTIONS, bindings, find, refusal
 from planner_tui.tui.capacity import gpu_headroom
@@ -146,8 +146,7 @@ class MainScreen(Screen[None]):
             visible = matched_component or any(replica_matches(r, text) for r in state.replicas)
             panel.display = visible
             config = app.graph.components.get(name) if app.graph is not None else None
-            autoscaled = config is None or (config.policy or app.graph_policy()) is not Policy.NONE
-            autoscaled = autoscaled and state.spec.min_replicas != state.spec.max_replicas
+            autoscaled = config is None or is_autoscaled(config, app.graph_policy())  # the engine's rule
             pinned = pins[name].replicas if name in pins else None
             panel.show(PanelState(state, mode, pinned, autoscaled, replica_filter), snapshot, now)
 
