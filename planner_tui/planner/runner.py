@@ -15,7 +15,6 @@ the error listeners are told.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -72,7 +71,6 @@ class PlannerRunner:
         self._listeners: list[DecisionListener] = []
         self._error_listeners: list[ErrorListener] = []
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._tick_lock = asyncio.Lock()
 
     # -- state, mode and pins -------------------------------------------------------------------
@@ -135,12 +133,7 @@ class PlannerRunner:
         """Start ticking on the running event loop (the first tick one interval from now)."""
         if self.running:
             return
-        self._wake.clear()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="planner-tui-runner")
-
-    def tick_soon(self) -> None:
-        """Decide now instead of at the next interval (e.g. after a mode change)."""
-        self._wake.set()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop; an apply in progress gets ``timeout`` seconds before it is cancelled."""
@@ -159,11 +152,7 @@ class PlannerRunner:
         while True:
             delay = max(0.0, next_at - loop.time())
             self.next_tick_at = self._clock() + delay
-            woken = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                woken = True
-            self._wake.clear()
+            await asyncio.sleep(delay)
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -172,8 +161,8 @@ class PlannerRunner:
                 log.exception("planner tick failed")
                 self._error(f"planner tick failed: {type(exc).__name__}: {exc}")
             now = loop.time()
-            # Keep the cadence; after a wake-up or a tick that overran, count from now.
-            next_at = now + self.interval_s if woken or next_at + self.interval_s <= now else next_at + self.interval_s
+            # Keep the cadence; after a tick that overran, count from now.
+            next_at = now + self.interval_s if next_at + self.interval_s <= now else next_at + self.interval_s
 
     async def tick(self) -> Decision | None:
         """Decide once now, apply, record and notify; None when there is no Snapshot yet."""
