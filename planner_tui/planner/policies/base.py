@@ -22,9 +22,9 @@ class PolicyContext(NamedTuple):
     are stopping; ``last_scale_up_at`` is when the count last went up (including this tick).
     ``frontends`` are the graph's frontends (without this component) whose signals a policy may read
     (the throughput policy reads the frontend's request rate); ``signal_index`` holds every
-    component's signal values of this tick. ``memory`` is what the policy
-    remembered about this component *before* this tick. (A NamedTuple: immutable, and the cheapest
-    such record to build, one per component per tick; build it with keywords.)
+    component's signal values of this tick. ``memory`` is what the policy remembered about this
+    component *before* this tick. (A NamedTuple: immutable, and the cheapest such record to build,
+    one per component per tick; build it with keywords.)
     """
 
     name: str

@@ -68,7 +68,7 @@ def _remember(ctx: PolicyContext, value: float, low: float, high: float) -> tupl
     remembered = memory.loads
     loads = dict(remembered)
     loads[LOAD_SERIES] = (*remembered.get(LOAD_SERIES, ()), (ctx.now, value))[-KEEP_POINTS:]
-    return memory._replace(loads=MappingProxyType(loads), above=above, below=below), above, below
+    return memory.evolve(loads=MappingProxyType(loads), above=above, below=below), above, below
 
 
 class _Answer(NamedTuple):
