@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, start_http_server
 
 from planner_tui.config.graph import GraphConfig
+from planner_tui.config.rules import gpus_needed
 from planner_tui.model.decisions import Decision, Outcome, Verdict
 from planner_tui.model.signals import Signal
 from planner_tui.model.snapshot import Snapshot
@@ -139,11 +140,8 @@ class PlannerExporter:
                 value = snapshot.signal(name, signal)
                 if value is not None and value.value is not None and not value.stale and value.invalid is None:
                     gauge.set(value.value * factor)  # an invalid value (+Inf, negative) is not an observation
-        gpus = sum(
-            state.current_replicas * self.graph.components[name].gpus_per_replica
-            for name, state in snapshot.components.items()
-            if name in self.graph.components
-        )
+        # GPUs in use: the budget's arithmetic at the current (not desired) counts
+        gpus = gpus_needed(self.graph, {name: state.current_replicas for name, state in snapshot.components.items()})
         if self._last_snapshot_at is not None and snapshot.timestamp > self._last_snapshot_at:
             self._gpu_hours += gpus * (snapshot.timestamp - self._last_snapshot_at) / 3600.0
             self.gpu_hours.set(self._gpu_hours)
