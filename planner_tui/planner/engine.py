@@ -121,36 +121,16 @@ def plan(
         memory = remembered.get(name) or _EMPTY_MEMORY
         policy = policies[name]
         others = tuple(f for f in frontends if f.name != name) if name in frontend_names else frontends
-        if comp_state is None:
-            current = memory.last_count if memory.last_count is not None else comp_cfg.effective_initial_replicas
-            comp_state = ComponentState(comp_cfg.to_spec(name), current)
-            ctx = PolicyContext(
-                name=name,
-                config=comp_cfg,
-                settings=settings,
-                state=comp_state,
-                signals=ComponentSignals(name, comp_state, index, now, max_age),
-                signal_index=index,
-                memory=memory.policy,
-                now=now,
-                current=current,
-                moving=False,
-                previous_count=memory.last_count,
-                last_scale_up_at=memory.last_scale_up_at,
-                frontends=others,
-                profile=cfg.profile,
-            )
-            rec = hold(ctx, Verdict.INSUFFICIENT_DATA, "no state reported for this component in the snapshot")
-            work.append(
-                _Work(name=name, policy=policy, current=current, rec=rec, value=current, limits=[], memory=memory)
-            )
-            continue
+        reported = comp_state is not None
+        if comp_state is None:  # not in the snapshot: hold at the count last seen
+            held = memory.last_count if memory.last_count is not None else comp_cfg.effective_initial_replicas
+            comp_state = ComponentState(comp_cfg.to_spec(name), held)
         current = comp_state.desired_replicas
         signals = ComponentSignals(name, comp_state, index, now, max_age)
         # This tick's replica-count facts for the memory; the count is moving when it changed since the
         # last tick, or replicas are stopping.
         before = memory.last_count
-        changed = before is not None and before != current
+        changed = reported and before is not None and before != current
         last_change_at = now if changed else memory.last_change_at
         last_scale_up_at = now if changed and before is not None and current > before else memory.last_scale_up_at
         ctx = PolicyContext(
@@ -169,6 +149,12 @@ def plan(
             frontends=others,
             profile=cfg.profile,
         )
+        if not reported:
+            rec = hold(ctx, Verdict.INSUFFICIENT_DATA, "no state reported for this component in the snapshot")
+            work.append(
+                _Work(name=name, policy=policy, current=current, rec=rec, value=current, limits=[], memory=memory)
+            )
+            continue
         seen = [len(f.invalid_inputs) for f in others]
         rec = POLICIES[policy](ctx)
         invalid = _invalid_read(signals, others, seen)
