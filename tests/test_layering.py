@@ -1,4 +1,4 @@
-"""DESIGN.md's layering: imports point down only; the core is usable headless (only planner_tui.tui imports
+"""docs/ARCHITECTURE.md's layering: imports point down only; the core is usable headless (only planner_tui.tui imports
 textual); the runtime finds the sim through the graph file; the dashboard reads no metrics internals."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_core_does_not_import_textual() -> None:
     assert result.stdout.strip() == "", f"core modules imported textual: {result.stdout}"
 
 
-#: the layer diagram of DESIGN.md: what each subpackage may import from planner_tui (imports point down)
+#: the layer table of docs/ARCHITECTURE.md: what each subpackage may import from planner_tui (imports point down)
 ALLOWED: dict[str, set[str]] = {
     "model": {"model"},
     "config": {"config", "model"},
