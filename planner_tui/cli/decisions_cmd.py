@@ -1,7 +1,7 @@
 """``planner-tui decisions``: print the planner's audit log, optionally following it.
 
 Lines that cannot be read (torn by a crash, or records whose fields are not a record's) are skipped,
-and counted on stderr: ``skipped 2 unreadable line(s) in FILE``.
+and counted on stderr: ``skipped 2 unreadable lines in FILE``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from planner_tui.model.text import special_name
+
 
 class Signal(StrEnum):
     """The serving signals a component can expose, independent of the metric names behind them."""
@@ -71,11 +73,7 @@ def format_value(value: float | None) -> str:
     """``0.95``, ``+Inf``, ``-Inf``, ``NaN`` or ``-`` (None): how a value is named in reasons and records."""
     if value is None:
         return "-"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:g}"
+    return special_name(value) or f"{value:g}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,15 @@ def plural(count: int, word: str, plural_word: str | None = None) -> str:
     return f"{count} {word if count == 1 else (plural_word or word + 's')}"
 
 
+def special_name(value: float) -> str | None:
+    """``NaN``, ``+Inf`` or ``-Inf`` for the floats JSON and ``:g`` name badly; None for any other."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return None
+
+
 def number(value: float | None, digits: int = 3) -> str:
     """``value`` with about ``digits`` significant digits and no trailing zeros, in exponent form only below 1e-4.
 
@@ -18,10 +27,9 @@ def number(value: float | None, digits: int = 3) -> str:
     """
     if value is None:
         return "n/a"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
+    special = special_name(value)
+    if special is not None:
+        return special
     if value == 0:
         return "0"
     if abs(value) < 1e-4:

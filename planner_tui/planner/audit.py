@@ -32,6 +32,7 @@ from typing import IO, Any
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.paths import open_private, private_dir, state_dir
 from planner_tui.model.decisions import Decision
+from planner_tui.model.text import plural
 from planner_tui.planner.records import decision_to_dict, json_line
 
 log = logging.getLogger(__name__)
@@ -190,8 +191,8 @@ class SkippedLines:
         return sum(self.counts.values())
 
     def messages(self) -> list[str]:
-        """``skipped 2 unreadable line(s) in FILE``, one per file with any."""
-        return [f"skipped {n} unreadable line(s) in {file}" for file, n in self.counts.items()]
+        """``skipped 2 unreadable lines in FILE``, one per file with any."""
+        return [f"skipped {plural(n, 'unreadable line')} in {file}" for file, n in self.counts.items()]
 
 
 #: timestamps a record can hold: from 1970 to the year 5000 (anything else is not a decision's time)

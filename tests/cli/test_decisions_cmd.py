@@ -83,7 +83,7 @@ def test_a_torn_line_does_not_swallow_the_next_decision(tmp_path: Path) -> None:
         "decode 1->2: KV load 0.95 > 0.90 for 1 interval",
         "decode 1->3: KV load 0.95 > 0.90 for 1 interval",
     ]
-    assert result.stderr == f"skipped 1 unreadable line(s) in {path}\n"
+    assert result.stderr == f"skipped 1 unreadable line in {path}\n"
 
 
 BAD_RECORDS = (
@@ -107,7 +107,7 @@ def test_records_with_bad_timestamps_are_skipped_and_counted(tmp_path: Path) -> 
         result = CliRunner().invoke(cli, ["decisions", "--file", str(path), *extra])
         assert result.exit_code == 0 and result.exception is None, (extra, result.output)
         assert "Traceback" not in result.output
-        assert result.stderr == f"skipped 3 unreadable line(s) in {path}\n", extra
+        assert result.stderr == f"skipped 3 unreadable lines in {path}\n", extra
         assert len(result.stdout.splitlines()) == (1 if "--last" in extra else 2)
         assert ('"target":3' if extra == ["--json"] else "decode 1->3") in result.stdout.splitlines()[-1]
 
@@ -144,7 +144,7 @@ def test_follow_reports_unreadable_lines_and_prints_the_decision_after_a_torn_on
     for stream, sink in ((proc.stdout, out), (proc.stderr, err)):
         threading.Thread(target=lambda s=stream, q=sink: [q.put(line) for line in s], daemon=True).start()
     try:
-        assert err.get(timeout=30) == f"skipped 3 unreadable line(s) in {path}\n"
+        assert err.get(timeout=30) == f"skipped 3 unreadable lines in {path}\n"
         assert "decode 1->2" in out.get(timeout=30) and "decode 1->3" in out.get(timeout=30)
         with open(path, "a") as handle:  # torn while followed
             handle.write('{"timestamp":1002,"summary":"to')

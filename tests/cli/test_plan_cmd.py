@@ -199,7 +199,7 @@ def test_plan_exits_3_naming_the_component_when_every_replica_crashed(tmp_path: 
         assert "Traceback" not in err
         assert (
             "planner-tui plan: component 'crashy' cannot run: every replica failed (crashy-0: exited with code 3; "
-            "last stderr: boom; crashed 2 time(s) in a row, max_crash_restarts = 1)" in err
+            "last stderr: boom; crashed 2 times in a row, max_crash_restarts = 1)" in err
         ), err
         assert "stopping: the graph is stopped" in err
         assert processes_mentioning(marker) == []  # the healthy component was stopped with the graph

@@ -135,7 +135,7 @@ def test_an_append_after_a_torn_line_starts_on_a_fresh_line(tmp_path: Path) -> N
     assert [r["timestamp"] for r in read_records(path)] == [1.0, 3.0]
     skipped = SkippedLines()
     assert len(list(read_records(path, skipped))) == 2
-    assert skipped.messages() == [f"skipped 1 unreadable line(s) in {path}"]
+    assert skipped.messages() == [f"skipped 1 unreadable line in {path}"]
 
 
 def test_the_audit_dir_is_0700_and_the_file_0600_whatever_the_umask(tmp_path: Path) -> None:

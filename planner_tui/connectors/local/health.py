@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from planner_tui.model.replicas import Phase
+from planner_tui.model.text import plural
 
 if TYPE_CHECKING:
     from planner_tui.connectors.local.supervisor import Supervisor
@@ -200,7 +201,7 @@ class HealthMonitor:
             ran_for = now - (rec.started_at or now)
             streak = 0 if ran_for >= sup.crash_reset_after_s else rec.crash_streak
             if streak >= limit:
-                reason = f"{detail}; crashed {streak + 1} time(s) in a row, max_crash_restarts = {limit}"
+                reason = f"{detail}; crashed {plural(streak + 1, 'time')} in a row, max_crash_restarts = {limit}"
                 await sup.mark_failed(name, reason, exit_code=rec_exit)
                 return
             delay = crash_backoff(streak, sup.crash_backoff_s, sup.crash_backoff_cap_s)

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from planner_tui.model.decisions import Verdict
 from planner_tui.model.signals import Signal, SignalValue
+from planner_tui.model.text import plural
 from planner_tui.planner.inputs import Reading
 from planner_tui.planner.policies.base import PolicyContext, Recommendation, hold
 from planner_tui.planner.predictors import extrapolate
@@ -41,10 +42,6 @@ def _figure(value: float, threshold: float) -> str:
     """``value`` with two decimals, or three when two would print it equal to ``threshold`` (0.499 vs 0.50)."""
     text = f"{value:.2f}"
     return f"{value:.3f}" if text == f"{threshold:.2f}" and value != threshold else text
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def recommend_load(ctx: PolicyContext) -> Recommendation:
@@ -101,7 +98,7 @@ def _moving_clause(ctx: PolicyContext, what: str) -> str:
     before = ctx.previous_count
     stopping = sum(1 for r in ctx.state.replicas if r.phase.value == "stopping")
     if stopping:
-        return f"{_plural(stopping, 'replica')} stopping; waiting before changing again ({what})"
+        return f"{plural(stopping, 'replica')} stopping; waiting before changing again ({what})"
     return f"replica count moving {before}->{ctx.current}; waiting one interval ({what})"
 
 
@@ -119,7 +116,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
     if ctx.moving:
         return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
     if value > high:
-        clause = f"queue {_figure(value, high)} > {high:.2f} per worker for {_plural(above, 'interval')}"
+        clause = f"queue {_figure(value, high)} > {high:.2f} per worker for {plural(above, 'interval')}"
         if s.prefill_trend_intervals > 0:
             series = memory.series(LOAD_SERIES)
             ahead = ctx.now + s.prefill_trend_intervals * s.adjustment_interval_s
@@ -127,12 +124,12 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
             if trend <= high:
                 return answer.hold(
                     f"queue {_figure(value, high)} > {high:.2f} but trend {trend:.2f} in "
-                    f"{_plural(s.prefill_trend_intervals, 'interval')}"
+                    f"{plural(s.prefill_trend_intervals, 'interval')}"
                 )
-            clause += f", trend {trend:.2f} in {_plural(s.prefill_trend_intervals, 'interval')}"
+            clause += f", trend {trend:.2f} in {plural(s.prefill_trend_intervals, 'interval')}"
         return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
     if value < low:
-        clause = f"queue {_figure(value, low)} < {low:.2f} per worker for {_plural(below, 'interval')}"
+        clause = f"queue {_figure(value, low)} < {low:.2f} per worker for {plural(below, 'interval')}"
         return _scale_down(answer, high, step, "queue", clause)
     rec = answer.hold(f"queue {value:.2f} per worker within {low:.2f}..{high:.2f}")
     return _cold_start(rec, reading, ctx, high, step, "queue")
@@ -156,7 +153,7 @@ def _decode(ctx: PolicyContext) -> Recommendation:
     if ctx.moving:
         return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
     if value > high:
-        clause = f"KV load {_figure(value, high)} > {high:.2f} for {_plural(above, 'interval')}"
+        clause = f"KV load {_figure(value, high)} > {high:.2f} for {plural(above, 'interval')}"
         return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
     if value < low:
         grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
@@ -164,10 +161,10 @@ def _decode(ctx: PolicyContext) -> Recommendation:
         if last_up is not None and ctx.now - last_up < grace_s:
             clause = (
                 f"KV load {_figure(value, low)} < {low:.2f} but scaled up {ctx.now - last_up:.0f} s ago "
-                f"(no scale-down for {_plural(s.decode_scale_down_grace_intervals, 'interval')})"
+                f"(no scale-down for {plural(s.decode_scale_down_grace_intervals, 'interval')})"
             )
             return answer.hold(clause)
-        clause = f"KV load {_figure(value, low)} < {low:.2f} for {_plural(below, 'interval')}"
+        clause = f"KV load {_figure(value, low)} < {low:.2f} for {plural(below, 'interval')}"
         return _scale_down(answer, high, step, "KV load", clause)
     rec = answer.hold(f"KV load {value:.2f} within {low:.2f}..{high:.2f}")
     return _cold_start(rec, combined, ctx, high, step, "KV load")
@@ -191,7 +188,7 @@ def _cold_start(
     return rec._replace(
         desired=ctx.current + step,
         with_capacity_coming=ctx.current,
-        clause=rec.clause + f" ({label} {per_ready:.2f} per ready worker, {_plural(starting, 'replica')} starting)",
+        clause=rec.clause + f" ({label} {per_ready:.2f} per ready worker, {plural(starting, 'replica')} starting)",
     )
 
 
