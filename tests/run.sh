@@ -25,4 +25,9 @@ if ((${#missing[@]})); then
 fi
 
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# Dynamo 1.6.1 in its own venv outside the repository (tests/dynamo; ~10-20 s once, then cached under
+# ~/.cache/planner-tui or $PLANNER_TUI_DYNAMO_VENV). Built here so a failure shows before the suite;
+# the tests' fixture builds it the same way (under a file lock) when run on their own.
+"$PYTHON" -c 'from tests.dynamo.harness import ensure_dynamo; print("dynamo venv:", ensure_dynamo().parent.parent)' \
+  || { [ "${CI:-}" = true ] && exit 1; echo "warning: the Dynamo venv could not be built; tests/dynamo will skip" >&2; }
 exec "$PYTHON" -m pytest "$@"
