@@ -78,6 +78,13 @@ class PlannerSettings(StrictModel):
     decode_kv_scale_up: float = Field(0.9, gt=0, le=1e6, description="decode KV load per worker, scale up above")
     decode_waiting_weight: float = Field(0.02, ge=0, le=1e6, description="KV load added per waiting request")
     decode_scale_down_grace_intervals: int = Field(3, ge=0, le=1000, description="no decode scale-down after up")
+    decode_scale_up_any_replica_kv: float | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="also scale decode up when any one ready replica's KV load passes this (routing can fill "
+        "one replica while the mean stays low); none = upstream (the mean per worker only)",
+    )
     scale_down_headroom: float | None = Field(
         0.1,
         ge=0,
@@ -107,6 +114,27 @@ class PlannerSettings(StrictModel):
     _decode_order = field_validator("decode_kv_scale_up")(_above("decode_kv_scale_down"))
 
 
+#: a Prometheus label value planner-tui puts between double quotes (Dynamo's names: letters, digits, _ - .)
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+class PrometheusLabels(StrictModel):
+    """One ``[metrics.prometheus_components.NAME]`` table: how Prometheus names a component's series.
+
+    Dynamo labels a worker's ``dynamo_component_*`` series with its own namespace (``dynamo``) and
+    component (``backend`` for decode and aggregated workers, ``prefill`` for prefill workers); these
+    defaults come from the component's role. ``selector``/``target_selector`` replace the ``[metrics]``
+    ones for this component.
+    """
+
+    dynamo_namespace: str | None = Field(None, pattern=LABEL_VALUE_PATTERN, description="default: metrics'")
+    dynamo_component: str | None = Field(
+        None, pattern=LABEL_VALUE_PATTERN, description="default: backend (decode, worker), prefill (prefill)"
+    )
+    selector: str | None = Field(None, description="matchers for series with Dynamo's labels")
+    target_selector: str | None = Field(None, description="matchers for series without them (vllm:*, frontend)")
+
+
 class MetricsSettings(StrictModel):
     """The ``[metrics]`` table: how often and from where signals are collected."""
 
@@ -116,9 +144,25 @@ class MetricsSettings(StrictModel):
     history_s: float = Field(900.0, ge=10, description="seconds of history kept per series")
     preset: SignalPreset = "dynamo"
     prometheus_url: str | None = Field(None, description="query a Prometheus server instead of scraping")
+    dynamo_namespace: str = Field(
+        "dynamo",
+        pattern=LABEL_VALUE_PATTERN,
+        description="the Dynamo namespace the workers register in (their dynamo_namespace label; Dynamo's "
+        "default is 'dynamo', not the graph's namespace)",
+    )
     prometheus_selector: str = Field(
-        'dynamo_namespace="$namespace",dynamo_component="$component"',
-        description="PromQL label matchers picking a component's series ($namespace, $component substituted)",
+        'dynamo_namespace="$dynamo_namespace",dynamo_component="$dynamo_component"',
+        description="PromQL label matchers picking a component's series that carry Dynamo's labels "
+        "(dynamo_component_*); $dynamo_namespace, $dynamo_component, $namespace, $component substituted",
+    )
+    prometheus_target_selector: str = Field(
+        'job="$component"',
+        description="PromQL label matchers picking a component's series without Dynamo's labels (vllm:*, "
+        "dynamo_frontend_*): only the labels Prometheus adds (job, instance, pod) tell components apart",
+    )
+    prometheus_components: dict[str, PrometheusLabels] = Field(
+        default_factory=dict,
+        description="per component: its Dynamo namespace and component names, or its own selectors",
     )
     rate_window_s: float = Field(10.0, gt=0, description="window of counter rates (requests per second)")
     latency_window_s: float = Field(60.0, gt=0, description="window of histogram quantiles and means")

@@ -114,6 +114,8 @@ GRAPH = parse_graph(
 namespace = "ns"
 [metrics]
 prometheus_url = "http://127.0.0.1:9"
+# these targets get the graph's names as labels from Prometheus (a relabelling scrape config)
+prometheus_selector = 'dynamo_namespace="$namespace",dynamo_component="$component"'
 rate_window_s = 5
 latency_window_s = 5
 [components.decode]
