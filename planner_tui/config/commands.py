@@ -7,6 +7,7 @@ anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -30,17 +31,23 @@ def resolve_executable(command: str, path_env: str | None, working_dir: str) -> 
 
 
 def command_problems(graph: GraphConfig, working_dir: str | None = None) -> list[Problem]:
-    """One problem per component whose executable or working directory is missing.
+    """One problem per component whose executable or working directory is missing (and one for the
+    graph's ``python`` when it names no interpreter).
 
     Rendered with replica 0's placeholder values, the component's ``env`` (its PATH, if it sets one)
     and ``working_dir`` (default: ``working_dir``, else the current directory), as the connector does.
     """
     base = os.path.abspath(working_dir or os.getcwd())
     problems: list[Problem] = []
+    if graph.python is not None:
+        python = graph.python_path(base)
+        _resolved, problem = resolve_executable(python, os.environ.get("PATH"), base)
+        if problem:
+            problems.append(Problem(("python",), f"{problem}; set python to an interpreter, e.g. a venv's bin/python"))
     for name, comp in graph.components.items():
-        ctx = graph.sample_context(name)
+        ctx = dataclasses.replace(graph.sample_context(name), python=graph.python_path(base))
         try:
-            env = {key: ctx.render(value) for key, value in comp.env.items()}
+            env = {key: ctx.render(value) for key, value in graph.component_env(name).items()}
             cwd = os.path.abspath(os.path.expanduser(ctx.render(comp.working_dir))) if comp.working_dir else base
             command = ctx.render(comp.command)
         except ValueError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -112,6 +114,13 @@ class ComponentConfig(StrictModel):
     port: int | None = Field(None, ge=1024, le=65535, description="fixed port (single-replica components)")
     metrics_url: str | None = Field(None, description="e.g. http://127.0.0.1:{port}/metrics")
     health_url: str | None = Field(None, description="ready once this answers 2xx")
+    ready_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        description="seconds a running replica may stay not ready before it is shown as a problem; "
+        "dependents wait this long for it",
+    )
     depends_on: list[str] = Field(default_factory=list, max_length=MAX_COMPONENTS)
     graceful_timeout_s: float = Field(10.0, gt=0, le=3600, description="SIGTERM to SIGKILL")
     max_crash_restarts: int = Field(5, ge=0, le=1000, description="restarts before a replica is marked failed")
@@ -219,6 +228,14 @@ class GraphConfig(StrictModel):
 
     namespace: str
     description: str = ""
+    python: str | None = Field(
+        None,
+        min_length=1,
+        description="interpreter substituted for {python} (e.g. a venv's bin/python); default: planner-tui's own",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="environment of every component (a component's env overrides it)"
+    )
     components: Annotated[dict[str, ComponentConfig], Field(min_length=1)]
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -228,6 +245,17 @@ class GraphConfig(StrictModel):
     @classmethod
     def _namespace_name(cls, value: str) -> str:
         return _check_name(value, "the namespace")
+
+    _templates = field_validator("env")(_check_templates)
+
+    @field_validator("python")
+    @classmethod
+    def _python_plain(cls, value: str | None) -> str | None:
+        if value is not None and ("{" in value or "}" in value or "\0" in value):
+            raise PydanticCustomError(
+                "python", "must be a path to an interpreter, without placeholders, got {value}", {"value": repr(value)}
+            )
+        return value
 
     @field_validator("components", mode="before")
     @classmethod
@@ -270,7 +298,14 @@ class GraphConfig(StrictModel):
                     problems.append(
                         Problem(("components", name, "depends_on", i), "a component cannot depend on itself")
                     )
-            texts = [comp.command, *comp.args, *comp.env.values(), comp.metrics_url or "", comp.health_url or ""]
+            texts = [
+                comp.command,
+                *comp.args,
+                *self.env.values(),
+                *comp.env.values(),
+                comp.metrics_url or "",
+                comp.health_url or "",
+            ]
             for ref in {r for t in texts for r in referenced_ports(t)}:
                 if ref not in names:
                     problems.append(
@@ -328,7 +363,22 @@ class GraphConfig(StrictModel):
             port=comp.port if comp.port is not None else self.resources.port_range[0],
             gpus=tuple(range(min(comp.gpus_per_replica, 8))),
             ports={n: c.port for n, c in self.components.items() if c.port is not None},
+            python=self.python_path(),
         )
+
+    def python_path(self, working_dir: str | None = None) -> str:
+        """What ``{python}`` stands for: the graph's ``python`` (``~`` expanded, a relative path taken from
+        ``working_dir``, a bare name looked up on PATH), else the interpreter running planner-tui."""
+        if self.python is None:
+            return sys.executable
+        path = os.path.expanduser(self.python)
+        if os.sep not in path:
+            return path  # a bare name: looked up on PATH like any command
+        return os.path.abspath(os.path.join(working_dir or os.getcwd(), path))
+
+    def component_env(self, name: str) -> dict[str, str]:
+        """Component ``name``'s environment templates: the graph's ``env``, overridden by its own."""
+        return {**self.env, **self.components[name].env}
 
     def _port_problems(self) -> list[Problem]:
         problems: list[Problem] = []

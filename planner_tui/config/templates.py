@@ -17,7 +17,7 @@ PLACEHOLDERS: dict[str, str] = {
     "gpus": "comma-separated GPU indices given to this replica (empty without GPUs)",
     "namespace": "the graph's namespace",
     "component": "the component's name",
-    "python": "the Python interpreter running planner-tui",
+    "python": "the graph's python setting, else the Python interpreter running planner-tui",
     "ports.NAME": "the fixed port of component NAME",
 }
 

@@ -84,6 +84,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._monitor: HealthMonitor | None = None
         self._scale_lock = asyncio.Lock()
         self._removals: set[asyncio.Task[None]] = set()
+        self._waiters: set[asyncio.Task[None]] = set()  # new replicas waiting for their dependencies
         self._closed = False
         self.observe = observe
 
@@ -128,8 +129,17 @@ class LocalConnector(ScalingMixin, PlannerConnector):
 
     @property
     def problems(self) -> list[str]:
-        """Current problems with the backend (e.g. circusd died), for the dashboard."""
-        return list(self._sup.problems) if self._sup else []
+        """Current problems with the backend (circusd died, a replica not ready after its
+        ``ready_timeout_s``), for the dashboard and the owner's feed."""
+        sup = self._sup
+        if sup is None:
+            return []
+        found = list(sup.problems)
+        for name, rec in list(sup.state.replicas.items()):
+            rt = sup.runtime.get(name)
+            if rt is not None and rt.ready_timed_out and rt.phase is Phase.RUNNING and not rec.stopping:
+                found.append(f"replica {rec.component}-{rec.index} {rt.reason}")
+        return found
 
     @property
     def recoveries(self) -> int:
@@ -223,6 +233,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
     async def _abort_start(self, started_here: bool) -> None:
         """A failed start leaves nothing behind: a graph this call started is stopped again."""
         sup = self._sup
+        await self._cancel_waiters()
         self._sup = None
         if sup is None:
             return
@@ -234,7 +245,8 @@ class LocalConnector(ScalingMixin, PlannerConnector):
             await sup.close()
 
     async def _start_graph(self) -> None:
-        # dependencies first, so a worker finds its frontend
+        # dependencies first, so a worker finds its frontend; a dependent's replicas start once its
+        # dependencies are ready (in the background, see ScalingMixin._launch)
         for name in self.graph.dependency_order():
             comp = self.graph.components[name]
             await self._scale(name, comp.effective_initial_replicas)
@@ -279,6 +291,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         if self.observe:
             await self._sup.close()  # an observer never stops what it did not start
             return
+        await self._cancel_waiters()
         if self._monitor is not None:
             await self._monitor.stop()
         if self._removals:

@@ -1,18 +1,24 @@
 """Replica health: runtime phases, readiness probes, crash restarts with backoff, the failed state.
 
 A replica is ``starting`` until circus reports its pid, ``running`` until its health URL (or metrics
-URL) answers, then ``ready``. An unexpected exit makes it ``crashed``; it is restarted after a backoff
-that doubles each time, and after ``max_crash_restarts`` restarts it is ``failed`` with the reason.
+URL) answers 2xx, then ``ready``. While it is ``running`` its reason is the last health answer (status
+and the start of the body, e.g. ``/health 503 {"status":"notready"}``); after the component's
+``ready_timeout_s`` it reads ``not ready after 120 s: ...`` and the connector lists it as a problem
+(the replica keeps running and is probed on: an answer later makes it ready). An unexpected exit makes
+it ``crashed``; it is restarted after a backoff that doubles each time, and after
+``max_crash_restarts`` restarts it is ``failed`` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -28,6 +34,10 @@ log = logging.getLogger(__name__)
 LAUNCH_GRACE_S = 5.0
 #: seconds to wait for the exit code of a replica that stopped before calling it a crash without one
 EXIT_CODE_WAIT_S = 1.0
+#: bytes of a health answer's body read, and characters of it shown in a replica's reason
+BODY_READ_BYTES = 1024
+BODY_SHOWN_CHARS = 80
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 
 
 @dataclass(slots=True)
@@ -42,6 +52,7 @@ class ReplicaRuntime:
     last_probe: float = 0.0
     exit_seen_at: float | None = None  # when circus first reported the watcher stopped
     port_waits: int = 0  # retries while its port is held by another program (not counted as crashes)
+    ready_timed_out: bool = False  # running, not ready after its component's ready_timeout_s
 
     @property
     def reason(self) -> str | None:
@@ -70,13 +81,68 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+class ProbeResult(NamedTuple):
+    """One readiness probe: ``ok`` on a 2xx answer; ``detail`` says what came back (path, status, body)."""
+
+    ok: bool
+    detail: str
+
+
+def sanitize(text: str, limit: int = BODY_SHOWN_CHARS) -> str:
+    """``text`` on one line of printable characters (terminal escapes removed, whitespace runs become one
+    space), at most ``limit`` characters followed by ``...`` when cut."""
+    text = _ANSI_ESCAPE.sub("", text)
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[:limit].rstrip() + "..."
+
+
+async def check(client: httpx.AsyncClient, url: str, timeout: float = 0.5) -> ProbeResult:
+    """Ask ``url`` once; ok on 2xx within ``timeout``. The detail is bounded and safe to show:
+    ``/health 503 {"status":"notready"...}``, ``/health: connection refused``, ``/health: no answer in 0.5 s``.
+    """
+    path = urlsplit(url).path or "/"
+    try:
+        async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
+            body = b""
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= BODY_READ_BYTES:
+                    break
+    except (httpx.TimeoutException, TimeoutError):
+        return ProbeResult(False, f"{sanitize(path)}: no answer in {timeout:g} s")
+    except httpx.ConnectError as exc:
+        refused = "refused" in str(exc).lower() or _caused_by(exc, ConnectionRefusedError)
+        return ProbeResult(False, f"{sanitize(path)}: {'connection refused' if refused else sanitize(str(exc))}")
+    except (httpx.HTTPError, OSError) as exc:
+        return ProbeResult(False, f"{sanitize(path)}: {sanitize(str(exc) or type(exc).__name__)}")
+    text = body[:BODY_READ_BYTES].decode("utf-8", errors="replace")
+    detail = f"{sanitize(path)} {response.status_code}"
+    shown = sanitize(text)
+    return ProbeResult(response.is_success, f"{detail} {shown}" if shown else detail)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``kind`` is in ``exc``'s chain of causes (httpx hides a refused connection two deep)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def probe(client: httpx.AsyncClient, url: str, timeout: float = 0.5) -> bool:
     """True when ``url`` answers with a 2xx status within ``timeout``."""
-    try:
-        response = await client.get(url, timeout=timeout)
-    except (httpx.HTTPError, OSError):
-        return False
-    return response.is_success
+    return (await check(client, url, timeout)).ok
+
+
+def not_ready_reason(detail: str, running_for: float, timeout_s: float) -> tuple[str, bool]:
+    """A running replica's reason from its last probe, and whether its readiness timed out."""
+    if running_for > timeout_s:
+        return f"not ready after {timeout_s:g} s: {detail}", True
+    return detail, False
 
 
 class HealthMonitor:
@@ -219,20 +285,28 @@ class HealthMonitor:
         sup = self.supervisor
         rt = sup.runtime_of(name)
         url = sup.probe_url(name)
-        rt.last_probe = time.time()
+        rt.last_probe = now = time.time()
         if url is None:
-            ok = sup.state.replicas[name].pid is not None
+            ok, detail = sup.state.replicas[name].pid is not None, "no process yet"
         else:
             assert self._http is not None
-            ok = await probe(self._http, url)
-        if rt.busy or name not in sup.state.replicas:
+            ok, detail = await check(self._http, url)
+        rec = sup.state.replicas.get(name)
+        if rt.busy or rec is None:
             return
         if ok and rt.phase in (Phase.STARTING, Phase.RUNNING):
             rt.phase = Phase.READY
             rt.reason = None
             rt.port_waits = 0
+            rt.ready_timed_out = False
         elif not ok and rt.phase is Phase.READY:
             rt.phase = Phase.RUNNING
-            rt.reason = "health endpoint stopped answering"
-        elif not ok and rt.phase is Phase.STARTING and sup.state.replicas[name].pid is not None:
+            rt.reason = f"health endpoint stopped answering: {detail}"
+        elif not ok and rt.phase in (Phase.STARTING, Phase.RUNNING) and rec.pid is not None:
+            comp = sup.graph.components.get(rec.component)
+            timeout_s = comp.ready_timeout_s if comp else 120.0
             rt.phase = Phase.RUNNING
+            rt.reason, timed_out = not_ready_reason(detail, now - (rec.started_at or now), timeout_s)
+            if timed_out and not rt.ready_timed_out:
+                log.warning("replica %s %s", name, rt.reason)
+            rt.ready_timed_out = timed_out

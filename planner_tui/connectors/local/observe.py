@@ -8,10 +8,11 @@ file once, checks each recorded pid and asks each replica's health URL, and that
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
-from planner_tui.connectors.local.health import probe
+from planner_tui.connectors.local.health import check, not_ready_reason
 from planner_tui.connectors.local.processes import is_running
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.model.replicas import Phase
@@ -29,10 +30,16 @@ async def observe_phases(sup: Supervisor, timeout: float = 0.5) -> None:
             rt.phase, rt.reason = Phase.CRASHED, "process not running (its owner restarts it)"
             return
         url = sup.probe_url(name)
-        if url is None or await probe(client, url, timeout):
+        result = None if url is None else await check(client, url, timeout)
+        if result is None or result.ok:
             rt.phase, rt.reason = Phase.READY, None
-        else:
-            rt.phase, rt.reason = Phase.RUNNING, "health endpoint not answering"
+            return
+        comp = sup.graph.components.get(rec.component)
+        now = time.time()
+        rt.phase = Phase.RUNNING
+        rt.reason, rt.ready_timed_out = not_ready_reason(
+            result.detail, now - (rec.started_at or now), comp.ready_timeout_s if comp else 120.0
+        )
 
     async with httpx.AsyncClient(trust_env=False) as client:
         await asyncio.gather(*(one(client, name) for name in list(sup.state.replicas)))

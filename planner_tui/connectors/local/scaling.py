@@ -6,6 +6,7 @@ A mixin of :class:`~planner_tui.connectors.local.connector.LocalConnector`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,14 @@ from planner_tui.model.replicas import Phase
 from planner_tui.model.scaling import TargetReplica
 from planner_tui.model.text import plural
 
+#: how often a replica waiting for its dependencies looks at their phases (seconds)
+DEPENDENCY_POLL_S = 0.05
+log = logging.getLogger(__name__)
+
+
+def _waiting_reason(waiting: list[str]) -> str:
+    return f"waiting for {', '.join(waiting)} to be ready (depends_on)"
+
 
 class ScalingMixin:
     """``scale_component`` and ``set_component_replicas`` of the local connector."""
@@ -30,6 +39,7 @@ class ScalingMixin:
         ready_timeout_s: float
         _scale_lock: asyncio.Lock
         _removals: set[asyncio.Task[None]]
+        _waiters: set[asyncio.Task[None]]
 
         @property
         def supervisor(self) -> Supervisor: ...
@@ -105,10 +115,84 @@ class ScalingMixin:
             self._track(sup.remove(victim))
         for watcher in added:
             sup.runtime.pop(watcher, None)
-        await asyncio.gather(*(sup.launch(n) for n in added))
+        await self._launch(added)
         changed = {w.rsplit("_", 1)[0] for w in [*added, *removed]}
         prefix = f"{self.namespace}_"
         return {c[len(prefix) :] for c in changed}
+
+    def _unready_dependencies(self, component: str) -> list[str]:
+        """The components ``component`` depends on that have live replicas but none ready yet.
+
+        A dependency with no live replica (scaled to 0, or every replica failed) is not waited for.
+        """
+        sup = self.supervisor
+        waiting = []
+        for dep in self.graph.components[component].depends_on:
+            live = [
+                n
+                for n in sup.replica_names(dep)
+                if not sup.state.replicas[n].stopping and not sup.state.replicas[n].failed_reason
+            ]
+            if live and not any(sup.runtime_of(n).phase is Phase.READY for n in live):
+                waiting.append(dep)
+        return waiting
+
+    async def _launch(self, names: list[str]) -> None:
+        """Start new replicas; one whose ``depends_on`` components are not ready yet waits for them in
+        the background (``starting``, its reason says for what) and starts once they are, or after the
+        longest of their ``ready_timeout_s``."""
+        sup = self.supervisor
+        now: list[str] = []
+        for name in names:
+            rec = sup.state.replicas.get(name)
+            waiting = self._unready_dependencies(rec.component) if rec is not None else []
+            if not waiting:
+                now.append(name)
+                continue
+            rt = sup.runtime_of(name)
+            rt.busy = True  # the health monitor must not start it meanwhile
+            rt.phase, rt.reason = Phase.STARTING, _waiting_reason(waiting)
+            task = asyncio.get_running_loop().create_task(self._launch_after_dependencies(name))
+            self._waiters.add(task)
+            task.add_done_callback(self._waiters.discard)
+        await asyncio.gather(*(sup.launch(n) for n in now))
+
+    async def _launch_after_dependencies(self, name: str) -> None:
+        sup = self.supervisor
+        rt = sup.runtime_of(name)
+        try:
+            rec = sup.state.replicas.get(name)
+            if rec is None:
+                return
+            deps = self.graph.components[rec.component].depends_on
+            timeout = max(self.graph.components[d].ready_timeout_s for d in deps)
+            deadline = time.monotonic() + timeout
+            while True:
+                rec = sup.state.replicas.get(name)
+                if rec is None or rec.stopping or sup.closing:
+                    return
+                waiting = self._unready_dependencies(rec.component)
+                if not waiting:
+                    break
+                if time.monotonic() > deadline:
+                    rt.note = f"started although {', '.join(waiting)} was not ready after {timeout:g} s"
+                    log.warning("replica %s %s", name, rt.note)
+                    break
+                rt.reason = _waiting_reason(waiting)
+                await asyncio.sleep(DEPENDENCY_POLL_S)
+        except BaseException:
+            rt.busy = False
+            raise
+        rt.busy = False  # launch sets it again before its first await: the monitor never sees it idle
+        await sup.launch(name)
+
+    async def _cancel_waiters(self) -> None:
+        """Stop waiting for dependencies (the connector is closing); bounded."""
+        tasks = list(self._waiters)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     @staticmethod
     def _scale_down_order(state: NamespaceState, live: list[str]) -> list[str]:

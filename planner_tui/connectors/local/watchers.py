@@ -29,12 +29,24 @@ def replica_index(namespace: str, component: str, watcher: str) -> int | None:
 
 
 def replica_context(
-    graph: GraphConfig, component: str, index: int, gpus: tuple[int, ...], port: int | None
+    graph: GraphConfig,
+    component: str,
+    index: int,
+    gpus: tuple[int, ...],
+    port: int | None,
+    working_dir: str | None = None,
 ) -> ReplicaContext:
-    """The placeholder values of one replica (``{ports.NAME}`` = fixed ports of the graph)."""
+    """The placeholder values of one replica (``{ports.NAME}`` = fixed ports of the graph, ``{python}``
+    the graph's interpreter, a relative one taken from ``working_dir``)."""
     fixed = {name: c.port for name, c in graph.components.items() if c.port is not None}
     return ReplicaContext(
-        namespace=graph.namespace, component=component, replica=index, port=port, gpus=gpus, ports=fixed
+        namespace=graph.namespace,
+        component=component,
+        replica=index,
+        port=port,
+        gpus=gpus,
+        ports=fixed,
+        python=graph.python_path(working_dir),
     )
 
 
@@ -76,13 +88,14 @@ def build_watcher(
     log_max_bytes: int = logs.MAX_BYTES,
     log_backups: int = logs.BACKUPS,
 ) -> WatcherSpec:
-    """Render one replica's watcher: command and args with placeholders, env, GPUs, logs, stop timeout."""
+    """Render one replica's watcher: command and args with placeholders, env (the graph's ``env``, then the
+    component's), GPUs, logs, stop timeout."""
     comp = graph.components[component]
-    ctx = replica_context(graph, component, index, gpus, port)
+    ctx = replica_context(graph, component, index, gpus, port, working_dir)
     name = watcher_name(graph.namespace, component, index)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")  # replicas' log lines show up as they are written
-    env.update({key: ctx.render(value) for key, value in comp.env.items()})
+    env.update({key: ctx.render(value) for key, value in graph.component_env(component).items()})
     env["HOME"] = _absolute_home(env)
     # A replica only sees the GPUs it was given; components without GPUs see none.
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)

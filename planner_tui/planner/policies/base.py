@@ -8,6 +8,7 @@ from planner_tui.config.graph import ComponentConfig
 from planner_tui.config.planner_settings import PlannerSettings
 from planner_tui.model.components import ComponentState
 from planner_tui.model.decisions import Verdict
+from planner_tui.model.replicas import Phase
 from planner_tui.model.signals import SignalValue
 from planner_tui.planner.inputs import ComponentSignals, SnapshotIndex
 from planner_tui.planner.profile import CapacityProfile
@@ -75,7 +76,10 @@ def hold(
     load: float | None = None,
     predicted: tuple[tuple[str, float], ...] = (),
 ) -> Recommendation:
-    """A recommendation to keep the current count."""
+    """A recommendation to keep the current count; a hold for lack of data names why the component's
+    first live replica that is not ready is not (its health answer), when the connector says."""
+    if verdict is Verdict.INSUFFICIENT_DATA:
+        clause += not_ready_note(ctx.state)
     return Recommendation(
         desired=ctx.current,
         verdict=verdict,
@@ -85,6 +89,16 @@ def hold(
         load=load,
         predicted=predicted,
     )
+
+
+def not_ready_note(state: ComponentState) -> str:
+    """``; decode-0 not ready: /health 503 {"status":"notready"}`` (`` (+1 more)`` when several), else ""."""
+    waiting = [r for r in state.replicas if r.phase in (Phase.STARTING, Phase.RUNNING) and r.reason]
+    if not waiting:
+        return ""
+    first = waiting[0]
+    more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
+    return f"; {first.name} not ready: {first.reason}{more}"
 
 
 def verdict_for(desired: int, current: int) -> Verdict:

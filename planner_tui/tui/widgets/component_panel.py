@@ -135,4 +135,8 @@ class ComponentPanel(LivePanel[tuple[PanelState, Snapshot, float]], can_focus=Tr
         parts += [f"  {gpus:<7} ", (replica_figure(snapshot, state, replica), "$primary")]
         if replica.reason and replica.phase in (Phase.CRASHED, Phase.FAILED):
             parts.append((f"  {replica.reason}", "$error"))
+        elif replica.reason and replica.phase in (Phase.STARTING, Phase.RUNNING):
+            # why it is not ready yet: its health answer, or what it waits for
+            timed_out = replica.reason.startswith("not ready after")
+            parts.append((f"  {replica.reason}", "$error" if timed_out else "$warning"))
         return Content.assemble(*parts)

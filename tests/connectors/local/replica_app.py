@@ -2,7 +2,9 @@
 
 Serves ``/health`` and ``/metrics`` on 127.0.0.1:PORT with http.server, writes log lines, and can
 crash on purpose: ``--exit-after S --exit-code N`` exits after S seconds, ``--lines N`` writes N
-lines at start, ``--line-every S`` keeps writing a line every S seconds.
+lines at start, ``--line-every S`` keeps writing a line every S seconds. ``--ready-after S`` answers
+``--not-ready-status`` (503) with ``--not-ready-body`` for S seconds (``--health-only``: on /health
+only, as a Dynamo worker without its endpoint health status does).
 """
 
 from __future__ import annotations
@@ -26,15 +28,24 @@ def main() -> None:
     parser.add_argument("--line-every", type=float, default=0.0)
     parser.add_argument("--line-size", type=int, default=0)
     parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--health-only", action="store_true", help="--ready-after delays /health only")
+    parser.add_argument("--not-ready-status", type=int, default=503)
+    parser.add_argument("--not-ready-body", default="", help="body of the answer while not ready")
+    parser.add_argument("--junk-body", action="store_true", help="while not ready: a long body with escapes")
     parser.add_argument("--waiting", type=float, default=0.0)
     args = parser.parse_args()
     started = time.time()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if time.time() - started < args.ready_after:
-                self.send_response(503)
+            if time.time() - started < args.ready_after and (self.path == "/health" or not args.health_only):
+                body = args.not_ready_body.encode()
+                if args.junk_body:
+                    body = b"\x1b[31mred\x1b[0m\r\nline two\x00\x07 " + b"x" * 5000
+                self.send_response(args.not_ready_status)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
                 return
             if self.path == "/health":
                 body = b"ok\n"
