@@ -25,16 +25,34 @@ COMMANDS: dict[str, str] = {
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "-V", "--version", prog_name="planner-tui")
+@click.option(
+    "--graph",
+    "graph_file",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="With no command: run the dashboard on this graph file (same as `dashboard --graph FILE`).",
+)
+@click.option("--read-only", is_flag=True, help="With no command: the dashboard's --read-only.")
+@click.option("--theme", default=None, metavar="NAME", help="With no command: the dashboard's --theme.")
+@click.option("--advisory", is_flag=True, help="With no command: the dashboard's --advisory.")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, graph_file: str | None, read_only: bool, theme: str | None, advisory: bool) -> None:
     """Autoscaling planner and terminal dashboard for LLM serving graphs.
 
-    With no command, runs the dashboard on the embedded demo graph.
+    With no command, runs the dashboard: on FILE with --graph FILE, else on the embedded demo graph.
     """
     if ctx.invoked_subcommand is None:
         from planner_tui.cli.dashboard_cmd import dashboard
 
-        ctx.invoke(dashboard)
+        ctx.invoke(dashboard, graph_file=graph_file, read_only=read_only, theme=theme, advisory=advisory)
+        return
+    flags = {"--graph": graph_file, "--read-only": read_only, "--theme": theme, "--advisory": advisory}
+    given = [flag for flag, value in flags.items() if value]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} before a command only applies to the dashboard; put it after the command, "
+            f"e.g. `planner-tui {ctx.invoked_subcommand} --graph FILE`"
+        )
 
 
 def main() -> None:

@@ -298,29 +298,9 @@ class GraphConfig(StrictModel):
                     problems.append(
                         Problem(("components", name, "depends_on", i), "a component cannot depend on itself")
                     )
-            texts = [
-                comp.command,
-                *comp.args,
-                *self.env.values(),
-                *comp.env.values(),
-                comp.metrics_url or "",
-                comp.health_url or "",
-            ]
-            for ref in {r for t in texts for r in referenced_ports(t)}:
-                if ref not in names:
-                    problems.append(
-                        Problem(
-                            ("components", name),
-                            f"{{ports.{ref}}} names an unknown component; known: {', '.join(sorted(names))}",
-                        )
-                    )
-                elif self.components[ref].port is None:
-                    problems.append(
-                        Problem(
-                            ("components", ref, "port"),
-                            f"{{ports.{ref}}} is used by {name!r}, so {ref!r} needs a fixed port",
-                        )
-                    )
+            texts = [comp.command, *comp.args, *comp.env.values(), comp.metrics_url or "", comp.health_url or ""]
+            problems += self._port_reference_problems(("components", name), repr(name), texts)
+        problems += self._port_reference_problems(("env",), "the graph's env", list(self.env.values()))
         try:
             self.dependency_order()
         except DependencyCycle as exc:
@@ -340,6 +320,23 @@ class GraphConfig(StrictModel):
             problems.append(
                 Problem(("resources", "gpus"), f"{len(gpus)} GPUs declared but the minimum replicas need {min_gpus}")
             )
+        return problems
+
+    def _port_reference_problems(self, loc: tuple[str, ...], user: str, texts: list[str]) -> list[Problem]:
+        """``{ports.NAME}`` in ``texts`` (used at ``loc``) naming no component, or one without a fixed port."""
+        problems = []
+        names = set(self.components)
+        for ref in sorted({r for t in texts for r in referenced_ports(t)}):
+            if ref not in names:
+                problems.append(
+                    Problem(loc, f"{{ports.{ref}}} names an unknown component; known: {', '.join(sorted(names))}")
+                )
+            elif self.components[ref].port is None:
+                problems.append(
+                    Problem(
+                        ("components", ref, "port"), f"{{ports.{ref}}} is used by {user}, so {ref!r} needs a fixed port"
+                    )
+                )
         return problems
 
     def min_gpus(self) -> int:

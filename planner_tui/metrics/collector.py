@@ -54,7 +54,8 @@ def default_sources(connector: PlannerConnector, graph: GraphConfig | None) -> l
         sources.append(PrometheusQuerySource(settings, graph, namespace=connector.namespace))
     sources.append(EndpointSignalSource(settings, graph))
     simulated = graph is not None and graph.resources.simulated_gpus
-    if not simulated and connector.kind not in ("kubernetes", "global"):
+    no_gpus = graph is not None and graph.resources.gpus == []  # declared none: NVML is not asked
+    if not simulated and not no_gpus and connector.kind not in ("kubernetes", "global"):
         sources.append(NvmlGpuSource())
     return sources
 

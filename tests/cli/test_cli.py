@@ -107,3 +107,35 @@ def test_each_short_flag_means_one_thing_in_every_command() -> None:
         assert len({use.split(" (")[0] for use in uses}) == 1, f"{short} means several things: {sorted(uses)}"
     assert {use.split(" (")[0] for use in seen["-n"]} == {"--namespace"}
     assert any("decisions" in use for use in seen["-n"]) and any("status" in use for use in seen["-n"])
+
+
+def test_graph_option_without_a_command_runs_the_dashboard_on_that_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    import planner_tui.tui.run
+    from planner_tui.cli.main import cli
+
+    graph = tmp_path / "mine.toml"
+    graph.write_text((REPO / "examples" / "demo.toml").read_text().replace('namespace = "demo"', 'namespace = "mine"'))
+    runs: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(planner_tui.tui.run, "run_dashboard", lambda g, **kw: runs.append((g.namespace, kw)))
+    monkeypatch.setattr("planner_tui.runtime.gc_tuning.tune_for_long_run", lambda: None)
+    result = CliRunner().invoke(cli, ["--graph", str(graph), "--read-only"])
+    assert result.exit_code == 0, result.output
+    assert runs == [("mine", {"read_only": True, "theme": None, "advisory": False})]
+    result = CliRunner().invoke(cli, [])
+    assert result.exit_code == 0, result.output
+    assert runs[-1][0] == "demo"
+
+
+def test_graph_option_without_a_command_reports_the_files_problems() -> None:
+    result = run("--graph", "/nonexistent/graph.toml")
+    assert result.returncode == 2
+    assert "No such option" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("/nonexistent/graph.toml: ") and "cannot read the file" in result.stderr
+
+
+def test_graph_option_before_a_command_says_where_it_goes(tmp_path: Path) -> None:
+    result = run("--graph", str(tmp_path / "g.toml"), "status")
+    assert result.returncode == 2
+    assert "put it after the command, e.g. `planner-tui status --graph FILE`" in result.stderr

@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--not-ready-status", type=int, default=503)
     parser.add_argument("--not-ready-body", default="", help="body of the answer while not ready")
     parser.add_argument("--junk-body", action="store_true", help="while not ready: a long body with escapes")
+    parser.add_argument("--print-env", action="append", default=[], help="print NAME=value at start")
+    parser.add_argument("--print-python", action="store_true", help="print the interpreter at start")
     parser.add_argument("--waiting", type=float, default=0.0)
     args = parser.parse_args()
     started = time.time()
@@ -76,6 +78,10 @@ def main() -> None:
         flush=True,
     )
     print(f"{args.name} stderr hello", file=sys.stderr, flush=True)
+    for key in args.print_env:
+        print(f"{args.name} env {key}={os.environ.get(key, '<unset>')}", flush=True)
+    if args.print_python:
+        print(f"{args.name} python {sys.executable}", flush=True)
     pad = "x" * args.line_size
     for i in range(args.lines):
         print(f"{args.name} line {i} {pad}".rstrip(), flush=True)
