@@ -19,6 +19,7 @@ import click
 from planner_tui.cli.errors import report_config_errors
 from planner_tui.config import GraphConfig, demo_graph_path, load_graph
 from planner_tui.connectors.errors import ConnectorError
+from planner_tui.model.imbalance import replica_spread
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.model.text import number
 from planner_tui.runtime.ownership import OwnerInfo, read_owner
@@ -77,6 +78,9 @@ def summary_lines(snapshot: Snapshot, owner: OwnerInfo | None = None) -> list[st
             f"{v.signal.value}={number(v.value)}{v.marks()}" for v in snapshot.signals if v.component == name
         )
         lines.append(f"  {name:<12} {state.ready_replicas}/{state.desired_replicas} ready  {values}".rstrip())
+        spread = replica_spread(snapshot, name)
+        if spread is not None and spread.count > 1:  # the mean hides a full replica: show the max and spread
+            lines.append(f"    {spread.describe()}")
         lines.extend(
             f"    {replica.name} {replica.phase.value}: {replica.reason}"
             for replica in state.replicas

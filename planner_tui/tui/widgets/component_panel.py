@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.content import Content
 
 from planner_tui.model import ComponentState, Phase, PlannerMode, ReplicaState, Signal, Snapshot
+from planner_tui.model.imbalance import replica_spread
 from planner_tui.tui import render
 from planner_tui.tui.widgets.live_panel import LivePanel
 
@@ -103,7 +104,12 @@ class ComponentPanel(LivePanel[tuple[PanelState, Snapshot, float]], can_focus=Tr
         elif panel.mode is not None:
             style = {"auto": "$success", "advisory": "$warning", "paused": "$error"}[panel.mode.value]
             summary.append((f" {panel.mode.value.upper()} ", f"reverse {style}"))
+        spread = replica_spread(snapshot, state.name)
+        if spread is not None and spread.count > 1:  # the mean the planner uses, with the max and the spread
+            summary.append((f"  {spread.describe()}", "$primary"))
         lines = [Content.assemble(*summary)]
+        own = f"component {state.name}: "  # a source's error about this component (a selector matching nothing)
+        lines += [Content.styled(f"! {e[len(own) :]}", "$error") for e in snapshot.errors if e.startswith(own)]
         wide = width >= 72
         header = f"{'#':>2}  {'PID/POD':<12} {'PHASE':<9} {'UPTIME':>7}"
         header += f" {'RESTARTS':>8} {'CPU':>6} {'RSS':>7}" if wide else f" {'CPU':>6}"
