@@ -96,9 +96,11 @@ def not_ready_note(state: ComponentState) -> str:
     waiting = [r for r in state.replicas if r.phase in (Phase.STARTING, Phase.RUNNING) and r.reason]
     if not waiting:
         return ""
-    first = waiting[0]
+    first, reason = waiting[0], waiting[0].reason or ""
     more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
-    return f"; {first.name} not ready: {first.reason}{more}"
+    if reason.startswith("not ready"):
+        return f"; {first.name} {reason}{more}"  # decode-0 not ready after 120 s: /health 503 ...
+    return f"; {first.name} not ready: {reason}{more}"
 
 
 def verdict_for(desired: int, current: int) -> Verdict:
