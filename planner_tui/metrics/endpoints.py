@@ -64,10 +64,18 @@ def aggregate(
         value=total,
         timestamp=min(v.timestamp for v in known),
         stale=any(v.stale for v in values),  # a replica with no fresh value: the others are not the whole
-        source=known[0].source,
+        source=_sources(known),
         # one replica's value outside the domain makes the whole suspect (a mean could hide it)
         invalid=next((f"{v.replica or component}: {v.invalid}" for v in known if v.invalid is not None), None),
     )
+
+
+def _sources(values: list[SignalValue]) -> str | None:
+    """The replicas' sources: one when they agree, else each once (``a; b``), in replica order."""
+    first = values[0].source
+    if all(v.source == first for v in values):
+        return first
+    return "; ".join(dict.fromkeys(v.source for v in values if v.source))
 
 
 class EndpointSignalSource(Source):
@@ -134,7 +142,7 @@ class EndpointSignalSource(Source):
         key = (state.name, state.spec.role)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = ReadPlan.of(self.specs_for(state))
+            plan = self._plans[key] = ReadPlan.of(self.specs_for(state), self.name)
         return plan
 
     async def collect(self, context: TickContext) -> SourceReport:
@@ -214,15 +222,24 @@ class EndpointSignalSource(Source):
             resolved = cached[2]
         if resolved is not None:
             assert layout is not None and values is not None  # resolved only for a text read through its layout
-            computed, increases = self.reader.read_values(resolved, values, series, now)
+            computed, increases, sources = self.reader.read_values(resolved, values, series, now)
             dcgm = [Sample(layout.names[i], layout.labels[i], values[i]) for i in resolved.dcgm]
         else:
             by_name = parsed.by_name()
-            computed, increases = self.reader.read(plan, by_name, series, now)
+            # A name with no sample has no series when the text holds no NaN (the parsers leave NaN
+            # samples out), or when the layout, which names every series, NaN ones too, lacks it.
+            names: frozenset[str] | None = None
+            if parsed.nan_free:
+                names = frozenset(by_name)
+            elif layout is not None:
+                names = frozenset(layout.names)
+            computed, increases, sources = self.reader.read(plan, by_name, series, now, names)
             dcgm = [s for field in DCGM_FIELDS for s in by_name.get(field, ())]
         component_name, replica_name, source = state.name, replica.name, self.name
         series.values = {
-            signal: SignalValue(component_name, signal, computed[signal], now, False, replica_name, source)
+            signal: SignalValue(
+                component_name, signal, computed[signal], now, False, replica_name, sources.get(signal, source)
+            )
             for signal in plan.order  # in the order of the specs
             if signal in computed
         }

@@ -138,7 +138,7 @@ class Parsed:
     the values (one float per wanted sample, in the layout's order) as they are.
     """
 
-    __slots__ = ("_by_name", "_complete", "_samples", "layout", "values")
+    __slots__ = ("_by_name", "_complete", "_samples", "layout", "nan_free", "values")
 
     def __init__(
         self, samples: list[Sample] | None = None, layout: Layout | None = None, values: list[float] | None = None
@@ -148,6 +148,9 @@ class Parsed:
         self._complete: bool | None = None
         self.layout = layout
         self.values = values
+        #: True when the text has no NaN value (so a name with no sample has no series at all); set by
+        #: the scraper, None when unknown
+        self.nan_free: bool | None = None
 
     @property
     def complete(self) -> bool:

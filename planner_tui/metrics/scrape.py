@@ -109,6 +109,11 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: a NaN sample value (any case, as Python's float() reads it), or a word "nan" in a HELP line (then the
+#: reader just does not prove absence: conservative)
+_NAN_VALUE = re.compile(rb"(?i)[ \t][+-]?nan\b")
+
+
 def _parse(
     body: bytes,
     wanted: Collection[str] | None,
@@ -118,7 +123,10 @@ def _parse(
 ) -> Parsed | str:
     """The parsed body, or why it cannot be used (an error line)."""
     try:
-        return parser.read(body.decode("utf-8", errors="replace"), wanted, max_series, stop)
+        parsed = parser.read(body.decode("utf-8", errors="replace"), wanted, max_series, stop)
+        # the parsers leave NaN samples out; a reader proving a series absent needs to know there were none
+        parsed.nan_free = _NAN_VALUE.search(body) is None
+        return parsed
     except TooManySeries as exc:
         return f"exposition has more than {exc.limit} series (raise metrics.max_series)"
     except ParseAbandoned:

@@ -3,7 +3,16 @@
 A :class:`SignalSpec` says how a :class:`~planner_tui.model.Signal` is read from a replica's metrics:
 a gauge, a counter turned into a per-second rate, a histogram quantile or a histogram mean over a
 window. ``metrics`` lists candidate names, first present wins (a prefill-only Dynamo worker has no
-``vllm:*`` gauges, so its queue falls back to ``dynamo_component_inflight_requests``).
+``vllm:*`` gauges, so its queue falls back to ``dynamo_component_inflight_requests``). ``where`` narrows
+a candidate to the series with given labels: a Dynamo worker exposes ``dynamo_component_*`` once per
+endpoint (``generate`` and, on a prefill worker, a KV-query endpoint), and only ``generate`` serves
+requests. :meth:`SignalSpec.series` writes a candidate as ``name{label="value"}``: the text a Snapshot's
+:attr:`~planner_tui.model.signals.SignalValue.source` names.
+
+The ``dynamo`` preset was checked against a real Dynamo 1.6.1 frontend and prefill and decode mocker
+workers (``tests/dynamo``). Some series exist only after the first request (the frontend's
+``dynamo_frontend_*`` request gauges, a worker's ``vllm:*`` gauges): a replica that answered without
+them reads 0 for its gauges and rates (see :mod:`~planner_tui.metrics.replica_reader`).
 
 A graph file overrides a component's signal with ``signals = { kv_usage = "my_kv_metric" }``: a metric
 name (its kind is inferred) or, for the Prometheus query source, a PromQL expression, where
@@ -32,6 +41,17 @@ class Kind(StrEnum):
     MEAN = "mean"  # histogram sum / count increase over the latency window
 
 
+#: label matchers of one candidate metric: ((label, value), ...)
+Labels = tuple[tuple[str, str], ...]
+
+
+def series_text(metric: str, labels: Labels) -> str:
+    """``metric{label="value",...}``, or ``metric`` without matchers."""
+    if not labels:
+        return metric
+    return metric + "{" + ",".join(f'{label}="{value}"' for label, value in labels) + "}"
+
+
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
     """How one signal is read: candidate metric names (or a PromQL expression) and the kind."""
@@ -41,6 +61,23 @@ class SignalSpec:
     kind: Kind = Kind.GAUGE
     quantile: float = 0.95
     promql: str | None = None
+    #: (metric, ((label, value), ...)): the labels a candidate's series must carry to count
+    where: tuple[tuple[str, Labels], ...] = ()
+
+    def labels_of(self, metric: str) -> Labels:
+        """The ``(label, value)`` pairs ``metric``'s series must carry (empty: every series counts)."""
+        for name, labels in self.where:
+            if name == metric:
+                return labels
+        return ()
+
+    def series(self, metric: str) -> str:
+        """``metric`` with its label matchers, ``dynamo_component_inflight_requests{dynamo_endpoint="generate"}``."""
+        return series_text(metric, self.labels_of(metric))
+
+    def candidates(self) -> tuple[tuple[str, Labels], ...]:
+        """Each candidate metric with its label matchers, in order."""
+        return tuple((metric, self.labels_of(metric)) for metric in self.metrics)
 
     @property
     def extensive(self) -> bool:
@@ -51,7 +88,7 @@ class SignalSpec:
         """``rate(dynamo_frontend_requests_total)`` style, for the dashboard's signal legend."""
         if self.promql:
             return self.promql
-        names = " | ".join(self.metrics)
+        names = " | ".join(self.series(m) for m in self.metrics)
         if self.kind is Kind.GAUGE:
             return names
         if self.kind is Kind.QUANTILE:
@@ -59,8 +96,18 @@ class SignalSpec:
         return f"{self.kind.value}({names})"
 
 
-def _spec(signal: Signal, *metrics: str, kind: Kind = Kind.GAUGE) -> SignalSpec:
-    return SignalSpec(signal, metrics, kind)
+def _spec(
+    signal: Signal, *metrics: str, kind: Kind = Kind.GAUGE, where: Mapping[str, Labels] | None = None
+) -> SignalSpec:
+    return SignalSpec(signal, metrics, kind, where=tuple((where or {}).items()))
+
+
+#: a Dynamo worker's request-serving endpoint: its ``dynamo_component_*`` series are per endpoint
+_GENERATE: Labels = (("dynamo_endpoint", "generate"),)
+_ON_GENERATE = {
+    "dynamo_component_inflight_requests": _GENERATE,
+    "dynamo_component_requests_total": _GENERATE,
+}
 
 
 _QUANTILES = {
@@ -80,7 +127,7 @@ _VLLM_LATENCY = (
     *_latency("itl", "vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
 )
 _KV = _spec(Signal.KV_USAGE, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-_COMPONENT_RATE = _spec(Signal.REQUEST_RATE, "dynamo_component_requests_total", kind=Kind.RATE)
+_COMPONENT_RATE = _spec(Signal.REQUEST_RATE, "dynamo_component_requests_total", kind=Kind.RATE, where=_ON_GENERATE)
 
 _DYNAMO: dict[str, tuple[SignalSpec, ...]] = {
     "frontend": (
@@ -92,9 +139,13 @@ _DYNAMO: dict[str, tuple[SignalSpec, ...]] = {
         _spec(Signal.ISL, "dynamo_frontend_input_sequence_tokens", kind=Kind.MEAN),
         _spec(Signal.OSL, "dynamo_frontend_output_sequence_tokens", kind=Kind.MEAN),
     ),
+    # A prefill-only worker (Dynamo's mocker, or an engine without vLLM's gauges) has no vllm:*
+    # series: its queue is then its requests in flight on the generate endpoint.
     "prefill": (
-        _spec(Signal.QUEUE_DEPTH, "vllm:num_requests_waiting", "dynamo_component_inflight_requests"),
-        _spec(Signal.INFLIGHT, "dynamo_component_inflight_requests", "vllm:num_requests_running"),
+        _spec(
+            Signal.QUEUE_DEPTH, "vllm:num_requests_waiting", "dynamo_component_inflight_requests", where=_ON_GENERATE
+        ),
+        _spec(Signal.INFLIGHT, "dynamo_component_inflight_requests", "vllm:num_requests_running", where=_ON_GENERATE),
         _spec(Signal.WAITING, "vllm:num_requests_waiting"),
         _KV,
         _COMPONENT_RATE,
@@ -104,7 +155,7 @@ _DYNAMO: dict[str, tuple[SignalSpec, ...]] = {
         _KV,
         _spec(Signal.WAITING, "vllm:num_requests_waiting"),
         _spec(Signal.QUEUE_DEPTH, "vllm:num_requests_waiting"),
-        _spec(Signal.INFLIGHT, "vllm:num_requests_running", "dynamo_component_inflight_requests"),
+        _spec(Signal.INFLIGHT, "vllm:num_requests_running", "dynamo_component_inflight_requests", where=_ON_GENERATE),
         _COMPONENT_RATE,
         *_VLLM_LATENCY,
     ),

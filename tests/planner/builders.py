@@ -67,16 +67,23 @@ def snapshot(
     aggregates: Mapping[tuple[str, Signal], float] | None = None,
     stale: bool = False,
     age: float = 0.0,
+    sources: Mapping[tuple[str, Signal], str] | None = None,
 ) -> Snapshot:
-    """A Snapshot at ``now``; ``replica_values[(component, signal)]`` gives one value per replica index."""
+    """A Snapshot at ``now``; ``replica_values[(component, signal)]`` gives one value per replica index.
+
+    ``sources[(component, signal)]`` is the values' ``source`` (``"scrape: vllm:num_requests_waiting"``);
+    ``"test"`` otherwise.
+    """
     per_replica = []
+    where = sources or {}
     for (name, signal), values in (replica_values or {}).items():
+        source = where.get((name, signal), "test")
         for i, value in enumerate(values):
             per_replica.append(
-                SignalValue(name, signal, value, now - age, stale=stale, replica=f"{name}-{i}", source="test")
+                SignalValue(name, signal, value, now - age, stale=stale, replica=f"{name}-{i}", source=source)
             )
     signals = [
-        SignalValue(name, signal, value, now - age, stale=stale, source="test")
+        SignalValue(name, signal, value, now - age, stale=stale, source=where.get((name, signal), "test"))
         for (name, signal), value in (aggregates or {}).items()
     ]
     return Snapshot(

@@ -155,19 +155,55 @@ def test_scale_down_that_would_push_the_rest_over_the_threshold_is_held() -> Non
     assert dec is not None and dec.target == 1
 
 
-def test_prefill_queue_includes_requests_waiting_at_the_frontend() -> None:
-    """Requests queued at the frontend for a prefill worker count as the prefill queue (upstream's global queue)."""
+def test_prefill_scales_on_its_own_queue_not_on_the_frontend_queue() -> None:
+    """Issue 13 item 1: requests queued at the frontend while decode's KV is full are not a prefill queue.
+
+    The frontend's queued requests (waiting for their first token) grew to 40 while every prefill worker's
+    own queue was 0 and decode had 10 waiting: prefill must not scale up (it went 1->2->3 before), decode
+    does, and each reason names the series it was read from.
+    """
+    graph = make_graph(planner={"scale_down_stabilization_s": 0.0})
+    values = {
+        ("decode", Signal.KV_USAGE): [1.0],
+        ("decode", Signal.WAITING): [10.0],
+        ("prefill", Signal.QUEUE_DEPTH): [0.0],
+    }
+    sources = {
+        ("decode", Signal.KV_USAGE): "scrape: vllm:kv_cache_usage_perc",
+        ("decode", Signal.WAITING): "scrape: vllm:num_requests_waiting",
+        ("prefill", Signal.QUEUE_DEPTH): 'scrape: dynamo_component_inflight_requests{dynamo_endpoint="generate"}',
+        ("frontend", Signal.QUEUE_DEPTH): "scrape: dynamo_frontend_queued_requests",
+    }
+    state = PlannerState()
+    for i, queued in enumerate([20.0, 40.0, 40.0]):
+        now = NOW + 10 * i
+        snap = snapshot(
+            graph, now, graph_state(graph), values, {("frontend", Signal.QUEUE_DEPTH): queued}, sources=sources
+        )
+        decision, state = plan(snap, state, graph, now)
+        prefill = decision.for_component("prefill")
+        assert prefill is not None and prefill.target <= 1, prefill.reason
+    assert prefill.verdict is not Verdict.SCALE_UP
+    assert {v.component for v in prefill.inputs} == {"prefill"}
+    assert '[dynamo_component_inflight_requests{dynamo_endpoint="generate"}]' in prefill.reason
+    assert "dynamo_frontend_queued_requests" not in prefill.reason
+    decode = decision.for_component("decode")
+    assert decode is not None and decode.verdict is Verdict.SCALE_UP
+    assert "[vllm:kv_cache_usage_perc, vllm:num_requests_waiting]" in decode.reason
+
+
+def test_prefill_scales_up_on_its_own_queue_and_names_the_metric() -> None:
     graph = make_graph()
-    values = {("decode", Signal.KV_USAGE): [0.6], ("prefill", Signal.QUEUE_DEPTH): [0.0]}
     state = PlannerState()
     for i, queued in enumerate([20.0, 40.0]):
         now = NOW + 10 * i
-        snap = snapshot(graph, now, graph_state(graph), values, {("frontend", Signal.QUEUE_DEPTH): queued})
-        decision, state = plan(snap, state, graph, now)
+        values = {("decode", Signal.KV_USAGE): [0.6], ("prefill", Signal.QUEUE_DEPTH): [queued]}
+        sources = {("prefill", Signal.QUEUE_DEPTH): "scrape: vllm:num_requests_waiting"}
+        decision, state = plan(snapshot(graph, now, graph_state(graph), values, sources=sources), state, graph, now)
     dec = decision.for_component("prefill")
     assert dec is not None and dec.target == 2
     assert dec.reason.startswith("prefill 1->2: queue 40.00 > 5.00 per worker for 2 intervals")
-    assert {v.component for v in dec.inputs} == {"frontend", "prefill"}
+    assert "[vllm:num_requests_waiting]" in dec.reason
 
 
 def test_moving_count_holds_one_interval_and_names_the_move() -> None:

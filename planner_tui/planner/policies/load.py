@@ -1,16 +1,22 @@
 """The load policy: upstream Dynamo's load-based rules for prefill and decode workers.
 
-- prefill: queue per worker; scale down below ``prefill_queue_scale_down`` (0.2), up above
+- prefill: queue per worker, from the prefill workers' own signals only (their queue depth, else their
+  waiting requests), as upstream does; scale down below ``prefill_queue_scale_down`` (0.2), up above
   ``prefill_queue_scale_up`` (5.0) only if the linear trend ``prefill_trend_intervals`` (3) intervals
-  ahead stays above it;
+  ahead stays above it. The frontend's ``dynamo_frontend_queued_requests`` is not used: it counts every
+  request waiting for its first token, which under load wait for decode KV as much as for prefill
+  (prefill scaled to its maximum with every prefill queue at 0 while decode had 10 waiting);
 - decode (and aggregated workers): KV load per worker = KV usage + ``decode_waiting_weight`` (0.02)
   per waiting request; down below 0.5, up above 0.9; no decode scale-down for
-  ``decode_scale_down_grace_intervals`` (3) intervals after a decode scale-up;
+  ``decode_scale_down_grace_intervals`` (3) intervals after a decode scale-up; with
+  ``decode_scale_up_any_replica_kv`` set (not upstream), also up when one ready replica's KV load
+  passes it (the reason names the replica), and no scale-down while one does;
 - at most ``max_step`` (1) per interval; no change while the worker count is moving.
 
 Better than upstream: per-worker loads count only ready replicas' samples and divide by the live
 replicas, so replicas still starting count as capacity coming (no cold-start over-scaling), and
-the naive figure is kept so the record shows what cold-start awareness prevented.
+the naive figure is kept so the record shows what cold-start awareness prevented. Each reason ends
+with the series the figure came from (``[vllm:num_requests_waiting]``), from the inputs' sources.
 """
 
 from __future__ import annotations
@@ -75,13 +81,15 @@ class _Answer(NamedTuple):
     memory: PolicyMemory
     inputs: tuple[SignalValue, ...]
     load: float
+    #: `` [metric]``: the series the figure came from, appended to every clause ("" when unknown)
+    note: str = ""
 
     def hold(self, clause: str, verdict: Verdict = Verdict.NO_CHANGE) -> Recommendation:
         """Keep the current count, saying why."""
         return Recommendation(
             desired=self.ctx.current,
             verdict=verdict,
-            clause=clause,
+            clause=clause + self.note,
             memory=self.memory,
             inputs=self.inputs,
             load=self.load,
@@ -90,8 +98,28 @@ class _Answer(NamedTuple):
     def scale(self, desired: int, verdict: Verdict, clause: str) -> Recommendation:
         """Go to ``desired`` replicas."""
         return Recommendation(
-            desired=desired, verdict=verdict, clause=clause, memory=self.memory, inputs=self.inputs, load=self.load
+            desired=desired,
+            verdict=verdict,
+            clause=clause + self.note,
+            memory=self.memory,
+            inputs=self.inputs,
+            load=self.load,
         )
+
+
+def _series_note(inputs: tuple[SignalValue, ...]) -> str:
+    """`` [vllm:kv_cache_usage_perc, vllm:num_requests_waiting]``: the series the inputs were read from.
+
+    A source is ``"<source>: <series>"`` (``scrape: vllm:num_requests_waiting``); the series are named
+    once each, in input order. Empty when no input names its series (a source that does not say).
+    """
+    names: dict[str, None] = {}
+    for value in inputs:
+        for part in (value.source or "").split("; "):
+            _, sep, series = part.partition(": ")
+            if sep and series:
+                names[series] = None
+    return f" [{', '.join(names)}]" if names else ""
 
 
 def _moving_clause(ctx: PolicyContext, what: str) -> str:
@@ -111,7 +139,7 @@ def _prefill(ctx: PolicyContext) -> Recommendation:
         return hold(ctx, Verdict.INSUFFICIENT_DATA, why + _stale_note(ctx), inputs=tuple(ctx.signals.stale_inputs))
     value = reading.per_live
     memory, above, below = _remember(ctx, value, low, high)
-    answer = _Answer(ctx, memory, reading.inputs, value)
+    answer = _Answer(ctx, memory, reading.inputs, value, _series_note(reading.inputs))
     figure = f"queue {value:.2f} per worker"
     if ctx.moving:
         return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
@@ -148,13 +176,26 @@ def _decode(ctx: PolicyContext) -> Recommendation:
     inputs = kv.inputs + (waiting.inputs if waiting is not None else ())
     value = combined.per_live
     memory, above, below = _remember(ctx, value, low, high)
-    answer = _Answer(ctx, memory, inputs, value)
+    answer = _Answer(ctx, memory, inputs, value, _series_note(inputs))
     figure = f"KV load {value:.2f}"
     if ctx.moving:
         return answer.hold(_moving_clause(ctx, figure), Verdict.SCALING_IN_PROGRESS)
     if value > high:
         clause = f"KV load {_figure(value, high)} > {high:.2f} for {plural(above, 'interval')}"
         return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
+    any_high = s.decode_scale_up_any_replica_kv
+    hottest = _hottest_replica(kv, waiting, s.decode_waiting_weight) if any_high is not None else None
+    if any_high is not None and hottest is not None and hottest[1] > any_high:
+        replica, load = hottest
+        if value >= low:
+            clause = (
+                f"replica {replica} KV load {_figure(load, any_high)} > {any_high:.2f} "
+                f"(decode_scale_up_any_replica_kv; mean {value:.2f})"
+            )
+            return answer.scale(ctx.current + step, Verdict.SCALE_UP, clause)
+        return answer.hold(
+            f"KV load {_figure(value, low)} < {low:.2f} but replica {replica} at {load:.2f} > {any_high:.2f}"
+        )
     if value < low:
         grace_s = s.decode_scale_down_grace_intervals * s.adjustment_interval_s
         last_up = ctx.last_scale_up_at
@@ -168,6 +209,19 @@ def _decode(ctx: PolicyContext) -> Recommendation:
         return _scale_down(answer, high, step, "KV load", clause)
     rec = answer.hold(f"KV load {value:.2f} within {low:.2f}..{high:.2f}")
     return _cold_start(rec, combined, ctx, high, step, "KV load")
+
+
+def _hottest_replica(kv: Reading, waiting: Reading | None, weight: float) -> tuple[str, float] | None:
+    """The ready replica with the largest KV load (KV usage + ``weight`` per waiting request) and that
+    load; None when the KV usage came as a component aggregate (no per-replica values)."""
+    loads = {v.replica: v.value for v in kv.inputs if v.replica is not None and v.value is not None}
+    if not loads:
+        return None
+    for v in waiting.inputs if waiting is not None else ():
+        if v.replica in loads and v.value is not None:
+            loads[v.replica] += weight * v.value
+    replica = max(loads, key=loads.__getitem__)
+    return replica, loads[replica]
 
 
 def _cold_start(
@@ -193,23 +247,12 @@ def _cold_start(
 
 
 def _prefill_queue(ctx: PolicyContext) -> Reading | None:
-    """The prefill queue: the workers' own queues, or the frontends' requests awaiting their first token
-    when that is larger (requests waiting at the frontend for a prefill worker, like upstream's global
-    prefill queue)."""
-    own = ctx.signals.first(Signal.QUEUE_DEPTH, Signal.WAITING)
-    best = own
-    for frontend in ctx.frontends:
-        queued = frontend.read(Signal.QUEUE_DEPTH)
-        if queued is not None and (best is None or queued.total > best.total):
-            best = Reading(
-                Signal.QUEUE_DEPTH,
-                queued.total,
-                queued.total / max(ctx.signals.ready, 1),
-                ctx.signals.ready,
-                ctx.signals.live,
-                queued.inputs + (own.inputs if own is not None else ()),
-            )
-    return best
+    """The prefill queue: the prefill workers' own queue depth, else their waiting requests.
+
+    Never the frontend's queued requests: that gauge cannot be attributed to prefill (see the
+    module's docstring), so prefill scales on its own workers' signals, as upstream does.
+    """
+    return ctx.signals.first(Signal.QUEUE_DEPTH, Signal.WAITING)
 
 
 def _scale_down(answer: _Answer, high: float, step: int, label: str, clause: str) -> Recommendation:
