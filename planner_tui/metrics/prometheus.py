@@ -142,7 +142,8 @@ def build_promql(
     target_selector: str | None = None,
 ) -> str:
     """The PromQL expression computing ``spec``: series with Dynamo's labels matched by ``selector``,
-    the others by ``target_selector`` (``selector`` when None)."""
+    the others by ``target_selector`` (``selector`` when None), each with the spec's own label
+    matchers (``dynamo_endpoint="generate"``)."""
     other = selector if target_selector is None else target_selector
     if spec.promql:
         return (
@@ -152,7 +153,8 @@ def build_promql(
         )
     alternatives = []
     for metric in spec.metrics:
-        matchers = "{" + (selector if carries_dynamo_labels(metric) else other) + "}"
+        own = ",".join(f'{label}="{value}"' for label, value in spec.labels_of(metric))  # e.g. the endpoint
+        matchers = "{" + ",".join(m for m in (selector if carries_dynamo_labels(metric) else other, own) if m) + "}"
         if spec.kind is Kind.GAUGE:
             alternatives.append(f"{'sum' if spec.extensive else 'avg'}({metric}{matchers})")
         elif spec.kind is Kind.RATE:

@@ -118,7 +118,11 @@ async def test_the_default_mapping_reads_every_role_of_a_real_dynamo_graph(prome
     assert 'dynamo_namespace="dynamo",dynamo_component="backend"' in queries.queries[Signal.REQUEST_RATE]
     assert 'vllm:kv_cache_usage_perc{job="decode"}' in queries.queries[Signal.KV_USAGE]
     prefill = source(config).component_queries(STATES["prefill"])
-    assert 'dynamo_component="prefill"' in prefill.queries[Signal.INFLIGHT]
+    # only the generate endpoint serves requests (a prefill worker also has a KV-query endpoint)
+    assert (
+        'dynamo_component_inflight_requests{dynamo_namespace="dynamo",dynamo_component="prefill",'
+        'dynamo_endpoint="generate"}' in prefill.queries[Signal.INFLIGHT]
+    )
 
 
 async def test_a_selector_matching_nothing_is_an_error_in_the_snapshot(prometheus: PrometheusServer) -> None:
