@@ -95,7 +95,10 @@ def test_plan_prints_decisions_and_ctrl_c_stops_the_graph(tmp_path: Path, isolat
         assert "HOLD | " in lines.wait_for("| current: prefill=1 decode=1")
         load.set("decode", kv=0.95)
         line = lines.wait_for("SCALE_UP")
-        assert "SCALE_UP | decode 1->2: KV load 0.95 > 0.90 for 1 interval | current: prefill=1 decode=2" in line
+        assert (
+            "SCALE_UP | decode 1->2: KV load 0.95 > 0.90 for 1 interval "
+            "[vllm:kv_cache_usage_perc, vllm:num_requests_waiting] | current: prefill=1 decode=2"
+        ) in line  # the reason names the series that drove it
         pids = recorded_pids(root)
         assert pids and all(alive(p, t) for p, t in pids)
         proc.send_signal(signal.SIGINT)
