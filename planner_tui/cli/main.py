@@ -39,7 +39,7 @@ COMMANDS: dict[str, str] = {
 def cli(ctx: click.Context, graph_file: str | None, read_only: bool, theme: str | None, advisory: bool) -> None:
     """Autoscaling planner and terminal dashboard for LLM serving graphs.
 
-    With no command, runs the dashboard: on FILE with --graph FILE, else on the embedded demo graph.
+    With no command, runs the dashboard on the embedded demo graph. With --graph FILE, on that graph.
     """
     if ctx.invoked_subcommand is None:
         from planner_tui.cli.dashboard_cmd import dashboard
