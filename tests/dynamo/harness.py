@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,85 +118,21 @@ def ensure_dynamo(venv: Path | None = None) -> Path:
         return python
 
 
-# --- the mocker's model directory --------------------------------------------------------------------
-
-VOCAB_SIZE = 2048  # the mocker emits token ids in [1000, 2000): the vocabulary must cover them
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}"
-)
+# --- the mocker's model directory (one definition, in examples/dynamo/make_model.py) -------------------
 
 
-def _special(token_id: int, content: str) -> dict[str, Any]:
-    return {
-        "id": token_id,
-        "content": content,
-        "single_word": False,
-        "lstrip": False,
-        "rstrip": False,
-        "normalized": False,
-        "special": True,
-    }
+def _load_make_model() -> Any:
+    path = Path(__file__).resolve().parents[2] / "examples" / "dynamo" / "make_model.py"
+    spec = importlib.util.spec_from_file_location("planner_tui_examples_dynamo_make_model", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def write_model(directory: Path) -> Path:
-    """A Llama-shaped model directory the mocker can serve (no weights): config, tokenizer, template."""
-    directory.mkdir(parents=True, exist_ok=True)
-    specials = ["<unk>", "<s>", "</s>"]
-    words = ["hello", "world", "the", "a", "user", "assistant", "system", ":", "please", "write", "story"]
-    vocab: dict[str, int] = {token: i for i, token in enumerate(specials)}
-    for word in words:
-        vocab[word] = len(vocab)
-    while len(vocab) < VOCAB_SIZE:
-        vocab[f"w{len(vocab)}"] = len(vocab)
-    tokenizer = {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [_special(i, token) for i, token in enumerate(specials)],
-        "normalizer": None,
-        "pre_tokenizer": {"type": "Whitespace"},
-        "post_processor": None,
-        "decoder": None,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
-    }
-    config = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": 256,
-        "intermediate_size": 688,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-        "num_hidden_layers": 2,
-        "head_dim": 64,
-        "vocab_size": VOCAB_SIZE,
-        "max_position_embeddings": 4096,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 10000.0,
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-        "torch_dtype": "bfloat16",
-        "tie_word_embeddings": False,
-    }
-    tokenizer_config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "unk_token": "<unk>",
-        "model_max_length": 4096,
-        "add_bos_token": False,
-        "add_eos_token": False,
-        "chat_template": CHAT_TEMPLATE,
-    }
-    generation = {"bos_token_id": 1, "eos_token_id": 2}
-    for name, data in (
-        ("config.json", config),
-        ("tokenizer.json", tokenizer),
-        ("tokenizer_config.json", tokenizer_config),
-        ("generation_config.json", generation),
-    ):
-        (directory / name).write_text(json.dumps(data, indent=1))
-    return directory
+_make_model = _load_make_model()
+VOCAB_SIZE: int = _make_model.VOCAB_SIZE
+write_model: Callable[[Path], Path] = _make_model.write_model
 
 
 # --- the graph ----------------------------------------------------------------------------------------
