@@ -173,6 +173,14 @@ class HealthMonitor:
             self._http = httpx.AsyncClient(trust_env=False)
         await self.tick()
 
+    async def probe_now(self, names: list[str]) -> None:
+        """Probe replicas ``names`` now, outside the loop's cadence (a dependent waits for them)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+        sup = self.supervisor
+        due = [n for n in names if n in sup.state.replicas and not sup.runtime_of(n).busy]
+        await asyncio.gather(*(self._probe(n) for n in due))
+
     async def stop(self) -> None:
         """Stop the loop, waiting at most a few seconds."""
         self._stopping = True  # also ends the loop should a cancellation get lost in a library

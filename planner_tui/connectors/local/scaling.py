@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.connectors.errors import ConnectorError, ScalingRefused
 from planner_tui.connectors.local.allocator import allocate, gpu_inventory, holdings_of
+from planner_tui.connectors.local.health import HealthMonitor
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.connectors.local.watchers import watcher_name
@@ -24,6 +25,9 @@ from planner_tui.model.text import plural
 
 #: how often a replica waiting for its dependencies looks at their phases (seconds)
 DEPENDENCY_POLL_S = 0.05
+#: for how long (seconds) it probes them itself that often; then every DEPENDENCY_SLOW_POLL_S
+DEPENDENCY_FAST_S = 10.0
+DEPENDENCY_SLOW_POLL_S = 0.25
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +44,7 @@ class ScalingMixin:
         _scale_lock: asyncio.Lock
         _removals: set[asyncio.Task[None]]
         _waiters: set[asyncio.Task[None]]
+        _monitor: HealthMonitor | None
 
         @property
         def supervisor(self) -> Supervisor: ...
@@ -179,12 +184,25 @@ class ScalingMixin:
                     log.warning("replica %s %s", name, rt.note)
                     break
                 rt.reason = _waiting_reason(waiting)
-                await asyncio.sleep(DEPENDENCY_POLL_S)
+                await self._probe_dependencies(waiting)
+                # probed often at first (a dependent starts soon after it is ready), then at the
+                # health monitor's pace
+                fast = time.monotonic() - (deadline - timeout) < DEPENDENCY_FAST_S
+                await asyncio.sleep(DEPENDENCY_POLL_S if fast else DEPENDENCY_SLOW_POLL_S)
         except BaseException:
             rt.busy = False
             raise
         rt.busy = False  # launch sets it again before its first await: the monitor never sees it idle
         await sup.launch(name)
+
+    async def _probe_dependencies(self, components: list[str]) -> None:
+        """Ask the health monitor to probe the running replicas of ``components`` now."""
+        monitor = self._monitor
+        if monitor is None:
+            return  # the graph is still being started: the monitor starts right after
+        sup = self.supervisor
+        names = [n for c in components for n in sup.replica_names(c) if sup.state.replicas[n].pid is not None]
+        await monitor.probe_now(names)
 
     async def _cancel_waiters(self) -> None:
         """Stop waiting for dependencies (the connector is closing); bounded."""
