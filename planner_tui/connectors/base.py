@@ -28,6 +28,12 @@ class PlannerConnector(ABC):
     kind: str = "base"
     namespace: str
 
+    @property
+    def problems(self) -> list[str]:
+        """Current problems with the backend (circusd died, a replica never became ready, ...), shown
+        as alerts; empty by default."""
+        return []
+
     # -- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
     async def initialize(self) -> None:

@@ -175,7 +175,7 @@ class Session:
                 name: {"replicas": pin.replicas, "until": pin.until, "reason": pin.reason}
                 for name, pin in self.pins.items()
             },
-            "problems": list(getattr(self.connector, "problems", []) or []),
+            "problems": list(self.connector.problems),
         }
 
     def _start(self) -> None:

@@ -46,6 +46,11 @@ class ConnectorInfo(Protocol):
     @property
     def kind(self) -> str: ...
 
+    @property
+    def problems(self) -> list[str]:
+        """Current problems with the backend, shown as alerts."""
+        ...
+
 
 class GraphFeed(Protocol):
     """The event stream and newest state of a graph: what the owner's publisher serves to observers."""

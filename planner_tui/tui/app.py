@@ -108,8 +108,10 @@ class DashboardApp(App[None]):
         found: list[str] = []
         if self.source_error:
             found.append(self.source_error)
+        if self.source is not None:
+            found += self.source.connector.problems  # circusd down, a replica never ready, ...
         if self.snapshot is not None:
-            found += list(self.snapshot.errors)
+            found += [error for error in self.snapshot.errors if error not in found]
             for state in self.snapshot.components.values():
                 for replica in state.replicas:
                     if replica.phase in (Phase.CRASHED, Phase.FAILED):

@@ -35,6 +35,11 @@ class StaticConnector:
 
     kind: str
 
+    @property
+    def problems(self) -> list[str]:
+        """None: fixed data has no backend to fail."""
+        return []
+
 
 class SnapshotHistory:
     """A :class:`~planner_tui.runtime.source.SeriesHistory` read from a list of Snapshots (oldest first)."""

@@ -42,3 +42,21 @@ async def test_a_selector_matching_nothing_is_shown_in_its_component_panel() -> 
         assert "! no series in Prometheus match {dynamo_namespace=" in panel_text(app, "decode")
         assert "no series" not in panel_text(app, "prefill")
         assert NO_MATCH in app.alerts()
+
+
+class _TroubledConnector:
+    kind = "local"
+    problems = ['replica decode-0 not ready after 120 s: /health 503 {"status":"notready"}']
+
+
+async def test_the_connectors_problems_are_alerts_in_the_header() -> None:
+    """A replica that never became ready is a connector problem: the header counts it, the alerts list it."""
+    graph = sample_graph()
+    source = StaticSource(graph, sample_snapshot(graph=graph), clock=frozen_clock)
+    app = demo_app(source)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        before = app.header_state().alerts
+        source._connector = _TroubledConnector()  # type: ignore[assignment]
+        assert app.header_state().alerts == before + 1
+        assert NOT_READY in app.alerts()
