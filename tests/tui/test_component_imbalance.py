@@ -44,9 +44,15 @@ async def test_a_selector_matching_nothing_is_shown_in_its_component_panel() -> 
         assert NO_MATCH in app.alerts()
 
 
+NOT_READY = 'replica decode-0 not ready after 120 s: /health 503 {"status":"notready"}'
+
+
 class _TroubledConnector:
     kind = "local"
-    problems = ['replica decode-0 not ready after 120 s: /health 503 {"status":"notready"}']
+
+    @property
+    def problems(self) -> list[str]:
+        return [NOT_READY]
 
 
 async def test_the_connectors_problems_are_alerts_in_the_header() -> None:
