@@ -7,21 +7,13 @@ from __future__ import annotations
 
 import click
 
+from planner_tui.cli.dashboard_options import dashboard_options
 from planner_tui.cli.errors import EXIT_CONFIG, report_config_errors
 from planner_tui.config import demo_graph_path, load_graph
 
 
 @click.command("dashboard")
-@click.option(
-    "--graph",
-    "graph_file",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="Graph file (TOML). Default: the embedded demo graph.",
-)
-@click.option("--read-only", is_flag=True, help="Watch only: actions that change the graph are hidden and refused.")
-@click.option("--theme", default=None, metavar="NAME", help="Theme (built-in or from themes/); remembered.")
-@click.option("--advisory", is_flag=True, help="Start the planner in ADVISORY mode: decide and show, change nothing.")
+@dashboard_options("Graph file (TOML). Default: the embedded demo graph.")
 @report_config_errors
 def dashboard(graph_file: str | None, read_only: bool, theme: str | None, advisory: bool) -> None:
     """Watch the graph and the planner live; keys scale, restart, pin and tail logs (? for help)."""

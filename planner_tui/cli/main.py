@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from planner_tui import __version__
+from planner_tui.cli.dashboard_options import dashboard_options
 from planner_tui.cli.lazy_group import LazyGroup
 
 # Subcommands are imported when used, so `planner-tui --version` and the dashboard start fast.
@@ -25,16 +26,10 @@ COMMANDS: dict[str, str] = {
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, "-V", "--version", prog_name="planner-tui")
-@click.option(
-    "--graph",
-    "graph_file",
-    type=click.Path(dir_okay=False, path_type=str),
-    default=None,
-    help="With no command: run the dashboard on this graph file (same as `dashboard --graph FILE`).",
+@dashboard_options(
+    "With no command: run the dashboard on this graph file (same as `dashboard --graph FILE`).",
+    prefix="With no command: ",
 )
-@click.option("--read-only", is_flag=True, help="With no command: the dashboard's --read-only.")
-@click.option("--theme", default=None, metavar="NAME", help="With no command: the dashboard's --theme.")
-@click.option("--advisory", is_flag=True, help="With no command: the dashboard's --advisory.")
 @click.pass_context
 def cli(ctx: click.Context, graph_file: str | None, read_only: bool, theme: str | None, advisory: bool) -> None:
     """Autoscaling planner and terminal dashboard for LLM serving graphs.

@@ -26,6 +26,7 @@ from tests.connectors.local.conftest import (  # noqa: F401 -- connect and state
     state_root,
     worker,
 )
+from tests.connectors.local.test_ports import listen_on
 
 
 class PidLog:
@@ -130,14 +131,6 @@ async def test_crashes_while_the_state_file_is_corrupt_then_unwritable(connect, 
     await eventually(lambda: recorded_pids(path) == set(pids.pids_of("decode")), timeout=10, what="file rewritten")
     await eventually(lambda: not any("state file" in p for p in conn.problems), timeout=10, what="problem cleared")
     await stop_and_check_no_orphans(conn, pids, state_root)
-
-
-def listen_on(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen()
-    return sock
 
 
 async def test_stolen_ports_move_or_wait_and_nothing_is_failed(connect, state_root: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
