@@ -159,7 +159,8 @@ def test_follower_catches_up_when_the_file_rotated_twice_between_polls(tmp_path:
 
 async def test_a_removed_replicas_lines_are_kept_marked_gone(connect) -> None:  # type: ignore[no-untyped-def]
     """A scale-down's last words ("decode1 stopping", written on SIGTERM) stay readable, marked as gone."""
-    conn = await connect(make_graph("logs-gone", {"decode": worker(args=replica_args("--lines", "5"))}))
+    args = replica_args("--lines", "5", "--line-every", "0.5")  # ticks: proof the follower is following
+    conn = await connect(make_graph("logs-gone", {"decode": worker(args=args)}))
     await conn.scale_component("decode", 2)
     await conn.wait_until_stable(["decode"], 30)
 
@@ -168,19 +169,26 @@ async def test_a_removed_replicas_lines_are_kept_marked_gone(connect) -> None:  
         return {"decode0 line 4", "decode1 line 4"} <= texts
 
     await eventually(both_written, what="both replicas' lines")
-    stream = conn.follow_component_logs("decode")
-    following = asyncio.ensure_future(_take(stream, lambda ln: ln.replica == "decode-1", 2))
+    stream = conn.follow_component_logs("decode").__aiter__()
+
+    async def next_of_decode1() -> LogLine:
+        while True:
+            line = await stream.__anext__()
+            if line.replica == "decode-1":
+                return line
+
     try:
-        await asyncio.sleep(0.5)  # the follower's first poll: it starts at the files' ends
+        await asyncio.wait_for(next_of_decode1(), 30)  # a fresh tick: the follower reads the files now
         await conn.scale_component("decode", 1)
         await conn.wait_until_stable(["decode"], 30)
-        followed = await asyncio.wait_for(following, 30)
+        followed = [await asyncio.wait_for(next_of_decode1(), 30)]
+        while followed[-1].text != logs.REMOVED_TEXT:
+            followed.append(await asyncio.wait_for(next_of_decode1(), 30))
     finally:
-        following.cancel()
         with contextlib.suppress(BaseException):
-            await following
+            await stream.aclose()
     # its last words (read while it stopped, or just after), then the mark of its removal
-    assert [line.text for line in followed] == ["decode1 stopping", logs.REMOVED_TEXT] and followed[-1].gone
+    assert [line.text for line in followed[-2:]] == ["decode1 stopping", logs.REMOVED_TEXT] and followed[-1].gone
     every = await conn.get_component_logs("decode", 100)
     gone = [line for line in every if line.replica == "decode-1"]
     assert {line.text for line in gone} >= {"decode1 line 0", "decode1 line 4", "decode1 stopping"}
