@@ -122,6 +122,7 @@ class Session:
                 exporter.stop()
             lease.release()
             raise
+        session: Session | None = None
         try:
             if collector is None:
                 from planner_tui.metrics.collector import Collector
@@ -145,6 +146,12 @@ class Session:
             if publish:
                 await session._publish_feed()
         except BaseException:
+            if session is not None:  # started, then its feed failed: stop what it started
+                if session._pump is not None:
+                    session._pump.cancel()
+                await session.runner.stop(timeout=5.0)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.collector.stop(), timeout=10.0)
             if exporter is not None:
                 exporter.stop()
             if created:

@@ -169,3 +169,23 @@ async def test_an_observing_connector_changes_nothing(open_session, load_file: L
     states = await owner.connector.get_component_states()
     assert {r.name: r.pid for s in states.values() for r in s.replicas} == pids  # nothing relaunched
     assert owner.connector.supervisor.circusd_alive()  # type: ignore[attr-defined]
+
+
+async def test_a_feed_that_cannot_start_leaves_nothing_running(  # type: ignore[no-untyped-def]
+    open_session, load_file: LoadFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from planner_tui.runtime.publisher import SnapshotPublisher
+
+    async def refuse(self: SnapshotPublisher) -> None:
+        raise OSError("no room for a socket")
+
+    monkeypatch.setattr(SnapshotPublisher, "start", refuse)
+    graph = session_graph("own-feedfail", load_file)
+    tasks_before = {t.get_name() for t in asyncio.all_tasks()}
+    with pytest.raises(OSError, match="no room for a socket"):
+        await open_session(graph)
+    assert read_owner(graph.namespace) is None  # the lease is given back
+    leftover = {t.get_name() for t in asyncio.all_tasks() if not t.done()} - tasks_before
+    assert not [name for name in leftover if name in ("session-snapshots", "publisher")]
+    left = await LocalConnector.attach(graph.namespace)  # the graph stays for a later owner (--leave-running)
+    await left.shutdown(stop_graph=True)
