@@ -399,11 +399,18 @@ class LoadDriver:
                 continue
             finally:
                 self._in_flight -= 1
-            if response.status_code == 200:
+            problem = self.problem(response)
+            if problem is None:
                 self.result.ok += 1
                 self.result.latencies_s.append(time.monotonic() - started)
             else:
-                self.result.failed.append(f"{response.status_code}: {response.text[:200]}")
+                self.result.failed.append(problem)
+
+    def problem(self, response: httpx.Response) -> str | None:
+        """Why an answer counts as failed (None: it succeeded); a non-200 by default."""
+        if response.status_code != 200:
+            return f"{response.status_code}: {response.text[:200]}"
+        return None
 
     def start(self) -> None:
         """Start the clients."""

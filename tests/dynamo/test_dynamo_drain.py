@@ -28,7 +28,7 @@ import psutil
 from planner_tui.config import GraphConfig
 from planner_tui.connectors.local import LocalConnector
 from planner_tui.model import Phase, ReplicaState
-from tests.dynamo.harness import GraphOptions, LoadDriver, chat, frontend_url, get_text, wait_for
+from tests.dynamo.harness import GraphOptions, LoadDriver, frontend_url, get_text, wait_for
 
 #: the decode worker's gauge of requests it is generating now, and its counter of requests taken
 RUNNING = "vllm:num_requests_running"
@@ -63,28 +63,17 @@ def decode_instances(health: str | None) -> int | None:
 class CheckedLoad(LoadDriver):
     """A LoadDriver that also counts as failed a 200 whose answer lacks tokens it asked for."""
 
-    async def _client_loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self._in_flight += 1
-            try:
-                response = await chat(self._client, self.base_url, self.max_tokens, self.prompt)
-            except httpx.HTTPError as exc:
-                self.result.failed.append(f"{type(exc).__name__}: {exc}")
-                continue
-            finally:
-                self._in_flight -= 1
-            if response.status_code != 200:
-                self.result.failed.append(f"{response.status_code}: {response.text[:200]}")
-                continue
-            body = response.json()
-            tokens = (body.get("usage") or {}).get("completion_tokens")
-            reason = (body.get("choices") or [{}])[0].get("finish_reason")
-            if tokens != self.max_tokens or reason != "length":
-                self.result.failed.append(f"200 cut short: {tokens}/{self.max_tokens} tokens, {reason}")
-                continue
-            self.result.ok += 1
-            self.result.latencies_s.append(time.monotonic() - started)
+    def problem(self, response: httpx.Response) -> str | None:
+        """A non-200, or a 200 cut short (fewer tokens than asked for, or not stopped by the length)."""
+        failed = super().problem(response)
+        if failed is not None:
+            return failed
+        body = response.json()
+        tokens = (body.get("usage") or {}).get("completion_tokens")
+        reason = (body.get("choices") or [{}])[0].get("finish_reason")
+        if tokens != self.max_tokens or reason != "length":
+            return f"200 cut short: {tokens}/{self.max_tokens} tokens, {reason}"
+        return None
 
 
 def decode_replicas(conn: LocalConnector) -> list[ReplicaState]:
