@@ -40,6 +40,15 @@ class MetricsServer:
                     state.in_flight += 1
                     state.requests += 1
                     state.max_in_flight = max(state.max_in_flight, state.in_flight)
+                counted = True
+
+                def answered() -> None:  # before the client can have the answer (and ask again)
+                    nonlocal counted
+                    if counted:
+                        counted = False
+                        with state.lock:
+                            state.in_flight -= 1
+
                 try:
                     route = state.routes.get(self.path.split("?")[0])
                     if route is None:
@@ -53,13 +62,13 @@ class MetricsServer:
                     self.send_response(route.status)
                     self.send_header("Content-Type", "text/plain; version=0.0.4")
                     self.send_header("Content-Length", str(len(data)))
+                    answered()
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with state.lock:
-                        state.in_flight -= 1
+                    answered()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
