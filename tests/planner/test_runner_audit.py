@@ -9,32 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from planner_tui.model import Outcome, Signal, Snapshot
+from planner_tui.model import Outcome
 from planner_tui.planner import EngineConfig
 from planner_tui.planner.audit import AuditLog, read_records
 from planner_tui.planner.runner import PlannerRunner
-from tests.planner.builders import component, make_graph, snapshot
+from tests.planner.builders import make_graph
 from tests.runtime.recording import RecordingConnector
-
-
-class Overloaded:
-    """Snapshots of the recording connector's counts with decode KV usage at 0.95: decode wants one more."""
-
-    def __init__(self, connector: RecordingConnector) -> None:
-        self.connector = connector
-        self.clock = 1000.0
-
-    def now(self) -> float:
-        return self.clock
-
-    def snapshot(self) -> Snapshot:
-        graph = self.connector.graph
-        comps = {n: component(graph, n, c) for n, c in self.connector.counts.items()}
-        values = {
-            ("decode", Signal.KV_USAGE): [0.95] * self.connector.counts["decode"],
-            ("prefill", Signal.QUEUE_DEPTH): [1.0] * self.connector.counts["prefill"],
-        }
-        return snapshot(graph, self.clock, comps, values)
+from tests.runtime.test_runner import Load
 
 
 def _break_parent(path: Path) -> None:
@@ -60,7 +41,7 @@ async def test_a_decision_whose_audit_write_fails_is_not_applied_and_the_error_i
 ) -> None:
     graph = make_graph()
     connector = RecordingConnector(graph)
-    load = Overloaded(connector)
+    load = Load(connector)  # decode KV usage at 0.95: decode wants one more
     path = tmp_path / "audit" / "decisions.jsonl"
     runner = PlannerRunner(connector, EngineConfig.of(graph), load.snapshot, audit=AuditLog(path), clock=load.now)
     errors: list[str] = []
@@ -100,7 +81,7 @@ async def test_the_intent_is_on_disk_before_the_connector_is_called(tmp_path: Pa
             await super().set_component_replicas(targets, blocking)
 
     connector = Checking(graph)
-    load = Overloaded(connector)
+    load = Load(connector)  # decode KV usage at 0.95: decode wants one more
     runner = PlannerRunner(connector, EngineConfig.of(graph), load.snapshot, audit=AuditLog(path), clock=load.now)
     decision = await runner.tick()
     assert decision is not None and len(seen) == 1
