@@ -30,6 +30,7 @@ class ReplicaState:
     locally, pod ordinal in Kubernetes). ``pid`` is set for local processes, ``pod_name`` for pods.
     ``started_at`` is a Unix timestamp. ``reason`` explains a crashed or failed phase.
     ``metrics_url``/``health_url`` are the replica's rendered endpoints, when it has them.
+    ``node`` is the Kubernetes node a pod runs on (None for local processes and unscheduled pods).
     """
 
     component: str
@@ -45,6 +46,7 @@ class ReplicaState:
     reason: str | None = None
     metrics_url: str | None = None
     health_url: str | None = None
+    node: str | None = None
 
     @property
     def name(self) -> str:
