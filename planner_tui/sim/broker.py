@@ -161,14 +161,25 @@ class Broker:
 
     async def pull(self, worker_id: str, role: str, want: int, wait_s: float) -> list[SimRequest]:
         """Up to ``want`` requests from the role's queue, waiting up to ``wait_s`` real seconds for one."""
-        lease = self.touch(worker_id, role)
+        self.touch(worker_id, role)
         queue_name = ROLE_QUEUE[role]
         queue = self.queues[queue_name]
         if want > 0 and not queue and wait_s > 0:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._nonempty[queue_name].wait(), wait_s)
-        if self.workers.get(worker_id) is not lease:
-            lease = self.touch(worker_id, role)  # expired while waiting: re-register
+        return self.take(worker_id, role, want)
+
+    def take(self, worker_id: str, role: str, want: int) -> list[SimRequest]:
+        """Up to ``want`` requests from the head of the role's queue, now (a pull that does not wait).
+
+        Re-registers a worker whose lease expired meanwhile. The virtual graph (:mod:`.virtual`) calls
+        this directly; the frontend's long poll calls it through :meth:`pull`.
+        """
+        lease = self.workers.get(worker_id)
+        if lease is None:
+            lease = self.touch(worker_id, role)
+        queue_name = ROLE_QUEUE[role]
+        queue = self.queues[queue_name]
         taken: list[SimRequest] = []
         while queue and len(taken) < want:
             request = queue.popleft()

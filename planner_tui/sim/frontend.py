@@ -26,25 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from planner_tui.sim import auth
-from planner_tui.sim.broker import LOST_REASON, MAX_LOSSES, QUEUES, ROLE_QUEUE, Broker, Completion
+from planner_tui.sim.broker import LOST_REASON, MAX_LOSSES, ROLE_QUEUE, Broker
 from planner_tui.sim.clock import SimClock
-from planner_tui.sim.exposition import (
-    CONTENT_TYPE_LATEST,
-    DURATION_BUCKETS,
-    ITL_BUCKETS,
-    TOKEN_BUCKETS,
-    TTFT_BUCKETS,
-    Histogram,
-    MetricsEndpoint,
-    counter,
-    gauge,
-)
+from planner_tui.sim.exposition import CONTENT_TYPE_LATEST, MetricsEndpoint, gauge
 from planner_tui.sim.http import Handler, HttpServer, Request, Response
 from planner_tui.sim.process import run_process
 from planner_tui.sim.profiles import ArrivalSchedule, ProfileError, Workload, parse_workload
+from planner_tui.sim.replica_metrics import FrontendMetrics
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +71,7 @@ class Frontend:
         self._schedule = ArrivalSchedule(self.workload, self._rng, start=0.0)
         self._profile_changed = asyncio.Event()
         self._stop = asyncio.Event()
-        labels = {"model": options.model}
-        self._labels = labels
-        self.ttft = Histogram("dynamo_frontend_time_to_first_token_seconds", "Time to first token", TTFT_BUCKETS)
-        self.itl = Histogram("dynamo_frontend_inter_token_latency_seconds", "Inter-token latency", ITL_BUCKETS)
-        self.duration = Histogram("dynamo_frontend_request_duration_seconds", "Request duration", DURATION_BUCKETS)
-        self.isl = Histogram("dynamo_frontend_input_sequence_tokens", "Input sequence length", TOKEN_BUCKETS)
-        self.osl = Histogram("dynamo_frontend_output_sequence_tokens", "Output sequence length", TOKEN_BUCKETS)
+        self.measured = FrontendMetrics(options.model)
         self.generation_lag_s = 0.0
         self._metrics = MetricsEndpoint(self._collect)
         self.token = auth.new_token()
@@ -319,14 +304,14 @@ class Frontend:
         lease = self.broker.touch(worker_id, role)
         now = self.clock.now()
         for first in self.broker.first_tokens(worker_id, list(body.get("first_tokens", [])), now):
-            self.ttft.observe(now - first.arrived_at)
+            self.measured.first_token(first, now)
         accepted = 0
         for item in body.get("completed", []):
             error = None if item.get("error") is None else str(item["error"])
             done = self.broker.complete(worker_id, int(item["id"]), now, error is None, item.get("itl_mean_s"), error)
             if done is not None:
                 accepted += 1
-                self._record(done)
+                self.measured.completed(done)
         handed = self.broker.hand_back(worker_id, [int(i) for i in body.get("handed_back", [])])
         return Response.json({"accepted": accepted, "handed_back": handed, "held": len(lease.held)})
 
@@ -338,59 +323,11 @@ class Frontend:
             log.info("worker %s left; %d requests went back to the queue", worker_id, handed)
         return Response.json({"handed_back": handed})
 
-    def _record(self, done: Completion) -> None:
-        self.duration.observe(done.duration_s)
-        self.isl.observe(done.request.input_tokens)
-        if done.ok:
-            self.osl.observe(done.request.output_tokens)
-            if done.itl_mean_s is not None:
-                self.itl.observe(float(done.itl_mean_s), max(1, done.request.output_tokens - 1))
-
     # --- metrics ---------------------------------------------------------------------------------
 
     def _collect(self) -> Iterable[Metric]:
-        broker, labels = self.broker, self._labels
-        yield gauge(
-            "dynamo_frontend_queued_requests",
-            "Requests waiting for their first token",
-            broker.awaiting_first_token,
-            labels,
-        )
-        yield gauge("dynamo_frontend_inflight_requests", "Requests in flight", broker.in_flight, labels)
-        total = CounterMetricFamily(
-            "dynamo_frontend_requests",
-            "Requests finished",
-            labels=["endpoint", "request_type", "status", "model"],
-        )
-        model = self.options.model
-        total.add_metric(["chat_completions", "stream", "success", model], broker.succeeded)
-        total.add_metric(["chat_completions", "stream", "error", model], broker.failed)
-        yield total
-        for histogram in (self.ttft, self.itl, self.duration, self.isl, self.osl):
-            yield histogram.family(labels)
-        last_ttft = GaugeMetricFamily(
-            "dynamo_frontend_worker_last_time_to_first_token_seconds",
-            "Last time to first token per worker",
-            labels=["worker_id", "worker_type"],
-        )
-        for worker_id, lease in sorted(broker.workers.items()):
-            if lease.last_ttft_s is not None:
-                last_ttft.add_metric([worker_id, lease.role], lease.last_ttft_s)
-        yield last_ttft
-        queue_size = GaugeMetricFamily(
-            "planner_tui_sim_queue_size", "Requests waiting in the frontend's queues", labels=["queue"]
-        )
-        for name in QUEUES:
-            queue_size.add_metric([name], broker.queued(name))
-        yield queue_size
-        workers = GaugeMetricFamily("planner_tui_sim_workers", "Workers pulling work", labels=["role"])
-        for role in ROLE_QUEUE:
-            workers.add_metric([role], sum(1 for w in broker.workers.values() if w.role == role))
-        yield workers
-        yield counter("planner_tui_sim_requests_in", "Requests generated", broker.requests_in)
-        yield counter("planner_tui_sim_requests_completed", "Requests completed (including errors)", broker.completed)
-        yield gauge("planner_tui_sim_target_requests_per_second", "The load profile's rate now", self.target_rps())
-        yield gauge("planner_tui_sim_generation_lag_seconds", "How far generation runs behind", self.generation_lag_s)
+        broker = self.broker
+        yield from self.measured.families(broker, target_rps=self.target_rps(), generation_lag_s=self.generation_lag_s)
         yield gauge(
             "planner_tui_sim_conserved", "1 while requests_in == completed + in_flight", float(broker.conserved())
         )

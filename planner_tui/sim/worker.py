@@ -20,7 +20,6 @@ import logging
 import os
 import random
 import secrets
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,26 +28,17 @@ from prometheus_client.core import Metric
 
 from planner_tui.sim import auth
 from planner_tui.sim.clock import SimClock
-from planner_tui.sim.exposition import (
-    CONTENT_TYPE_LATEST,
-    DURATION_BUCKETS,
-    ITL_BUCKETS,
-    TTFT_BUCKETS,
-    Histogram,
-    MetricsEndpoint,
-    counter,
-    gauge,
-)
-from planner_tui.sim.gpus import GpuLoad, dcgm_families, visible_gpus
+from planner_tui.sim.exposition import CONTENT_TYPE_LATEST, MetricsEndpoint
+from planner_tui.sim.gpus import visible_gpus
 from planner_tui.sim.http import HttpError, HttpServer, JsonClient, Request, Response
 from planner_tui.sim.perf_model import Engine, EngineRole, PerfParams, Sequence, StepResult
 from planner_tui.sim.process import run_process
+from planner_tui.sim.replica_metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 PULL_WAIT_S = 2.0  # real seconds a pull waits for work (also the heartbeat period when busy)
 RETRY_S = 0.5
-BUSY_WINDOW_S = 5.0  # simulated seconds over which GPU utilisation is averaged
 MAX_CATCH_UP_S = 1.0  # simulated seconds of lateness that later steps make up for
 
 
@@ -84,7 +74,6 @@ class Worker:
         self._token_path = auth.token_path_for_url(options.frontend_url, options.token_file)
         self.ready = False
         self.draining = False
-        self.requests_total = 0
         self._stop = asyncio.Event()
         self._work_added = asyncio.Event()
         self._capacity = asyncio.Event()
@@ -92,13 +81,8 @@ class Worker:
         self._report_failing = False
         self._first_tokens: list[int] = []
         self._completed: list[dict[str, Any]] = []
-        self._steps: deque[tuple[float, float]] = deque()  # (start, end) simulated times
-        self._step_started: float | None = None
-        labels = {"model_name": options.model}
-        self._labels = labels
-        self.ttft = Histogram("vllm:time_to_first_token_seconds", "Time to first token", TTFT_BUCKETS)
-        self.itl = Histogram("vllm:inter_token_latency_seconds", "Inter-token latency", ITL_BUCKETS)
-        self.e2e = Histogram("vllm:e2e_request_latency_seconds", "End-to-end request latency", DURATION_BUCKETS)
+        self.measured = WorkerMetrics(options.role, options.model)
+        self.ttft, self.itl, self.e2e = self.measured.ttft, self.measured.itl, self.measured.e2e
         self._metrics = MetricsEndpoint(self._collect)
         self._pull_client = JsonClient(options.frontend_url)
         self._report_client = JsonClient(options.frontend_url)
@@ -194,30 +178,19 @@ class Worker:
             # (a loaded machine, a high speed-up) is caught up instead of slowing the engine down.
             now = self.clock.now()
             start = planned_end if planned_end is not None and now - planned_end < MAX_CATCH_UP_S else now
-            self._step_started = start
+            self.measured.step_started = start
             planned_end = start + duration
             await self.clock.sleep(planned_end - now)
             now = self.clock.now()
             result = self.engine.finish_step(now)
-            self._steps.append((start, now))
-            self._step_started = None
-            self._record(result, now)
+            self._record(result, start, now)
             if self.engine.wants():
                 self._capacity.set()
 
-    def _record(self, result: StepResult, now: float) -> None:
-        for seq in result.first_tokens:
-            self.ttft.observe(now - seq.received_at)
-            self._first_tokens.append(seq.request_id)
-        if result.decoded:
-            self.itl.observe(result.duration, result.decoded)
-        for seq in [*result.finished, *self.engine.take_failed()]:
-            self.requests_total += 1
-            if seq.error is None and self.role is EngineRole.PREFILL:
-                continue  # reported as a first token; the frontend moves it to the decode queue
-            self.e2e.observe(now - seq.received_at)
-            itl = seq.itl_sum / seq.itl_count if seq.itl_count else None
-            self._completed.append({"id": seq.request_id, "itl_mean_s": itl, "error": seq.error})
+    def _record(self, result: StepResult, start: float, now: float) -> None:
+        report = self.measured.record(result, self.engine.take_failed(), start, now)
+        self._first_tokens.extend(report.first_tokens)
+        self._completed.extend(report.completed)
         if self._first_tokens or self._completed:
             self._outbox_ready.set()
 
@@ -317,34 +290,25 @@ class Worker:
     async def _get_metrics(self, request: Request) -> Response:
         return Response(200, self._metrics.render(), CONTENT_TYPE_LATEST)
 
+    @property
+    def requests_total(self) -> int:
+        """Requests this worker finished (or rejected)."""
+        return self.measured.requests_total
+
     def busy_fraction(self) -> float:
-        """Share of the last :data:`BUSY_WINDOW_S` simulated seconds spent in steps."""
-        now = self.clock.now()
-        start = now - BUSY_WINDOW_S
-        while self._steps and self._steps[0][1] < start:
-            self._steps.popleft()
-        busy = sum(end - max(begin, start) for begin, end in self._steps)
-        if self._step_started is not None:
-            busy += now - max(self._step_started, start)
-        return min(1.0, busy / BUSY_WINDOW_S)
+        """Share of the last few simulated seconds spent in steps (:data:`.replica_metrics.BUSY_WINDOW_S`)."""
+        return self.measured.busy_fraction(self.clock.now())
 
     def _collect(self) -> Iterable[Metric]:
-        engine, labels = self.engine, self._labels
-        yield gauge("vllm:num_requests_running", "Requests in the running batch", engine.num_running, labels)
-        yield gauge("vllm:num_requests_waiting", "Requests waiting in this engine", engine.num_waiting, labels)
-        yield gauge("vllm:kv_cache_usage_perc", "KV-cache usage, 0..1", engine.kv_usage, labels)
-        yield counter("vllm:num_preemptions", "Preempted sequences", engine.preemptions_total, labels)
-        for histogram in (self.ttft, self.itl, self.e2e):
-            yield histogram.family(labels)
-        component = {"dynamo_component": self.role.value, "dynamo_endpoint": "generate"}
-        yield gauge("dynamo_component_inflight_requests", "Requests held by this worker", engine.inflight, component)
-        yield counter("dynamo_component_requests", "Requests this worker finished", self.requests_total, component)
-        yield gauge("planner_tui_sim_worker_ready", "1 once the cold start is over", float(self.ready))
-        if self.options.params.cold_start_s > 0:
-            loaded = min(1.0, self.clock.now() / self.options.params.cold_start_s)
-        else:
-            loaded = 1.0
-        yield from dcgm_families(self.options.gpus, GpuLoad(self.busy_fraction(), loaded, engine.kv_usage))
+        now = self.clock.now()
+        return self.measured.families(
+            self.engine,
+            ready=self.ready,
+            now=now,
+            age_s=now,
+            cold_start_s=self.options.params.cold_start_s,
+            gpus=self.options.gpus,
+        )
 
 
 def serve(options: WorkerOptions) -> None:
