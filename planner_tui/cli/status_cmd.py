@@ -50,12 +50,12 @@ def read_owner_snapshot(owner: OwnerInfo, timeout: float = FEED_TIMEOUT_S) -> di
 
 async def collect_snapshot(namespace: str, graph: GraphConfig | None, samples: int) -> Snapshot:
     """Collect ``samples`` ticks of the running graph of ``namespace`` without changing it; return the last."""
-    from planner_tui.connectors.local import LocalConnector
+    from planner_tui.connectors.factory import observe_graph
     from planner_tui.metrics.collector import Collector
 
-    connector = await LocalConnector.attach(namespace, observe=True)
+    connector, config = await observe_graph(namespace, graph)
     try:
-        collector = Collector(connector, graph or connector.graph)
+        collector = Collector(connector, config)
         try:
             snapshot = await collector.collect_once()
             for _ in range(samples - 1):  # rates and latency windows need more than one reading

@@ -45,6 +45,8 @@ def command_problems(graph: GraphConfig, working_dir: str | None = None) -> list
         if problem:
             problems.append(Problem(("python",), f"{problem}; set python to an interpreter, e.g. a venv's bin/python"))
     for name, comp in graph.components.items():
+        if comp.command is None:
+            continue  # runs elsewhere (Kubernetes): nothing to resolve here; the graph checks require it locally
         ctx = dataclasses.replace(graph.sample_context(name), python=graph.python_path(base))
         try:
             env = {key: ctx.render(value) for key, value in graph.component_env(name).items()}

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from planner_tui.config.connector import ConnectorSettings, LocalSettings, runs_local_processes
 from planner_tui.config.errors import Problem
 from planner_tui.config.planner_settings import (
     MAX_REPLICAS,
@@ -103,7 +104,9 @@ class ComponentConfig(StrictModel):
     sub_component_type: str | None = Field(
         None, description="prefill or decode; defaults to the role for prefill/decode components"
     )
-    command: str = Field(min_length=1, description="executable; placeholders allowed")
+    command: str | None = Field(
+        None, min_length=1, description="executable; placeholders allowed (required when the graph runs locally)"
+    )
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
@@ -237,6 +240,9 @@ class GraphConfig(StrictModel):
         default_factory=dict, description="environment of every component (a component's env overrides it)"
     )
     components: Annotated[dict[str, ComponentConfig], Field(min_length=1)]
+    connector: ConnectorSettings = Field(
+        default_factory=LocalSettings, description="the backend that runs the graph: local, kubernetes or global"
+    )
     planner: PlannerSettings = Field(default_factory=PlannerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     resources: ResourcesSettings = Field(default_factory=ResourcesSettings)
@@ -298,7 +304,15 @@ class GraphConfig(StrictModel):
                     problems.append(
                         Problem(("components", name, "depends_on", i), "a component cannot depend on itself")
                     )
-            texts = [comp.command, *comp.args, *comp.env.values(), comp.metrics_url or "", comp.health_url or ""]
+            if comp.command is None and self.runs_local_processes:
+                problems.append(
+                    Problem(
+                        ("components", name, "command"),
+                        "required key is missing: the executable each replica runs (the graph runs on this "
+                        "machine; a graph whose [connector] kind is 'kubernetes' needs none)",
+                    )
+                )
+            texts = [comp.command or "", *comp.args, *comp.env.values(), comp.metrics_url or "", comp.health_url or ""]
             problems += self._port_reference_problems(("components", name), repr(name), texts)
         problems += self._port_reference_problems(("env",), "the graph's env", list(self.env.values()))
         try:
@@ -338,6 +352,11 @@ class GraphConfig(StrictModel):
                     )
                 )
         return problems
+
+    @property
+    def runs_local_processes(self) -> bool:
+        """True when the graph's replicas are processes on this machine (local execution)."""
+        return runs_local_processes(self.connector)
 
     def min_gpus(self) -> int:
         """GPUs needed to run every component at its minimum."""

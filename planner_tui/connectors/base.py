@@ -1,7 +1,9 @@
 """The protocol every connector (local, kubernetes, global) implements.
 
 A connector knows how to read and change replica state and fetch logs; it knows nothing about
-policies or screens. All methods are coroutines and safe to call concurrently.
+policies or screens. All methods are coroutines and safe to call concurrently. What only some
+backends can do (this host's GPUs, process ids) is in :mod:`planner_tui.connectors.capabilities`;
+:mod:`planner_tui.connectors.factory` builds the connector a graph file names.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ class PlannerConnector(ABC):
         """Current problems with the backend (circusd died, a replica never became ready, ...), shown
         as alerts; empty by default."""
         return []
+
+    @property
+    def label(self) -> str:
+        """What the dashboard header says about the backend ("local", "kubernetes dgd/ns/name",
+        "delegated to http://127.0.0.1:8000"); defaults to :attr:`kind`."""
+        return self.kind
+
+    @property
+    def reachable(self) -> bool:
+        """False while the backend cannot be seen (API server down, service unreachable): the planner
+        then holds instead of acting on a graph it cannot see. True by default."""
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------------
     @abstractmethod
@@ -112,22 +126,6 @@ class PlannerConnector(ABC):
                 }
             )
         return out
-
-    @abstractmethod
-    async def get_system_topology(self) -> dict[str, Any]:
-        """Components as nodes and their dependencies as edges (the data flow)."""
-
-    @abstractmethod
-    async def get_resource_usage(self, component_name: str) -> dict[str, Any]:
-        """Per-replica CPU, memory and GPU use of a component."""
-
-    @abstractmethod
-    async def get_component_metrics(self, component_name: str) -> dict[str, Any]:
-        """The component's serving metrics, per replica, as scraped from its endpoints."""
-
-    @abstractmethod
-    async def get_prefill_queue_metrics(self) -> dict[str, Any]:
-        """Prefill queue depth (total and per worker)."""
 
     # -- operations ------------------------------------------------------------------------------
     @abstractmethod

@@ -23,6 +23,7 @@ from typing import Any
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
 from planner_tui.connectors.base import PlannerConnector
+from planner_tui.connectors.capabilities import has_local_gpus
 from planner_tui.metrics.history import History
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
 from planner_tui.model.components import ComponentState
@@ -55,7 +56,7 @@ def default_sources(connector: PlannerConnector, graph: GraphConfig | None) -> l
     sources.append(EndpointSignalSource(settings, graph))
     simulated = graph is not None and graph.resources.simulated_gpus
     no_gpus = graph is not None and graph.resources.gpus == []  # declared none: NVML is not asked
-    if not simulated and not no_gpus and connector.kind not in ("kubernetes", "global"):
+    if not simulated and not no_gpus and has_local_gpus(connector):
         sources.append(NvmlGpuSource())
     return sources
 
@@ -286,7 +287,7 @@ class Collector:
         usage: dict[str, ReplicaUsage] = {}
         gpu_memory: dict[str, float] = {}
         signals: dict[tuple[str, object, str | None], SignalValue] = {}
-        holders = context.gpu_holders() if self.connector.kind == "local" else {}
+        holders = context.gpu_holders() if has_local_gpus(self.connector) else {}
         local_hosts = (None, "simulated", socket.gethostname())
         for report in reports:
             for gpu in report.gpus or ():

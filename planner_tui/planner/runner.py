@@ -186,6 +186,12 @@ class PlannerRunner:
     async def _apply_audited(self, decision: Decision) -> Decision:
         """Write the intent, apply, write the outcome; nothing is applied when the intent is not written."""
         changes = self._to_apply(decision)
+        if changes and not self.connector.reachable:  # never act on a graph the planner cannot see
+            problems = self.connector.problems
+            unseen = "backend unreachable" + (f": {problems[0]}" if problems else "")
+            refused = self._refuse(decision, changes, unseen)
+            await self._record(refused)
+            return refused
         if changes and self.audit is not None:
             problem = await self._record(decision, INTENT)
             if problem is not None:
@@ -213,7 +219,8 @@ class PlannerRunner:
 
     @staticmethod
     def _refuse(decision: Decision, changes: list[ComponentDecision], problem: str) -> Decision:
-        """``decision`` with ``changes`` marked FAILED: not applied because the audit log was not written."""
+        """``decision`` with ``changes`` marked FAILED and not applied because of ``problem`` (the audit
+        log was not written, the backend cannot be reached)."""
         names = {c.component for c in changes}
         error = f"not applied: {problem}"
         return replace(

@@ -47,10 +47,11 @@ class ObserverError(ConnectionError):
 
 
 class ObservedConnector:
-    """What an observer knows of the owner's connector: its kind and its problems."""
+    """What an observer knows of the owner's connector: its kind, header label and problems."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.label = kind
         self.problems: list[str] = []
 
 
@@ -171,6 +172,7 @@ class GraphObserver:
                 for name, p in pins.items()
             }
             self.connector.problems = [str(p) for p in message.get("problems") or []]
+            self.connector.label = str(message.get("label") or self.connector.kind)
         elif kind == "error":
             self._publish(SessionError(str(message.get("message", ""))))
 
@@ -248,14 +250,12 @@ class GraphObserver:
         """Refused: only the owner changes the simulated load."""
         raise self._refuse("changing the simulated load")
 
-    # -- logs: read-only, from the files ---------------------------------------------------------------
+    # -- logs: read-only, through an observing connector of the graph's backend -----------------------
     async def _log_reader(self) -> PlannerConnector:
         if self._logs is None:
-            if self.connector.kind != "local":
-                raise ObserverError(f"an observer cannot read the logs of a {self.connector.kind} graph")
-            from planner_tui.connectors.local import LocalConnector
+            from planner_tui.connectors.factory import open_connector
 
-            self._logs = await LocalConnector.attach(self.namespace, observe=True)
+            self._logs = await open_connector(self.graph, observe=True)  # read-only: the owner's backend
         return self._logs
 
     async def logs(self, component: str, lines: int = 200) -> list[LogLine]:

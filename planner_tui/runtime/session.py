@@ -101,7 +101,7 @@ class Session:
         Unix socket. Raises :class:`GraphOwnedError` naming the owner when another process holds the
         lease (:func:`planner_tui.runtime.open_graph` attaches as an observer instead).
 
-        ``connector`` defaults to a LocalConnector for the graph's namespace. A read-only session
+        ``connector`` defaults to the backend the graph's ``[connector]`` names (local when absent). A read-only session
         changes nothing: its planner only advises and writes no audit log. ``metrics_interval_s`` and
         ``planner_interval_s`` override the graph's intervals (a sped-up demo).
         """
@@ -114,9 +114,9 @@ class Session:
             if exporter is not None:
                 exporter.start()  # a taken port fails before anything starts
             if connector is None:
-                from planner_tui.connectors.local import LocalConnector
+                from planner_tui.connectors.factory import open_connector
 
-                connector = await LocalConnector.create(graph.namespace, graph=graph)
+                connector = await open_connector(graph)
         except BaseException:
             if exporter is not None:
                 exporter.stop()
@@ -183,6 +183,7 @@ class Session:
                 for name, pin in self.pins.items()
             },
             "problems": list(self.connector.problems),
+            "label": self.connector.label,
         }
 
     def _start(self) -> None:

@@ -47,6 +47,11 @@ class ConnectorInfo(Protocol):
     def kind(self) -> str: ...
 
     @property
+    def label(self) -> str:
+        """What the header says about the backend ("local", "delegated to ADDRESS", ...)."""
+        ...
+
+    @property
     def problems(self) -> list[str]:
         """Current problems with the backend, shown as alerts."""
         ...

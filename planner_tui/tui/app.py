@@ -126,7 +126,7 @@ class DashboardApp(App[None]):
             return HeaderState(namespace, "connecting…", None, self.read_only, None, len(self.alerts()), False)
         next_tick = source.next_tick_at
         owner = source.owner  # an observer: the graph is another process's
-        connector = source.connector.kind + (f" · owned by pid {owner.pid}" if owner is not None else "")
+        connector = source.connector.label + (f" · owned by pid {owner.pid}" if owner is not None else "")
         return HeaderState(
             namespace=source.namespace,
             connector=connector,

@@ -31,9 +31,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class StaticConnector:
-    """Stands in for a connector in the header: only its kind is read."""
+    """Stands in for a connector in the header: its kind and label are read."""
 
     kind: str
+
+    @property
+    def label(self) -> str:
+        """The kind: fixed data has nothing more to say."""
+        return self.kind
 
     @property
     def problems(self) -> list[str]:

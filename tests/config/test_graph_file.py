@@ -97,8 +97,14 @@ mode = "fast"
 
 def test_missing_keys_and_empty_graph() -> None:
     assert problems('namespace = "ns"\n[components.decode]\nrole = "decode"\n') == [
-        "graph.toml: components.decode.command: required key is missing"
+        "graph.toml: components.decode.command: required key is missing: the executable each replica runs "
+        "(the graph runs on this machine; a graph whose [connector] kind is 'kubernetes' needs none)"
     ]
+    # a Kubernetes graph's components run in pods: no command
+    k8s = 'namespace = "ns"\n[connector]\nkind = "kubernetes"\ndgd_name = "g"\n[components.decode]\nrole = "decode"\n'
+    assert parse_graph(k8s, "graph.toml").components["decode"].command is None
+    bad = 'namespace = "ns"\n[connector]\nkind = "cloud"\n[components.decode]\nrole = "decode"\ncommand = "x"\n'
+    assert "connector" in problems(bad)[0] and "kubernetes" in problems(bad)[0]
     assert problems('namespace = "ns"\ncomponents = {}\n') == ["graph.toml: components: must not be empty"]
 
 

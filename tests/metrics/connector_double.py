@@ -32,7 +32,8 @@ def component(name: str, role: str, *replicas: ReplicaState) -> ComponentState:
 
 
 class StaticConnector(PlannerConnector):
-    """Answers ``get_component_states`` from ``states``; ``hold`` makes it hang until set."""
+    """Answers ``get_component_states`` from ``states``; ``hold`` makes it hang until set. Has the
+    :class:`~planner_tui.connectors.capabilities.GpuInventory` capability, as the local connector."""
 
     kind = "local"
 
@@ -66,17 +67,12 @@ class StaticConnector(PlannerConnector):
     async def set_component_replicas(self, targets: list[TargetReplica], blocking: bool = False) -> None:
         self._outside()
 
-    async def get_system_topology(self) -> dict[str, Any]:
-        return dict(self._outside())
+    # GpuInventory: the replicas' GPU indices are this machine's (as a local graph's are)
+    async def gpu_holders(self) -> dict[int, str]:
+        return {g: r.name for s in self.states.values() for r in s.replicas if r.phase.is_live for g in r.gpus}
 
-    async def get_resource_usage(self, component_name: str) -> dict[str, Any]:
-        return dict(self._outside())
-
-    async def get_component_metrics(self, component_name: str) -> dict[str, Any]:
-        return dict(self._outside())
-
-    async def get_prefill_queue_metrics(self) -> dict[str, Any]:
-        return dict(self._outside())
+    async def free_gpus(self) -> list[int]:
+        return []
 
     async def restart_component(self, component_name: str, rolling: bool = True) -> bool:
         return bool(self._outside())

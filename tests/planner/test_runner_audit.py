@@ -90,3 +90,40 @@ async def test_the_intent_is_on_disk_before_the_connector_is_called(tmp_path: Pa
     components = intent["components"]
     assert isinstance(components, list)
     assert [c["outcome"] for c in components if c["component"] == "decode"] == ["pending"]
+
+
+async def test_an_unreachable_backend_is_not_acted_on_and_the_decision_says_why(tmp_path: Path) -> None:
+    """A connector that cannot see its graph (API server down) gets no calls; the decision, in the audit
+    log too, says the backend is unreachable and names the problem; once reachable it is applied."""
+    graph = make_graph()
+    problem = "API server https://127.0.0.1:6443 unreachable: connection refused (retry in 4 s)"
+
+    class Blind(RecordingConnector):
+        seeing = False
+
+        @property
+        def reachable(self) -> bool:
+            return self.seeing
+
+        @property
+        def problems(self) -> list[str]:
+            return [] if self.seeing else [problem]
+
+    connector = Blind(graph)
+    load = Load(connector)  # decode wants one more
+    path = tmp_path / "decisions.jsonl"
+    runner = PlannerRunner(connector, EngineConfig.of(graph), load.snapshot, audit=AuditLog(path), clock=load.now)
+    held = await runner.tick()
+    assert held is not None
+    dec = held.for_component("decode")
+    assert dec is not None and (dec.current, dec.target, dec.outcome) == (1, 2, Outcome.FAILED)
+    assert dec.error == f"not applied: backend unreachable: {problem}"
+    assert connector.calls == []
+    (record,) = list(read_records(path))
+    assert [c["error"] for c in record["components"] if c["component"] == "decode"] == [dec.error]
+
+    connector.seeing = True
+    load.clock += 10
+    applied = await runner.tick()
+    assert applied is not None and applied.for_component("decode").outcome is Outcome.APPLIED  # type: ignore[union-attr]
+    assert len(connector.calls) == 1

@@ -49,6 +49,7 @@ NOT_READY = 'replica decode-0 not ready after 120 s: /health 503 {"status":"notr
 
 class _TroubledConnector:
     kind = "local"
+    label = "local"
 
     @property
     def problems(self) -> list[str]:

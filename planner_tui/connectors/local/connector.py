@@ -396,6 +396,12 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         held = await self.gpu_holders()
         return [g for g in inventory if g not in held]
 
+    async def replica_pids(self, component_name: str) -> dict[str, int]:
+        """Live replica name -> its process id on this machine."""
+        self._component(component_name)
+        state = self.component_states()[component_name]
+        return {r.name: r.pid for r in state.replicas if r.pid is not None and r.phase.is_live}
+
     # -- information -------------------------------------------------------------------------------
     async def get_system_topology(self) -> dict[str, Any]:
         """Components as nodes (role, replicas) and ``depends_on`` as edges, in data-flow direction."""

@@ -103,6 +103,8 @@ def build_watcher(
     if port is not None:
         env["PLANNER_TUI_PORT"] = str(port)
     cwd = os.path.abspath(os.path.expanduser(ctx.render(comp.working_dir))) if comp.working_dir else working_dir
+    if comp.command is None:  # the graph checks require it for local graphs; this guards a hand-built config
+        raise ValueError(f"component {component!r} has no command, so it cannot run as a local process")
     command = ctx.render(comp.command)
     args = [ctx.render(arg) for arg in comp.args]
     executable, problem = resolve_executable(command, env.get("PATH"), cwd)
