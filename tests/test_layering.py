@@ -47,7 +47,9 @@ ALLOWED: dict[str, set[str]] = {
     "loadcontrol": {"loadcontrol", "config", "model", "connectors"},
     "runtime": {"runtime", "config", "model", "connectors", "metrics", "planner", "loadcontrol"},
     # the dashboard sees records, settings and the runtime's seams: never a source, the planner or the sim
-    "tui": {"tui", "config", "model", "runtime"},
+    "tui": {"tui", "config", "model", "runtime", "globalplanner"},
+    # the Global Planner service: executes through the connectors, records with the planner's audit log
+    "globalplanner": {"globalplanner", "config", "model", "connectors", "planner", "runtime"},
     # replica processes stay small: the load-control contract and config/model helpers only
     "sim": {"sim", "loadcontrol", "config", "model"},
 }
