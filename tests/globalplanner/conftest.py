@@ -120,6 +120,6 @@ def two_graphs(tmp_path: Path) -> dict[str, Any]:
 
 def desired(gp: Running, deployment: str) -> dict[str, int]:
     """The deployment's desired replicas as the service's status shows them."""
-    status = httpx.get(f"{gp.base}/status", headers=gp.viewer_headers).json()
+    status = httpx.get(f"{gp.base}/status", headers=gp.viewer_headers, timeout=30).json()
     [found] = [d for d in status["deployments"] if d["key"] == f"default/{deployment}"]
     return {name: c["desired"] for name, c in found["components"].items()}
