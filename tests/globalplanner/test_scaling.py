@@ -112,7 +112,9 @@ def test_unknown_deployments_and_components_are_errors_naming_what_exists(start_
     gp = start_service(environment="local", graphs={"a": two_graphs["a"]})
     unknown = gp.post(scale_body("app-a", "nope", decode=2)).json()
     assert unknown["status"] == "error"
-    assert unknown["message"] == "no deployment default/nope here; this Global Planner runs default/a (start it with --graph nope=FILE)"
+    assert unknown["message"] == (
+        "no deployment default/nope here; this Global Planner runs default/a (start it with --graph nope=FILE)"
+    )
     body = scale_body("app-a", "a") | {"target_replicas": [{"component_name": "encoder", "desired_replicas": 1}]}
     assert "unknown component 'encoder'; the deployment has decode, prefill" in gp.post(body).json()["message"]
     over = gp.post(scale_body("app-a", "a", decode=9)).json()
