@@ -248,6 +248,21 @@ class KubernetesConnector(PlannerConnector):
             status = self._progress
         return f"{text} · {status}" if status else text
 
+    async def changed(self, timeout_s: float) -> bool:
+        """Wait until the watches see the next change (or a watch fails or recovers); False on timeout."""
+        if self._changes is None:
+            raise ConnectorError("the kubernetes connector is not initialized")
+        return await self._changes.wait(timeout_s)
+
+    async def until(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Wait until ``condition()`` holds, re-checked at every change; ConnectorError after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectorError(f"{what}: not seen within {timeout_s:g} s")
+            await self.changed(min(left, 1.0))
+
     # -- state ------------------------------------------------------------------------------------------
     async def get_component_states(self) -> Mapping[str, ComponentState]:
         """Every component's state from the watches (no request)."""
