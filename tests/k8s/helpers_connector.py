@@ -81,9 +81,12 @@ def rbac_without(tmp_path: Path, resource: str, verb: str) -> Path:
     """``examples/k8s/rbac.yaml`` with ``verb`` removed from the rule on ``resource``."""
     docs = list(yaml.safe_load_all((EXAMPLES / "rbac.yaml").read_text(encoding="utf-8")))
     for doc in docs:
-        for rule in doc.get("rules") or ():
+        rules = doc.get("rules") or []
+        for rule in rules:
             if resource in rule["resources"]:
                 rule["verbs"] = [v for v in rule["verbs"] if v != verb]
+        if rules:
+            doc["rules"] = [rule for rule in rules if rule["verbs"]]
     path = tmp_path / f"rbac-without-{verb}.yaml"
     path.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
     return path
