@@ -292,7 +292,11 @@ def main() -> int:
         binary = ensure_kube_apiserver()
     except KubeApiserverUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print(f"fix: {_INSTALL_HINT}; then run python -m tests.k8s.build", file=sys.stderr)
+        print(
+            f"fix the cause above, then run: python -m tests.k8s.build (build log: {build_log_path()}; "
+            f"the Debian packages it needs, {_INSTALL_HINT})",
+            file=sys.stderr,
+        )
         return 1
     print(f"kube-apiserver {KUBE_VERSION}: {binary} ({time.monotonic() - started:.1f} s)")
     return 0
