@@ -91,12 +91,25 @@ class GlobalSettings(StrictModel):
     """``kind = "global"``: scaling decisions go to a Global Planner service, which applies them."""
 
     kind: Literal["global"]
-    address: str = Field(description="the Global Planner's base URL, e.g. http://127.0.0.1:8000")
-    token_file: str | None = Field(None, min_length=1, description="file holding this namespace's bearer token")
-    graph_deployment_name: str | None = Field(
-        None, description="the deployment the requests name; default: the namespace"
+    address: str = Field(description="the Global Planner's base URL, e.g. http://127.0.0.1:8411")
+    global_planner_namespace: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="the service's DYN_NAMESPACE (its endpoints are /<namespace>/GlobalPlanner/...)",
     )
-    k8s_namespace: str | None = Field(None, description="the Kubernetes namespace the requests name")
+    token_file: str | None = Field(
+        None, min_length=1, description="file (0600) holding this namespace's bearer token; none: no Authorization"
+    )
+    graph_deployment_name: str | None = Field(
+        None, description="the deployment the requests name; default: $DYN_PARENT_DGD_K8S_NAME, else the namespace"
+    )
+    k8s_namespace: str | None = Field(
+        None, description="the Kubernetes namespace the requests name; default: $POD_NAMESPACE, else 'default'"
+    )
+    health_interval_s: float = Field(
+        2.0, gt=0, le=3600, description="how often the service's health is checked (the degraded state)"
+    )
     timeout_s: float = Field(10.0, gt=0, le=3600, description="per request")
     retries: int = Field(3, ge=0, le=100, description="retries of a request that failed to get an answer")
     execution: ExecutionSettings = Field(

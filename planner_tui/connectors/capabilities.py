@@ -9,7 +9,10 @@ all of them (its replicas are processes of this machine); a Kubernetes connector
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from planner_tui.model.scaling import PredictedLoad, TargetReplica
 
 
 @runtime_checkable
@@ -67,6 +70,17 @@ class Topology(Protocol):
 
     async def get_system_topology(self) -> dict[str, Any]:
         """``{"namespace", "backend", "nodes", "edges"}``."""
+        ...
+
+
+@runtime_checkable
+class DelegatesScaling(Protocol):
+    """Scaling is applied by a service the connector asks (a Global Planner): the planner's forecast
+    goes with the request and the service's answer comes back for the decision log."""
+
+    async def delegate_replicas(self, targets: list[TargetReplica], predicted_load: PredictedLoad | None) -> str:
+        """Send ``targets`` (with the forecast); the service's answer as one line. Raises like
+        ``set_component_replicas`` when the service refuses or cannot be reached."""
         ...
 
 

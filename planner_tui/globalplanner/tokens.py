@@ -16,7 +16,8 @@ namespace, and a request claiming any other ``caller_namespace`` is refused. Eve
 (as SHA-256 digests, with :func:`hmac.compare_digest`), so the time taken says nothing about which
 entry matched or how much of a token was right.
 
-A planner's own token file (``[connector] token_file``) holds just its token.
+A planner's own token file (``[connector] token_file``) holds just its token (see
+:mod:`planner_tui.connectors.delegate`).
 """
 
 from __future__ import annotations
@@ -26,18 +27,16 @@ import hmac
 import os
 import re
 import secrets
-import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from planner_tui.config.paths import open_private, private_dir
+from planner_tui.config.secrets import SecretFileError, read_private_text
 
 #: the shortest token accepted (new_token makes 43 characters)
 MIN_TOKEN_CHARS = 24
-#: a token file is small; this bounds what reading one may cost
-MAX_TOKEN_FILE_BYTES = 1024 * 1024
 #: names of namespaces and viewers: Dynamo namespaces are letters, digits, '-', '_' and '.'
 CALLER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces (it travels in a header)
@@ -64,38 +63,11 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
-def check_private(path: Path) -> None:
-    """Refuse a token file another user owns or that group or others may read or write."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise TokenFileError(f"token file {path} does not exist") from None
-    except OSError as exc:
-        raise TokenFileError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise TokenFileError(f"token file {path} is not a regular file")
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise TokenFileError(f"token file {path} belongs to uid {st.st_uid}, not to you; use a file of your own")
-    if st.st_mode & 0o077:
-        raise TokenFileError(
-            f"token file {path} is readable or writable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
-
-
 def _read_text(path: Path) -> str:
-    check_private(path)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_TOKEN_FILE_BYTES + 1)
-    except OSError as exc:
-        raise TokenFileError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_TOKEN_FILE_BYTES:
-        raise TokenFileError(f"token file {path} is larger than {MAX_TOKEN_FILE_BYTES} bytes")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TokenFileError(f"token file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+        return read_private_text(path)
+    except SecretFileError as exc:
+        raise TokenFileError(str(exc)) from None
 
 
 def _token_problem(token: object) -> str | None:
@@ -182,16 +154,6 @@ class TokenTable:
             if hmac.compare_digest(digest, candidate):
                 found = caller
         return found
-
-
-def read_client_token(path: str | Path) -> str:
-    """A planner's token file: one token, the file 0600 and its own; :class:`TokenFileError` otherwise."""
-    path = Path(path).expanduser()
-    token = _read_text(path).strip()
-    problem = _token_problem(token)
-    if problem is not None:
-        raise TokenFileError(f"{path}: {problem}")
-    return token
 
 
 def _toml_string(value: str) -> str:

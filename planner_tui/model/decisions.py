@@ -56,7 +56,8 @@ class ComponentDecision:
     ``limits``. ``reason`` is one line a person understands, e.g.
     ``decode 2->3: KV load 0.94 > 0.90 for 3 intervals``. ``verdict`` is the policy's conclusion,
     ``load`` the figure it compared (e.g. KV load per worker) and ``predicted`` any predictions it
-    made (``("request_rate", 12.5)`` pairs), for the dashboard and the exporter.
+    made (``("request_rate", 12.5)`` pairs), for the dashboard and the exporter. ``answer`` is what a
+    delegating backend's service replied when the change was sent to it.
     """
 
     component: str
@@ -72,6 +73,8 @@ class ComponentDecision:
     verdict: Verdict = Verdict.NO_CHANGE
     load: float | None = None
     predicted: tuple[tuple[str, float], ...] = ()
+    #: what the backend answered when it was asked to apply this (a Global Planner's response)
+    answer: str | None = None
 
     @property
     def changes(self) -> bool:

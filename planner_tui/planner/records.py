@@ -120,6 +120,7 @@ def decision_to_dict(decision: Decision) -> dict[str, Any]:
                 "reason": c.reason,
                 "load": number(c.load),
                 "predicted": {k: number(v) for k, v in c.predicted},
+                **({"answer": c.answer} if c.answer is not None else {}),
                 "limits": [
                     {"limit": lim.limit, "before": lim.before, "after": lim.after, "detail": lim.detail}
                     for lim in c.limits
@@ -165,6 +166,7 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
                 verdict=Verdict(c.get("verdict", Verdict.NO_CHANGE.value)),
                 load=parse_number(c.get("load")),
                 predicted=tuple((k, parse_number(v) or 0.0) for k, v in (c.get("predicted") or {}).items()),
+                answer=c.get("answer") if isinstance(c.get("answer"), str) else None,
             )
         )
     return Decision(
@@ -207,4 +209,6 @@ def summary_line(decision: Decision) -> str:
         f"{c.component}={c.target if c.outcome in (Outcome.APPLIED, Outcome.PINNED) else c.current}"
         for c in decision.components
     )
-    return f"{label} | {reasons} | current: {counts}"
+    answers = list(dict.fromkeys(c.answer for c in decision.components if c.answer))
+    told = "".join(f" | {answer}" for answer in answers)  # a delegating backend's service's reply
+    return f"{label} | {reasons} | current: {counts}{told}"

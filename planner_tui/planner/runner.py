@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from planner_tui.connectors.base import PlannerConnector
+from planner_tui.connectors.capabilities import DelegatesScaling
 from planner_tui.model.decisions import ComponentDecision, Decision, Outcome, PlannerMode
-from planner_tui.model.scaling import TargetReplica
+from planner_tui.model.scaling import PredictedLoad, TargetReplica
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.audit import INTENT, AuditLog
 from planner_tui.planner.engine import EngineConfig, plan
@@ -246,7 +247,9 @@ class PlannerRunner:
         if not changes:
             return decision
         results: dict[str, str | None] = {}
-        error = await self._set(changes)
+        answers: dict[str, str] = {}
+        forecast = predicted_load(decision, self.interval_s)
+        error = await self._set(changes, forecast, answers)
         if error is None:
             results = {c.component: None for c in changes}
         elif len(changes) == 1:
@@ -254,24 +257,37 @@ class PlannerRunner:
         else:
             # Tell which change failed: scale-downs first, so their GPUs are free for the scale-ups.
             for change in sorted(changes, key=lambda c: c.target - c.current):
-                results[change.component] = await self._set([change])
+                results[change.component] = await self._set([change], forecast, answers)
         updated = []
         for c in decision.components:
             if c.component not in results:
                 updated.append(c)
                 continue
             failure = results[c.component]
+            answered = replace(c, answer=answers[c.component]) if c.component in answers else c
             if failure is None:
-                updated.append(c if c.outcome is Outcome.PINNED else replace(c, outcome=Outcome.APPLIED))
+                updated.append(answered if c.outcome is Outcome.PINNED else replace(answered, outcome=Outcome.APPLIED))
             else:
-                updated.append(replace(c, outcome=Outcome.FAILED, error=failure))
+                updated.append(replace(answered, outcome=Outcome.FAILED, error=failure))
         return replace(decision, components=tuple(updated))
 
-    async def _set(self, changes: list[ComponentDecision]) -> str | None:
-        """Apply ``changes``; the error text, or None when the connector accepted them."""
+    async def _set(
+        self, changes: list[ComponentDecision], forecast: PredictedLoad | None, answers: dict[str, str]
+    ) -> str | None:
+        """Apply ``changes``; the error text, or None when the connector accepted them.
+
+        A connector that delegates scaling to a service gets the planner's forecast with the targets,
+        and its service's answer goes into ``answers`` (by component) for the decision log.
+        """
         targets = [TargetReplica(component_name=c.component, desired_replicas=c.target) for c in changes]
         try:
-            await asyncio.wait_for(self.connector.set_component_replicas(targets), timeout=self.apply_timeout_s)
+            if isinstance(self.connector, DelegatesScaling):
+                answer = await asyncio.wait_for(
+                    self.connector.delegate_replicas(targets, forecast), timeout=self.apply_timeout_s
+                )
+                answers.update({c.component: answer for c in changes})
+            else:
+                await asyncio.wait_for(self.connector.set_component_replicas(targets), timeout=self.apply_timeout_s)
         except TimeoutError:
             return f"the connector did not answer within {self.apply_timeout_s:g} s"
         except asyncio.CancelledError:
@@ -280,6 +296,24 @@ class PlannerRunner:
             log.warning("applying %s failed: %s", ", ".join(t.component_name or "" for t in targets), exc)
             return str(exc) or type(exc).__name__
         return None
+
+
+def predicted_load(decision: Decision, interval_s: float) -> PredictedLoad | None:
+    """The decision's forecast as a Global Planner's ``predicted_load``, None when no policy predicted.
+
+    ``num_requests`` is the requests predicted over one adjustment interval (the predicted request
+    rate times the interval, as upstream's planner counts them); ``isl`` and ``osl`` are the predicted
+    mean input and output lengths in tokens.
+    """
+    for c in decision.components:
+        predicted = dict(c.predicted)
+        if "request_rate" in predicted:
+            return PredictedLoad(
+                num_requests=predicted["request_rate"] * interval_s,
+                isl=predicted.get("isl"),
+                osl=predicted.get("osl"),
+            )
+    return None
 
 
 def _change(decision: ComponentDecision) -> str:

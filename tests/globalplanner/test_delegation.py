@@ -1,0 +1,107 @@
+"""End to end: the demo graph's planner delegates to a local-environment Global Planner that runs the
+demo's real processes; and the global connector's degraded state when the service is away."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from planner_tui.config import GraphConfig, validate_graph
+from planner_tui.connectors.errors import ConnectorError
+from planner_tui.globalplanner.tokens import add_token, new_token
+from planner_tui.model import Outcome
+from planner_tui.planner.audit import audit_path_for, read_records
+from planner_tui.planner.records import summary_line
+from planner_tui.runtime import Session
+from tests.globalplanner.conftest import NS
+from tests.runtime.conftest import next_decision
+from tests.runtime.test_demo_e2e import sped_up_demo
+
+
+def delegating(graph: GraphConfig, address: str, token_file: Path | None) -> GraphConfig:
+    """``graph`` with ``[connector] kind = "global"`` pointing at the service (local execution)."""
+    data = graph.model_dump(mode="json", exclude_none=True)
+    data["connector"] = {
+        "kind": "global",
+        "address": address,
+        "global_planner_namespace": NS,
+        "graph_deployment_name": "demo",
+        "timeout_s": 10,
+        "retries": 2,
+        "health_interval_s": 0.25,
+    } | ({"token_file": str(token_file)} if token_file else {})
+    return validate_graph(data)
+
+
+async def test_the_demo_planner_delegates_scaling_to_the_global_planner(start_service, tmp_path, open_session) -> None:
+    demo = sped_up_demo("gp-demo")
+    server_tokens, client_token = tmp_path / "tokens.toml", tmp_path / "gp-demo.token"
+    token = new_token()
+    add_token(server_tokens, "namespace", "gp-demo", token)
+    client_token.write_text(token + "\n")
+    os.chmod(client_token, 0o600)
+    gp = start_service(environment="local", graphs={"demo": demo}, token_file=server_tokens, rate_per_s=50)
+
+    graph = delegating(demo, gp.url, client_token)
+    session: Session = await open_session(graph)
+    assert session.connector.label == f"delegated to {gp.url}"
+    events = session.subscribe()
+    await session.scale_load(3.0)  # the dashboard's load key, through the sim frontend
+
+    def decode_up(decision) -> bool:  # type: ignore[no-untyped-def]
+        dec = decision.for_component("decode")
+        return dec is not None and dec.target > dec.current and dec.outcome is Outcome.APPLIED
+
+    up = await next_decision(events, decode_up, timeout=90, what="decode scaled up through the Global Planner")
+    dec = up.for_component("decode")
+    assert dec is not None and dec.answer is not None
+    assert dec.answer.startswith("Global Planner: success: Scaled demo successfully (")
+    assert f"decode={dec.target}" in dec.answer
+    assert dec.answer in summary_line(up)
+
+    # the service, not the planner, started the new worker: a real process the planner now sees
+    states = await session.connector.get_component_states()
+    assert states["decode"].desired_replicas >= dec.target
+    assert all(r.pid for r in states["decode"].replicas)
+    # both sides recorded it: the planner's decision with the answer, the service's request with its caller
+    planner_records = list(read_records(audit_path_for(graph)))
+    assert any(c.get("answer") == dec.answer for r in planner_records for c in r["components"])
+    served = [r for r in gp.records() if r.get("caller") == "gp-demo" and r["status"] == "success"]
+    assert served and served[0]["request"]["target_replicas"][0]["sub_component_type"] == "decode"
+    assert served[0]["request"]["caller_namespace"] == "gp-demo"
+
+    # closing the planner leaves the graph to the service: its processes keep running
+    await session.close()
+    after = await gp.service.registry.deployments[0].connector.get_component_states()
+    assert after["decode"].ready_replicas >= 1 and after["frontend"].ready_replicas == 1
+
+
+async def test_without_the_service_the_connector_is_degraded_and_the_planner_holds(
+    start_service, tmp_path, open_session
+) -> None:
+    demo = sped_up_demo("gp-away")
+    gp = start_service(environment="local", graphs={"demo": demo}, stop_graphs=False)
+    graph = delegating(demo, gp.url, None)
+    session: Session = await open_session(graph)
+    connector = session.connector
+    assert connector.reachable and connector.problems == []
+
+    address = gp.url
+    gp.thread.stop()  # the service goes away; its graph keeps running (--keep-graphs)
+    events = session.subscribe()
+
+    def refused(decision) -> bool:  # type: ignore[no-untyped-def]
+        return any(
+            c.outcome is Outcome.FAILED and "backend unreachable" in (c.error or "") for c in decision.components
+        )
+
+    await session.scale_load(3.0)
+    held = await next_decision(events, refused, timeout=90, what="the planner holding while the service is away")
+    assert not connector.reachable
+    assert any(f"the Global Planner at {address} does not answer" in p for p in connector.problems)
+    failed = [c for c in held.components if c.outcome is Outcome.FAILED]
+    assert failed and failed[0].error is not None and "does not answer" in failed[0].error
+    with pytest.raises(ConnectorError, match="did not answer after 3 tries"):
+        await connector.set_component_replicas([])
