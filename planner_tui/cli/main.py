@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "config": "planner_tui.cli.config_cmd:config_group",
     "decisions": "planner_tui.cli.decisions_cmd:decisions",
     "dashboard": "planner_tui.cli.dashboard_cmd:dashboard",
+    "gpus": "planner_tui.cli.gpus_cmd:gpus",
     "sim": "planner_tui.cli.sim_cmd:sim_group",
     "status": "planner_tui.cli.status_cmd:status",
     "plan": "planner_tui.cli.plan_cmd:plan",

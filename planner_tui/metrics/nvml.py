@@ -13,6 +13,7 @@ instead of the system's ``libnvidia-ml.so.1``.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 
 import pynvml
 
-from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
+from planner_tui.model.gpus import EccErrors, GpuOrigin, GpuProcess, GpuSample, MigDevice
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,18 @@ T = TypeVar("T")
 _NOT_AVAILABLE = (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND, pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
 # errors saying a device will never answer a query (no fan on a passively cooled GPU, an old driver)
 _NOT_SUPPORTED = (pynvml.NVML_ERROR_NOT_SUPPORTED, *_NOT_AVAILABLE)
+#: clocks event (throttle) reason bits, as nvidia-smi -q names them
+THROTTLE_REASONS: tuple[tuple[int, str], ...] = (
+    (0x1, "idle"),
+    (0x2, "applications clocks"),
+    (0x4, "sw power cap"),
+    (0x8, "hw slowdown"),
+    (0x10, "sync boost"),
+    (0x20, "sw thermal"),
+    (0x40, "hw thermal"),
+    (0x80, "hw power brake"),
+    (0x100, "display clock"),
+)
 
 
 class NvmlUnavailable(Exception):
@@ -60,11 +73,12 @@ class _NvmlState:
 class _Device:
     """One GPU's handle, its fixed identity, and the queries it answered "not supported"."""
 
-    __slots__ = ("handle", "name", "unsupported", "uuid")
+    __slots__ = ("handle", "last_process_sample", "name", "unsupported", "uuid")
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
         self.unsupported: set[str] = set()
+        self.last_process_sample = 0  # µs timestamp of the newest process utilisation sample seen
         self.name = _optional(lambda: _text(pynvml.nvmlDeviceGetName(handle)))
         self.uuid = _optional(lambda: _text(pynvml.nvmlDeviceGetUUID(handle)))
 
@@ -204,8 +218,11 @@ def _list_processes(device: _Device, versions: tuple[str, ...]) -> list[Any] | N
     return None
 
 
-def _device_processes(device: _Device) -> list[GpuProcess] | None:
-    """Compute and graphics processes on one GPU (memory summed per pid), None if not supported."""
+def _device_processes(device: _Device, with_utilization: bool = False) -> list[GpuProcess] | None:
+    """Compute and graphics processes on one GPU (memory summed per pid), None if not supported.
+
+    ``with_utilization`` also asks each process's SM utilisation since the previous call.
+    """
     processes: dict[int, GpuProcess] = {}
     found = False
     for versions in _PROCESS_QUERIES:
@@ -218,8 +235,43 @@ def _device_processes(device: _Device) -> list[GpuProcess] | None:
             previous = processes.get(int(proc.pid))
             if previous is not None and previous.used_memory_mib is not None and used is not None:
                 used += previous.used_memory_mib
-            processes[int(proc.pid)] = GpuProcess(pid=int(proc.pid), used_memory_mib=used)
-    return list(processes.values()) if found else None
+            instance = getattr(proc, "gpuInstanceId", None)
+            if instance is None or instance >= 0xFFFFFFFF:  # NVML's "not in a MIG instance"
+                instance = None
+            processes[int(proc.pid)] = GpuProcess(pid=int(proc.pid), used_memory_mib=used, gpu_instance=instance)
+    if not found:
+        return None
+    if with_utilization and processes:
+        sm = _process_sm_utilization(device)
+        if sm is not None:
+            processes = {
+                pid: dataclasses.replace(proc, sm_util_pct=sm.get(pid, 0.0)) for pid, proc in processes.items()
+            }
+    return list(processes.values())
+
+
+def _process_sm_utilization(device: _Device) -> dict[int, float] | None:
+    """pid -> SM utilisation (%) over the samples since the previous call; None when NVML cannot say.
+
+    A process without a sample in that window did not run on the SMs: it reads 0.
+    """
+    if "process utilization" in device.unsupported:
+        return None
+    try:
+        samples = pynvml.nvmlDeviceGetProcessUtilization(device.handle, device.last_process_sample)
+    except (pynvml.NVMLError, pynvml.NVMLLibraryMismatchError) as exc:
+        value = getattr(exc, "value", None)
+        if value == pynvml.NVML_ERROR_NOT_FOUND:
+            return {}  # no sample since the last call: nothing ran on the SMs
+        if value in _NOT_SUPPORTED:
+            device.unsupported.add("process utilization")
+        log.debug("NVML process utilization not available: %s", exc)
+        return None
+    found: dict[int, float] = {}
+    for sample in samples:
+        device.last_process_sample = max(device.last_process_sample, int(sample.timeStamp))
+        found[int(sample.pid)] = max(found.get(int(sample.pid), 0.0), float(sample.smUtil))
+    return found
 
 
 def process_gpu_memory() -> dict[int, float]:
@@ -254,6 +306,67 @@ def _memory(device: _Device) -> Any:
                 _state.memory_v2 = False  # this driver has no v2: stop asking
             log.debug("nvmlDeviceGetMemoryInfo_v2 failed: %s", exc)
     return device.ask("memory", lambda: pynvml.nvmlDeviceGetMemoryInfo(handle))
+
+
+def _throttle_reasons(device: _Device) -> tuple[str, ...] | None:
+    """Why the clocks are held down now (nvmlDeviceGetCurrentClocksEventReasons, or its older name)."""
+    handle = device.handle
+    mask = None
+    for name in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+        query = getattr(pynvml, name, None)
+        if query is not None and name not in device.unsupported:
+            mask = device.ask(name, lambda q=query: q(handle))  # type: ignore[misc]
+            if mask is not None or name not in device.unsupported:
+                break  # answered, or failed for another reason than a missing entry point
+    if mask is None:
+        return None
+    return tuple(label for bit, label in THROTTLE_REASONS if mask & bit)
+
+
+def _ecc(device: _Device) -> EccErrors | None:
+    """Corrected and uncorrected ECC errors, volatile and aggregate; None without ECC."""
+    handle = device.handle
+    counts: list[int | None] = []
+    for counter in (pynvml.NVML_VOLATILE_ECC, pynvml.NVML_AGGREGATE_ECC):
+        for kind in (pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED):
+            if "ecc" in device.unsupported:
+                return None
+            counts.append(device.ask("ecc", lambda k=kind, c=counter: pynvml.nvmlDeviceGetTotalEccErrors(handle, k, c)))  # type: ignore[misc]
+    if all(count is None for count in counts):
+        return None
+    return EccErrors(*counts)
+
+
+def _mig(device: _Device) -> tuple[bool | None, tuple[MigDevice, ...]]:
+    """The GPU's MIG mode (None: not supported) and its MIG devices."""
+    handle = device.handle
+    mode = device.ask("MIG mode", lambda: pynvml.nvmlDeviceGetMigMode(handle))
+    if mode is None:
+        return None, ()
+    enabled = mode[0] == pynvml.NVML_DEVICE_MIG_ENABLE
+    if not enabled:
+        return False, ()
+    count = device.ask("MIG count", lambda: pynvml.nvmlDeviceGetMaxMigDeviceCount(handle)) or 0
+    found: list[MigDevice] = []
+    for index in range(count):
+        try:
+            mig = pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, index)
+        except pynvml.NVMLError as exc:
+            if getattr(exc, "value", None) != pynvml.NVML_ERROR_NOT_FOUND:  # an empty slot: no MIG device
+                log.debug("MIG device %d of a GPU cannot be read: %s", index, exc)
+            continue
+        memory = _optional(lambda m=mig: pynvml.nvmlDeviceGetMemoryInfo(m))  # type: ignore[misc]
+        found.append(
+            MigDevice(
+                index=index,
+                name=_optional(lambda m=mig: _text(pynvml.nvmlDeviceGetName(m))),  # type: ignore[misc]
+                uuid=_optional(lambda m=mig: _text(pynvml.nvmlDeviceGetUUID(m))),  # type: ignore[misc]
+                gpu_instance=_optional(lambda m=mig: int(pynvml.nvmlDeviceGetGpuInstanceId(m))),  # type: ignore[misc]
+                memory_used_mib=None if memory is None else memory.used / _MIB,
+                memory_total_mib=None if memory is None else memory.total / _MIB,
+            )
+        )
+    return True, tuple(found)
 
 
 def _text(value: bytes | str) -> str:
@@ -291,7 +404,8 @@ def read_gpu(index: int, now: float | None = None) -> GpuSample:
     limit_mw = ask("power limit", lambda: pynvml.nvmlDeviceGetEnforcedPowerLimit(handle))
     fan = ask("fan", lambda: pynvml.nvmlDeviceGetFanSpeed(handle))
     sm_clock = ask("SM clock", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
-    processes = _device_processes(device) or []
+    processes = _device_processes(device, with_utilization=True) or []
+    mig_mode, mig_devices = _mig(device)
     return GpuSample(
         index=index,
         origin=GpuOrigin.NVML,
@@ -307,6 +421,10 @@ def read_gpu(index: int, now: float | None = None) -> GpuSample:
         fan_pct=None if fan is None else float(fan),
         sm_clock_mhz=None if sm_clock is None else float(sm_clock),
         processes=tuple(sorted(processes, key=lambda p: p.pid)),
+        throttle_reasons=_throttle_reasons(device),
+        ecc=_ecc(device),
+        mig_mode=mig_mode,
+        mig_devices=mig_devices,
     )
 
 

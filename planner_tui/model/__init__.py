@@ -9,7 +9,7 @@ from planner_tui.model.decisions import (
     PlannerMode,
     Verdict,
 )
-from planner_tui.model.gpus import GpuOrigin, GpuProcess, GpuSample
+from planner_tui.model.gpus import EccErrors, GpuOrigin, GpuProcess, GpuSample, MigDevice
 from planner_tui.model.logs import LogLine
 from planner_tui.model.replicas import Phase, ReplicaState, ReplicaUsage
 from planner_tui.model.scaling import PredictedLoad, ScaleRequest, ScaleResponse, TargetReplica
@@ -21,12 +21,14 @@ __all__ = [
     "ComponentSpec",
     "ComponentState",
     "Decision",
+    "EccErrors",
     "GpuOrigin",
     "GpuProcess",
     "GpuSample",
     "HostSample",
     "LimitApplied",
     "LogLine",
+    "MigDevice",
     "Outcome",
     "Phase",
     "PlannerMode",

@@ -16,11 +16,41 @@ class GpuOrigin(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GpuProcess:
-    """A process holding GPU memory, mapped to a replica name when the pid is one of ours."""
+    """A process holding GPU memory, mapped to a replica name when the pid is one of ours (or one of
+    their descendants); ``replica`` None is someone else's process ("other")."""
 
     pid: int
     used_memory_mib: float | None
     replica: str | None = None
+    sm_util_pct: float | None = None  # share of the SM time over the last interval; None: NVML cannot say
+    gpu_instance: int | None = None  # the MIG GPU instance it runs in, when the GPU is in MIG mode
+
+
+@dataclass(frozen=True, slots=True)
+class MigDevice:
+    """One MIG device (a slice of a GPU in MIG mode)."""
+
+    index: int  # MIG device index within its GPU
+    name: str | None = None
+    uuid: str | None = None
+    gpu_instance: int | None = None
+    memory_used_mib: float | None = None
+    memory_total_mib: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EccErrors:
+    """ECC error counts: volatile (since the driver loaded) and aggregate (over the GPU's life)."""
+
+    corrected_volatile: int | None = None
+    uncorrected_volatile: int | None = None
+    corrected_aggregate: int | None = None
+    uncorrected_aggregate: int | None = None
+
+    @property
+    def uncorrected(self) -> int:
+        """Uncorrected errors since the driver loaded (0 when unknown): any is worth an alert."""
+        return self.uncorrected_volatile or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +73,11 @@ class GpuSample:
     sm_clock_mhz: float | None = None
     processes: tuple[GpuProcess, ...] = ()
     holders: tuple[str, ...] = ()  # replica names the connector assigned this GPU to
+    #: why the clocks are held down now ("sw power cap", "hw thermal", ...); () none; None unknown
+    throttle_reasons: tuple[str, ...] | None = None
+    ecc: EccErrors | None = None  # None: the GPU has no ECC (or NVML cannot say)
+    mig_mode: bool | None = None  # None: the GPU does not support MIG
+    mig_devices: tuple[MigDevice, ...] = ()
 
     @property
     def simulated(self) -> bool:

@@ -19,6 +19,18 @@ from tests.metrics.http_fixtures import MetricsServer
 
 FAKE_NVML_SOURCE = Path(__file__).with_name("fake_nvml.c")
 TARGET_SCRIPT = Path(__file__).with_name("metrics_target.py")
+#: the environment variables the fake library reads (see fake_nvml.c)
+FAKE_NVML_VARIABLES = (
+    "FAKE_NVML_GPU_COUNT",
+    "FAKE_NVML_INIT_ERROR",
+    "FAKE_NVML_UNSUPPORTED",
+    "FAKE_NVML_UTIL",
+    "FAKE_NVML_PROCESSES",
+    "FAKE_NVML_NAME",
+    "FAKE_NVML_MIG",
+    "FAKE_NVML_THROTTLE",
+    "FAKE_NVML_ECC",
+)
 
 
 @pytest.fixture
@@ -58,7 +70,7 @@ def minimal_nvml_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake_nvml(fake_nvml_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """NVML through the real bindings over the fake library; back to the system library afterwards."""
-    for name in ("FAKE_NVML_GPU_COUNT", "FAKE_NVML_INIT_ERROR", "FAKE_NVML_UNSUPPORTED", "FAKE_NVML_PROCESSES"):
+    for name in FAKE_NVML_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(nvml.LIBRARY_ENV, raising=False)
     nvml.use_library(fake_nvml_path)

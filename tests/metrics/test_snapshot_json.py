@@ -16,10 +16,12 @@ from planner_tui.metrics.snapshot_json import (
 from planner_tui.model import (
     ComponentSpec,
     ComponentState,
+    EccErrors,
     GpuOrigin,
     GpuProcess,
     GpuSample,
     HostSample,
+    MigDevice,
     Phase,
     ReplicaState,
     ReplicaUsage,
@@ -75,7 +77,9 @@ def test_snapshot_round_trips_through_json() -> None:
     gpu = data["gpus"][0]
     assert gpu["origin"] == "simulated" and gpu["simulated"] is True and gpu["memory_fraction"] == 0.25
     assert gpu["utilization_pct"] is None  # NaN is not JSON
-    assert gpu["processes"] == [{"pid": 42, "used_memory_mib": 10.0, "replica": "decode-1"}]
+    assert gpu["processes"] == [
+        {"pid": 42, "used_memory_mib": 10.0, "replica": "decode-1", "sm_util_pct": None, "gpu_instance": None}
+    ]
     assert data["host"]["load_average"] == [0.1, 0.2, 0.3]
     assert data["usage"]["decode-1"]["threads"] == 3
     assert data["errors"][0].startswith("frontend-0")
@@ -88,7 +92,21 @@ def test_snapshot_from_dict_gives_back_the_snapshot() -> None:
         namespace="demo",
         components={"decode": ComponentState(ComponentSpec("decode", "decode", "decode", 1, 4, 1), 1, (replica,))},
         signals=(SignalValue("decode", Signal.KV_USAGE, 0.5, 123.0, stale=True, source="scrape"),),
-        gpus=(GpuSample(3, GpuOrigin.NVML, 123.5, utilization_pct=7.0, holders=("decode-1",)),),
+        gpus=(
+            GpuSample(
+                3,
+                GpuOrigin.NVML,
+                123.5,
+                name="NVIDIA H100",
+                utilization_pct=7.0,
+                holders=("decode-1",),
+                processes=(GpuProcess(42, 10.0, "decode-1", sm_util_pct=35.0, gpu_instance=1),),
+                throttle_reasons=("sw power cap",),
+                ecc=EccErrors(1, 0, 5, 0),
+                mig_mode=True,
+                mig_devices=(MigDevice(0, "MIG 1g.10gb", "MIG-1", 1, 100.0, 10240.0),),
+            ),
+        ),
         host=HostSample(cpu_percent=3.0, load_average=(0.1, 0.2, 0.3)),
         usage={"decode-1": ReplicaUsage(cpu_percent=1.5, rss_bytes=1024)},
         late_ticks=2,

@@ -19,6 +19,7 @@ from planner_tui.tui.actions import ACTIONS, bindings, find, refusal
 from planner_tui.tui.capacity import gpu_headroom
 from planner_tui.tui.screens.confirm_dialog import ConfirmDialog
 from planner_tui.tui.screens.details_screen import DetailsScreen, details_text
+from planner_tui.tui.screens.gpu_details_screen import GpuDetailsScreen, gpu_details_text
 from planner_tui.tui.screens.log_screen import LogScreen
 from planner_tui.tui.screens.scale_dialog import ScaleDialog
 from planner_tui.tui.trends import WINDOWS_S
@@ -312,6 +313,10 @@ class MainScreen(Screen[None]):
             return
         text = details_text(state.name, app.graph, app.snapshot, app.decisions, app.clock())
         self.app.push_screen(DetailsScreen(state.name, text))
+
+    def action_gpu_details(self) -> None:
+        """Describe every GPU: processes, MIG devices, throttle reasons, ECC errors."""
+        self.app.push_screen(GpuDetailsScreen(gpu_details_text(self.dashboard.snapshot)))
 
     def action_cycle_window(self) -> None:
         """1 -> 5 -> 15 minute chart window."""
