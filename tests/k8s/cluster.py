@@ -67,9 +67,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when ``parent`` dies, even by SIGKILL."""
+
+    def preexec() -> None:  # runs in the child between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl: nobody would stop this child
+            os._exit(1)
+
+    return preexec
 
 
 def _log_tail(path: Path, chars: int = 3000) -> str:
@@ -93,7 +100,7 @@ class _Process:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if main else None,
+                preexec_fn=_die_with(os.getpid()) if main else None,
             )
 
     @property
@@ -200,8 +207,14 @@ class KubeCluster:
             self._start_etcd()
             self.timings["etcd"] = time.monotonic() - phase
             phase = time.monotonic()
-            self.port = free_port()
-            self.start_apiserver()
+            for attempt in range(3):  # a port taken between free_port() and the apiserver's bind: another
+                self.port = free_port()
+                try:
+                    self.start_apiserver()
+                    break
+                except ClusterError as exc:
+                    if attempt == 2 or "address already in use" not in str(exc):
+                        raise
             self.timings["apiserver"] = time.monotonic() - phase
             phase = time.monotonic()
             for path in self.crds:

@@ -6,10 +6,16 @@ connector relies on (schema validation, the scale subresource, RBAC, the log pro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.k8s.cluster import ClusterError, KubeCluster
+from tests.k8s.cluster import REPO_ROOT, ClusterError, KubeCluster
 from tests.k8s.kubelet import FakeKubelet
 from tests.k8s.operator import DGD_PLURAL, DGDSA_PLURAL, GROUP, VERSION, Operator, adapter_name
 
@@ -321,3 +327,72 @@ def test_close_stops_both_processes(kube_apiserver_binary: Path, tmp_path: Path)
         assert all(pid is not None and psutil.pid_exists(pid) for pid in pids)
     assert not any(psutil.pid_exists(pid) for pid in pids if pid is not None)
     assert not workdir.exists()
+
+
+_CHILD = """
+import sys, time
+from pathlib import Path
+from tests.k8s.cluster import KubeCluster
+cluster = KubeCluster(Path(sys.argv[1]), workdir=Path(sys.argv[2]), crds=[]).start()
+print(cluster.etcd_pid, cluster.apiserver_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _cluster_process(binary: Path, workdir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(binary), str(workdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _gone(pids: list[int], timeout: float = 15.0) -> list[int]:
+    """The pids still alive (zombies count as gone) after up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+        time.sleep(0.05)
+    return alive
+
+
+def test_a_killed_test_process_takes_its_servers_along(kube_apiserver_binary: Path, tmp_path: Path) -> None:
+    child = _cluster_process(kube_apiserver_binary, tmp_path / "work")
+    try:
+        assert child.stdout is not None
+        pids = [int(pid) for pid in child.stdout.readline().split()]
+        assert len(pids) == 2, child.stderr.read() if child.stderr else ""
+        child.kill()  # SIGKILL: no Python cleanup runs; PR_SET_PDEATHSIG stops etcd and kube-apiserver
+        child.wait(10)
+        assert _gone(pids) == []
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def test_ctrl_c_while_starting_stops_what_was_started(kube_apiserver_binary: Path, tmp_path: Path) -> None:
+    child = _cluster_process(kube_apiserver_binary, tmp_path / "work")
+    try:
+        parent = psutil.Process(child.pid)
+        deadline = time.monotonic() + 30
+        servers: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(servers) < 2:  # etcd up, kube-apiserver starting
+            servers = [p for p in parent.children() if p.name() in ("etcd", "kube-apiserver")]
+            time.sleep(0.02)
+        assert len(servers) == 2, "the cluster's processes did not start"
+        child.send_signal(signal.SIGINT)  # to the Python process only: its own cleanup must stop both
+        _, stderr = child.communicate(timeout=30)
+        assert "KeyboardInterrupt" in stderr
+        assert _gone([p.pid for p in servers], timeout=1.0) == []
+    finally:
+        child.kill()
+        child.wait(10)
