@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 LINE_MAX = 16 * 1024
 STOP_WAIT_S = 3.0
+#: (connect, read) seconds of a log stream: a log quiet for longer is asked for again
+FOLLOW_TIMEOUT = (3.0, 300.0)
 
 
 def parse_line(component: str, pod: str, raw: bytes, gone: bool = False) -> LogLine:
@@ -106,24 +108,41 @@ class PodLogFollower:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        params: dict[str, Any] = {"follow": True, "timestamps": True, "_request_timeout": (3.0, None)}
-        if not self.from_start:
-            params["tail_lines"] = 0
-        try:
-            self._response = self.api.pod_log(self.pod, container=self.container, **params)
-            if self._stopping.is_set():
-                return
-            for raw in response_lines(self._response):
-                self.deliver(parse_line(self.component, self.pod, raw))
-        except Exception as exc:  # the follower reports, the screen goes on
-            if not self._stopping.is_set():
+        tail_from_now = not self.from_start
+        while not self._stopping.is_set():
+            params: dict[str, Any] = {"follow": True, "timestamps": True, "_request_timeout": FOLLOW_TIMEOUT}
+            if tail_from_now:
+                params["tail_lines"] = 0
+            try:
+                self._response = self.api.pod_log(self.pod, container=self.container, **params)
+                if self._stopping.is_set():
+                    return
+                for raw in response_lines(self._response):
+                    self.deliver(parse_line(self.component, self.pod, raw))
+                return  # the log ended: the container exited (a restart is followed anew)
+            except Exception as exc:  # the follower reports, the screen goes on
+                if self._stopping.is_set():
+                    return
+                if _is_read_timeout(exc):  # a quiet log: ask again from now on
+                    tail_from_now = True
+                    continue
                 self.error = str(
                     explain(exc, "get", POD_LOGS, f"the log of pod {self.pod}", self.api.server, self.api.namespace)
                 )
                 log.info("following %s: %s", self.pod, self.error)
-        finally:
-            if self._response is not None:
-                close_response(self._response)
+                return
+            finally:
+                if self._response is not None:
+                    close_response(self._response)
+                    self._response = None
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    import urllib3
+
+    return isinstance(exc, urllib3.exceptions.ReadTimeoutError) or isinstance(
+        getattr(exc, "reason", None), urllib3.exceptions.ReadTimeoutError
+    )
 
 
 async def follow_logs(
