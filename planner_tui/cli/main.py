@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "gpus": "planner_tui.cli.gpus_cmd:gpus",
     "sim": "planner_tui.cli.sim_cmd:sim_group",
     "status": "planner_tui.cli.status_cmd:status",
+    "global-planner": "planner_tui.cli.global_planner_cmd:global_planner_group",
     "plan": "planner_tui.cli.plan_cmd:plan",
 }
 

@@ -10,8 +10,11 @@ next start adopts them through their state files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import threading
+from collections.abc import Generator
 
 import uvicorn
 
@@ -35,9 +38,26 @@ def uvicorn_config(service: GlobalPlanner, *, log_level: str = "warning", port: 
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM or Ctrl-C it shut down for gracefully is an exit 0
+    (uvicorn raises the signal again once stopped, which would end the process with -15)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 def serve(service: GlobalPlanner, *, log_level: str = "warning") -> None:
     """Run until Ctrl-C or SIGTERM; raises SystemExit(1) when the service could not start."""
-    server = uvicorn.Server(uvicorn_config(service, log_level=log_level))
+    server = _Server(uvicorn_config(service, log_level=log_level))
     server.run()
     if not server.started:
         raise SystemExit(1)
