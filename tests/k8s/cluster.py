@@ -477,6 +477,8 @@ class KubeCluster:
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
                 f"--initial-cluster=test=http://127.0.0.1:{peer}",
                 "--initial-cluster-state=new",
+                "--heartbeat-interval=20",  # one member: it elects itself after one election timeout
+                "--election-timeout=200",  # (default 1000 ms): ready in ~0.2 s instead of ~0.8 s
                 "--listen-metrics-urls=",
                 "--logger=zap",
                 "--log-level=warn",
