@@ -54,6 +54,8 @@ ALLOWED: dict[str, set[str]] = {
     "compare": {"compare", "config", "model", "metrics", "planner", "sim", "recording"},
     # the Global Planner service: executes through the connectors, records with the planner's audit log
     "globalplanner": {"globalplanner", "config", "model", "connectors", "planner", "runtime"},
+    # profiling: a Session brings the graph up; load through the sim's control contract or HTTP; the profile format
+    "profiling": {"profiling", "config", "model", "connectors", "metrics", "planner", "loadcontrol", "runtime"},
     # replica processes stay small: the load-control contract and config/model helpers only
     "sim": {"sim", "loadcontrol", "config", "model"},
 }

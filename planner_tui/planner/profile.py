@@ -14,6 +14,18 @@ named after the component, its ``sub_component_type`` or its role::
     tokens_per_s = [2400, 1800, 900]     # output tokens/s one replica sustains at the ITL target
 
 Between points the capacity is interpolated linearly; outside them the nearest point is used.
+
+``planner-tui profile`` writes such a file from a measured sweep, with an optional ``[_meta]`` table
+saying how it was measured (the targets, when, from which graph, whether the sweep was cut short)::
+
+    [_meta]
+    partial = false              # true: the sweep was stopped before it finished
+    ttft_target_ms = 500.0
+    itl_target_ms = 50.0
+    measured_at = "2026-01-01T12:00:00Z"
+    sweep = "capacity.sweep.json"  # the raw sweep (every point measured)
+
+No component can be named ``_meta`` (names start with a letter).
 """
 
 from __future__ import annotations
@@ -83,12 +95,38 @@ class CapacityCurve(BaseModel):
         return y0 + (y1 - y0) * (length - x0) / (x1 - x0)
 
 
+#: the profile's optional table about how it was measured
+META_TABLE = "_meta"
+
+
+class ProfileMeta(BaseModel):
+    """How a profile was measured (the ``[_meta]`` table ``planner-tui profile`` writes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    partial: bool = Field(False, description="the sweep was stopped before it finished")
+    partial_reason: str | None = None
+    ttft_target_ms: float | None = Field(None, gt=0, description="TTFT target the prefill capacity is measured at")
+    itl_target_ms: float | None = Field(None, gt=0, description="ITL target the decode capacity is measured at")
+    measured_at: str | None = None
+    namespace: str | None = None
+    graph: str | None = None
+    quick: bool | None = None
+    sweep: str | None = Field(None, description="the raw sweep JSON")
+
+    def target_for(self, axis: str) -> str | None:
+        """``TTFT 500 ms`` for an ``isl`` curve, ``ITL 50 ms`` for a ``context_length`` one (None if unknown)."""
+        value, name = (self.ttft_target_ms, "TTFT") if axis == "isl" else (self.itl_target_ms, "ITL")
+        return None if value is None else f"{name} {value:g} ms"
+
+
 class CapacityProfile(BaseModel):
     """A capacity file: one :class:`CapacityCurve` per component name, sub-component type or role."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     curves: dict[str, CapacityCurve]
+    meta: ProfileMeta | None = None
 
     def curve_for(self, *keys: str | None) -> CapacityCurve | None:
         """The first curve named by ``keys`` (component name, sub-component type, role)."""
@@ -100,13 +138,21 @@ class CapacityProfile(BaseModel):
 
 def parse_profile(data: dict[str, Any], source: str = "<profile>") -> CapacityProfile:
     """Validate parsed profile data (``{"prefill": {...}, "decode": {...}}``)."""
-    if not isinstance(data, dict) or not data:
+    curves = {k: v for k, v in data.items() if k != META_TABLE} if isinstance(data, dict) else None
+    if not curves:
         raise ConfigError(source, [Problem((), "expected at least one table, e.g. [decode] with tokens_per_s")])
     try:
-        return CapacityProfile.model_validate({"curves": data})
+        return CapacityProfile.model_validate({"curves": curves, "meta": data.get(META_TABLE)})
     except ValidationError as exc:
         problems = [
-            Problem(p.loc[1:] if p.loc[:1] == ("curves",) else p.loc, p.message)
+            Problem(
+                p.loc[1:]
+                if p.loc[:1] == ("curves",)
+                else (META_TABLE, *p.loc[1:])
+                if p.loc[:1] == ("meta",)
+                else p.loc,
+                p.message,
+            )
             for p in problems_from(exc, CapacityProfile)
         ]
         raise ConfigError(source, problems) from None

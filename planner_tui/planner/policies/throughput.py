@@ -97,7 +97,7 @@ def _capacity(
     curve = ctx.profile.curve_for(ctx.name, kind, ctx.config.role.value) if ctx.profile else None
     if curve is not None:
         length = predicted["isl"] if curve.axis == "isl" else predicted["isl"] + predicted["osl"] / 2
-        return curve.capacity(length), f"profile at {curve.axis} {length:.0f}", memory, ()
+        return curve.capacity(length), _profile_source(ctx, curve.axis, length), memory, ()
     latency_signal, target_s = (
         (Signal.TTFT_P95, s.ttft_target_ms / 1000) if kind == "prefill" else (Signal.ITL_P95, s.itl_target_ms / 1000)
     )
@@ -120,3 +120,16 @@ def _capacity(
     verdict = "met" if met else "missed"
     source = f"measured online, {latency_signal.value} {latency.mean * 1000:.0f} ms {verdict}"
     return capacity, source, memory, latency.inputs
+
+
+def _profile_source(ctx: PolicyContext, axis: str, length: float) -> str:
+    """Where a profiled capacity comes from: ``profile at isl 512, measured at TTFT 500 ms``."""
+    source = f"profile at {axis} {length:.0f}"
+    meta = ctx.profile.meta if ctx.profile else None
+    if meta is not None:
+        target = meta.target_for(axis)
+        if target:
+            source += f", measured at {target}"
+        if meta.partial:
+            source += ", PARTIAL profile"
+    return source
