@@ -102,7 +102,9 @@ async def _run(
     who = f"observing {session.owner.describe()}" if isinstance(session, GraphObserver) else "running it"
     click.echo(f"planner-tui record: namespace {graph.namespace} ({who}) to {writer.path}; Ctrl-C stops", err=True)
     scraper = Scraper(max_body_bytes=graph.metrics.max_body_bytes, max_series=graph.metrics.max_series)
-    recorder = Recorder(writer, session.graph, started=time.time(), recorded_by="observer" if observing else "owner")
+    recorder = Recorder(
+        writer, session.graph, started=time.time(), recorded_by="observer" if observing else "owner", scraper=scraper
+    )
     for decision in session.decisions:  # what the owner decided before we attached
         recorder.decision(decision)
     events = session.subscribe()
