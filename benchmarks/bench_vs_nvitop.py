@@ -1,0 +1,292 @@
+"""planner-tui's GPU view against nvitop, side by side: launch -> first GPU row, CPU, peak RSS.
+
+    python benchmarks/bench_vs_nvitop.py [--runs 3] [--seconds 20] [--cache-dir DIR]
+
+Both run over the same fake 8-GPU NVML library (``tests/metrics/fake_nvml.c``, found through
+``LD_LIBRARY_PATH`` by both) in tmux at 120x40 with a 1 s refresh, alternating, ``--runs`` times each.
+planner-tui watches a local graph of 8 idle replicas (``sleep``, one GPU each, planner paused); the
+graph is started once before the runs and each planner-tui run attaches to it, as a person reopening
+the dashboard does. The 8 replicas' pids are the GPU processes both tools show (same GPUs, same
+processes).
+
+Per run: launch -> first GPU row (the GPU 7 row with its utilisation, found by polling
+``tmux capture-pane`` every 5 ms, so up to ~10 ms late for both), CPU as % of one core over
+``--seconds`` after a settling pause (planner-tui's figure includes its circusd's, reported apart
+too), and peak RSS (VmHWM). Prints min/median/max and the ratios planner-tui / nvitop.
+
+nvitop is installed with pip into a venv under the cache directory (default
+``~/.cache/planner-tui-bench``), outside the repository; the fake library is built there with gcc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_NVML_SOURCE = REPO / "tests" / "metrics" / "fake_nvml.c"
+NVITOP_VERSION = "1.7.2"
+GPUS = 8
+SIZE = (120, 40)
+TMUX_SOCKET = "planner-tui-bench"
+SESSION = "bench"
+#: the last GPU's row with its utilisation (the fake library gives GPU 7 80%), as both tools draw it
+FIRST_ROW = re.compile(r"^│\s+7\s.*\b80%", re.MULTILINE)
+SETTLE_S = 3.0
+
+GRAPH = """\
+namespace = "{namespace}"
+[resources]
+gpus = [0, 1, 2, 3, 4, 5, 6, 7]
+[planner]
+mode = "paused"
+[metrics]
+interval_s = 1.0
+[components.worker]
+role = "decode"
+command = "sleep"
+args = ["1000000"]
+gpus_per_replica = 1
+min_replicas = 8
+max_replicas = 8
+"""
+
+
+@dataclass
+class Run:
+    """One run of one tool."""
+
+    first_row_s: float | None
+    cpu_pct: float  # of one core, the tool and (planner-tui) its circusd
+    circusd_cpu_pct: float | None
+    peak_rss_mib: float
+    circusd_rss_mib: float | None = None
+
+
+@dataclass
+class Tool:
+    """A tool under test: how to start it and what it has measured."""
+
+    name: str
+    command: list[str]
+    runs: list[Run] = field(default_factory=list)
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    result = subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"tmux {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def build_nvml(cache: Path) -> Path:
+    """The fake libnvidia-ml.so.1 in ``cache/nvml`` (rebuilt when the source is newer)."""
+    out = cache / "nvml" / "libnvidia-ml.so.1"
+    if not out.exists() or out.stat().st_mtime < FAKE_NVML_SOURCE.stat().st_mtime:
+        gcc = shutil.which("gcc")
+        if gcc is None:
+            raise SystemExit("gcc is needed to build the fake NVML library (apt-get install gcc)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([gcc, "-shared", "-fPIC", "-O2", "-o", str(out), str(FAKE_NVML_SOURCE)], check=True)
+    return out.parent
+
+
+def install_nvitop(cache: Path) -> Path:
+    """nvitop in a venv of its own under ``cache`` (pip, once)."""
+    venv = cache / f"nvitop-{NVITOP_VERSION}"
+    exe = venv / "bin" / "nvitop"
+    if not exe.exists():
+        print(f"installing nvitop {NVITOP_VERSION} into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"nvitop=={NVITOP_VERSION}"], check=True)
+    return exe
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def circusd_pid(state_dir: Path, namespace: str) -> int | None:
+    path = state_dir / "local" / f"{namespace}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    circusd = data.get("circusd") or {}
+    return circusd.get("pid")
+
+
+def replica_pids(state_dir: Path, namespace: str) -> list[int]:
+    data = json.loads((state_dir / "local" / f"{namespace}.json").read_text())
+    return sorted(r["pid"] for r in data["replicas"].values() if r.get("pid"))
+
+
+def launch(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Start ``command`` in a fresh 120x40 tmux session; (start time, the tool's pid)."""
+    tmux("kill-session", "-t", SESSION, check=False)
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    line = f"exec env {exports} {shlex.join(command)}"
+    started = time.perf_counter()
+    tmux("new-session", "-d", "-s", SESSION, "-x", str(SIZE[0]), "-y", str(SIZE[1]), line)
+    pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").strip())
+    return started, pid
+
+
+def wait_for_row(started: float, timeout: float = 30.0) -> float | None:
+    while time.perf_counter() - started < timeout:
+        screen = tmux("capture-pane", "-p", "-t", SESSION, check=False)
+        if FIRST_ROW.search(screen):
+            return time.perf_counter() - started
+        time.sleep(0.005)
+    return None
+
+
+def measure(tool: Tool, env: dict[str, str], seconds: float, circusd: int | None) -> Run:
+    started, pid = launch(tool.command, env)
+    first = wait_for_row(started)
+    if first is None:
+        screen = tmux("capture-pane", "-p", "-t", SESSION, check=False)
+        tmux("kill-session", "-t", SESSION, check=False)
+        raise SystemExit(f"{tool.name}: no GPU row within 30 s; the screen was:\n{screen}")
+    time.sleep(SETTLE_S)
+    process = psutil.Process(pid)
+    daemon = psutil.Process(circusd) if circusd else None
+    cpu0, wall0 = cpu_seconds(process), time.perf_counter()
+    daemon0 = cpu_seconds(daemon) if daemon else 0.0
+    time.sleep(seconds)
+    wall = time.perf_counter() - wall0
+    cpu = (cpu_seconds(process) - cpu0) / wall * 100
+    daemon_cpu = (cpu_seconds(daemon) - daemon0) / wall * 100 if daemon else None
+    rss = peak_rss_mib(pid)
+    daemon_rss = peak_rss_mib(daemon.pid) if daemon else None
+    tmux("kill-session", "-t", SESSION, check=False)
+    try:
+        process.wait(10)
+    except psutil.TimeoutExpired:
+        process.kill()
+    return Run(first, cpu + (daemon_cpu or 0.0), daemon_cpu, rss, daemon_rss)
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}"
+
+
+def report(tools: list[Tool]) -> None:
+    nvitop, ours = tools
+    print(f"\n{'':34}{'min':>8}{'median':>8}{'max':>8}")
+    rows = [
+        ("launch -> first GPU row (s)", lambda r: r.first_row_s or float("nan")),
+        ("CPU, % of one core", lambda r: r.cpu_pct),
+        ("peak RSS (MiB)", lambda r: r.peak_rss_mib),
+    ]
+    for label, get in rows:
+        for tool in tools:
+            print(f"{tool.name + ': ' + label:<42}{spread([get(r) for r in tool.runs])}")
+        ratio = statistics.median(get(r) for r in ours.runs) / statistics.median(get(r) for r in nvitop.runs)
+        print(f"{'  ratio planner-tui / nvitop':<42}{ratio:>15.2f}")
+    circus_cpu = [r.circusd_cpu_pct for r in ours.runs if r.circusd_cpu_pct is not None]
+    circus_rss = [r.circusd_rss_mib for r in ours.runs if r.circusd_rss_mib is not None]
+    if circus_cpu:
+        print(f"{'  of which circusd CPU %':<42}{spread(circus_cpu)}")
+    if circus_rss:
+        print(f"{'  circusd peak RSS (MiB, apart)':<42}{spread(circus_rss)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each tool, alternating (at least 3)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="CPU measurement window per run")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "planner-tui-bench")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is needed (apt-get install tmux)")
+    cache = args.cache_dir.expanduser().absolute()
+    nvml_dir = build_nvml(cache)
+    nvitop = install_nvitop(cache)
+    work = Path(tempfile.mkdtemp(prefix="bench-vs-nvitop-"))
+    namespace = f"benchgpu{os.getpid()}"
+    state, runtime = work / "state", work / "run"
+    state.mkdir(mode=0o700)
+    runtime.mkdir(mode=0o700)
+    graph = work / "graph.toml"
+    graph.write_text(GRAPH.format(namespace=namespace))
+    env = {
+        "LD_LIBRARY_PATH": str(nvml_dir),
+        "FAKE_NVML_GPU_COUNT": str(GPUS),
+        "PLANNER_TUI_STATE_DIR": str(state),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PYTHONPATH": str(REPO),
+        "HOME": os.environ.get("HOME", str(work)),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    ours = Tool("planner-tui", [sys.executable, "-m", "planner_tui", "--graph", str(graph)])
+    theirs = Tool("nvitop", [str(nvitop), "--interval", "1"])
+    try:
+        # start the graph once (the dashboard's first run), then every run attaches to it
+        started, _ = launch(ours.command, env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(replica_pids(state, namespace)) == GPUS:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the graph's 8 replicas did not start within 60 s:\n" + tmux("capture-pane", "-p"))
+        tmux("kill-session", "-t", SESSION, check=False)
+        time.sleep(1.0)
+        pids = replica_pids(state, namespace)
+        env["FAKE_NVML_PROCESSES"] = ";".join(f"{i}:{pid}:{1024 * (i + 1)}:{5 * i}" for i, pid in enumerate(pids))
+        daemon = circusd_pid(state, namespace)
+        load = os.getloadavg()[0]
+        print(f"graph {namespace}: 8 replicas {pids}, circusd {daemon}; load average {load:.2f}", flush=True)
+        for index in range(args.runs):
+            for tool in (theirs, ours):
+                run = measure(tool, env, args.seconds, daemon if tool is ours else None)
+                tool.runs.append(run)
+                extra = "" if run.circusd_cpu_pct is None else f" (circusd {run.circusd_cpu_pct:.2f})"
+                print(
+                    f"run {index + 1} {tool.name:<12} first row {run.first_row_s:.3f} s  CPU {run.cpu_pct:.2f}%{extra}"
+                    f"  peak RSS {run.peak_rss_mib:.1f} MiB",
+                    flush=True,
+                )
+        report([theirs, ours])
+        print(f"\nmachine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.2f} (shared machines are noisy)")
+    finally:
+        tmux("kill-server", check=False)
+        daemon = circusd_pid(state, namespace)
+        if daemon is not None:
+            try:
+                circus = psutil.Process(daemon)
+                circus.terminate()  # stops the replicas with it
+                circus.wait(20)
+            except psutil.Error:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
