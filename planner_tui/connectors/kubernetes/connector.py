@@ -22,7 +22,7 @@ from planner_tui.config.graph import GraphConfig
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
 from planner_tui.connectors.kubernetes.client import KubeApi, load_api_client
-from planner_tui.connectors.kubernetes.errors import ApiUnreachable, is_unreachable
+from planner_tui.connectors.kubernetes.errors import AccessDenied, ApiUnreachable, is_unreachable
 from planner_tui.connectors.kubernetes.logs import follow_logs, read_tail
 from planner_tui.connectors.kubernetes.target import ServiceCounts, Target
 from planner_tui.model.components import ComponentState
@@ -36,6 +36,8 @@ SYNC_TIMEOUT_S = 15.0
 RETRY_FIRST_S = 0.5
 RETRY_CAP_S = 10.0
 WATCH_STOP_S = 5.0
+#: seconds after an outage during which a refusal (403) of a change is retried (the authorizer catching up)
+AUTHZ_GRACE_S = 15.0
 
 
 class Changes:
@@ -105,7 +107,6 @@ class KubernetesConnector(PlannerConnector):
         self._changes: Changes | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._request_error: ConnectorError | None = None  # the last request that found the server gone
-        self._retry_at: float | None = None
         self._progress: str | None = None
         self._scale_lock = asyncio.Lock()
 
@@ -306,29 +307,35 @@ class KubernetesConnector(PlannerConnector):
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, deadline: float) -> Any:
         """Run a blocking change in a thread; while the server is unreachable retry with backoff until
-        ``deadline`` (monotonic), showing the degraded state meanwhile."""
+        ``deadline`` (monotonic), showing the degraded state meanwhile. A retry also starts as soon as
+        a watch sees the server again. Just after an outage a restarted API server may refuse (403)
+        until its authorizer has caught up: for ``AUTHZ_GRACE_S`` after the last failure to reach it,
+        that is retried too."""
         delay = RETRY_FIRST_S
+        last_down: float | None = None
         while True:
             try:
                 result = await asyncio.to_thread(fn, *args)
             except Exception as exc:
-                if not (
-                    isinstance(exc, ApiUnreachable) or (not isinstance(exc, ConnectorError) and is_unreachable(exc))
-                ):
+                raw = not isinstance(exc, ConnectorError)
+                down = isinstance(exc, ApiUnreachable) or (raw and is_unreachable(exc))
+                settling = isinstance(exc, AccessDenied) and last_down is not None
+                if not down and not (settling and time.monotonic() - last_down < AUTHZ_GRACE_S):  # type: ignore[operator]
                     raise
-                error = exc if isinstance(exc, ApiUnreachable) else ApiUnreachable(str(exc))
-                self._request_error = error
+                if down:
+                    last_down = time.monotonic()
+                    error = exc if isinstance(exc, ApiUnreachable) else ApiUnreachable(str(exc))
+                    self._request_error = error
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ConnectorError(f"{what} not applied: {error} (gave up after the deadline)") from None
+                    raise ConnectorError(f"{what} not applied: {exc} (gave up at the deadline)") from None
                 wait = min(delay, left)
-                self._retry_at = time.monotonic() + wait
-                log.info("%s: %s; retrying in %.1f s", what, error, wait)
-                await asyncio.sleep(wait)
+                log.info("%s: %s; retrying within %.1f s", what, exc, wait)
+                assert self._changes is not None
+                await self._changes.wait(wait)
                 delay = min(delay * 2, RETRY_CAP_S)
                 continue
             self._request_error = None
-            self._retry_at = None
             return result
 
     async def scale_component(self, component_name: str, replicas: int) -> bool:

@@ -4,7 +4,7 @@ A :class:`ResourceWatch` lists the objects once (``resourceVersion`` of the list
 from that version; every event updates its objects and calls ``on_change`` (from the watch thread).
 A watch the server ends (``timeout_seconds``) is resumed from the last version seen (bookmarks
 keep it fresh); one the server answers with 410 Gone (the version was compacted away) lists again.
-A failed request is retried with exponential backoff (0.5 s doubling to 30 s) and leaves ``error``
+A failed request is retried with exponential backoff (0.5 s doubling to 10 s) and leaves ``error``
 set until a request succeeds again, so the connector can show a degraded state. ``stop()`` shuts
 the open response's socket, so the thread ends within a bounded time.
 """
@@ -25,7 +25,7 @@ from planner_tui.connectors.kubernetes.errors import status_of
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.5
-BACKOFF_CAP_S = 30.0
+BACKOFF_CAP_S = 10.0
 STOP_WAIT_S = 5.0
 
 
