@@ -2,7 +2,9 @@
 
 The best point that met the target (steady, not overloaded, p95 within it) is the floor. When the next
 heavier point missed the target on latency, the capacity is interpolated to where the latency reaches
-the target between the two (on throughput); when it was overloaded with its latency still within the
+the target between the two, with 1/latency linear in throughput (a queue's latency grows like
+1 / (1 - load), so its inverse falls about linearly; a straight line through the latencies themselves
+underestimates the capacity of a coarse sweep); when it was overloaded with its latency still within the
 target (decode bounded by its KV cache: ITL stays low while requests queue), its sustained throughput
 is what one replica serves. A length with no point within the target has no capacity and is left out
 of the profile (with a warning saying so).
@@ -37,7 +39,8 @@ def capacity_at_target(points: Sequence[Point], target_s: float) -> CapacityPoin
         and lat_next > lat_best
         and nxt.tokens_per_s > best.tokens_per_s
     ):
-        share = (target_s - lat_best) / (lat_next - lat_best)
+        # near capacity latency grows like 1 / (1 - load): its inverse is about linear in throughput
+        share = (1 / lat_best - 1 / target_s) / (1 / lat_best - 1 / lat_next) if lat_best > 0 else 0.0
         tokens = best.tokens_per_s + share * (nxt.tokens_per_s - best.tokens_per_s)
         basis = f"interpolated to the target between {kind.describe(best.load)} and {kind.describe(nxt.load)}"
         return CapacityPoint(best.length, tokens, basis)

@@ -14,6 +14,7 @@ class LoadDriver(Protocol):
 
     #: what a level is: clients (closed loop) or requests per second (open loop)
     kind: LoadKind
+
     @property
     def records(self) -> Sequence[RequestRecord]:
         """The client's finished requests so far (empty when the client cannot see single requests)."""

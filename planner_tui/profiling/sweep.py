@@ -322,11 +322,12 @@ class Sweep:
             tail = windows[-3:]
             tolerance = s.steady_tolerance + 2.0 / math.sqrt(max(1.0, _mean_done(tail)))
             judged = steadiness(tail, tolerance)
-            if judged.overloaded:
+            if judged.overloaded and judged.spread <= tolerance:
+                # the backlog grows while the served throughput holds still: the replica is saturated
                 chosen = (measure(samples[-4], samples[-1], task.phase, driver.records, workers), False, True)
                 break
             if not judged.steady:
-                continue
+                continue  # still ramping up (or overloaded and still filling up): another window
             # the longest steady tail, merged, once it holds enough completions
             count = 3
             while count < len(windows) and steadiness(windows[-(count + 1) :], tolerance).steady:
