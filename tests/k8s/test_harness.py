@@ -280,6 +280,29 @@ def test_pod_log_follow_streams_new_lines_live(
     assert not reader.is_alive()
 
 
+def _serving_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if "process_request_thread" in thread.name}
+
+
+def test_a_follower_that_hangs_up_frees_the_kubelet(
+    kubelet: FakeKubelet, operator: Operator, kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    operator.create_pod(kube_namespace, "quiet", {"app": "q"})
+    operator.set_pod_status(kube_namespace, "quiet")
+    kubelet.write(kube_namespace, "quiet", "only line")
+    before = _serving_threads()
+    with (
+        kube_cluster.http(timeout=10) as http,
+        http.stream("GET", f"/api/v1/namespaces/{kube_namespace}/pods/quiet/log", params={"follow": "true"}) as answer,
+    ):
+        assert next(answer.iter_lines()) == "only line"
+        serving = _serving_threads() - before  # the kubelet's handler holding the stream open
+        assert len(serving) == 1
+    handler = serving.pop()
+    handler.join(5)
+    assert not handler.is_alive()  # the API server hung up on the kubelet; its handler ended
+
+
 def test_deployment_status_is_written_by_the_test(operator: Operator, kube_namespace: str) -> None:
     operator.create_deployment(kube_namespace, "decode", replicas=2, labels={"app": "decode"})
     status = operator.set_deployment_status(kube_namespace, "decode", ready=1).status
