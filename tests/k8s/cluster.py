@@ -584,3 +584,29 @@ def _documents(source: Path | str | list[dict[str, Any]]) -> list[dict[str, Any]
     if not path.exists():
         raise ClusterError(f"{path} does not exist")
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def main() -> int:
+    """``python -m tests.k8s.cluster``: a cluster (with the fake kubelet) for manual checks, until Ctrl-C."""
+    import sys
+
+    from tests.k8s.build import KubeApiserverUnavailable, ensure_kube_apiserver
+    from tests.k8s.kubelet import FakeKubelet
+
+    try:
+        binary = ensure_kube_apiserver()
+    except KubeApiserverUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with KubeCluster(binary) as cluster, FakeKubelet(cluster):
+        print(f"kube-apiserver {cluster.url} ready in {cluster.timings['total']:.1f} s; node-1 registered")
+        for user in USERS:
+            print(f"  {user}: export KUBECONFIG={cluster.kubeconfig(user)}")
+        print("Ctrl-C stops etcd and kube-apiserver and removes", cluster.workdir)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
