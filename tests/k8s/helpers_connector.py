@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from planner_tui.config import GraphConfig, load_graph
+from planner_tui.config.connector import KubernetesSettings
 from planner_tui.connectors.kubernetes.connector import KubernetesConnector
 from planner_tui.model.scaling import TargetReplica
 from tests.k8s.cluster import REPO_ROOT, KubeCluster
@@ -68,8 +69,8 @@ def dynamo_pod(operator: Operator, namespace: str, component: str, index: int, r
 async def opened(graph: GraphConfig, **options: Any) -> AsyncIterator[KubernetesConnector]:
     """An initialized connector on ``graph`` (options: ``observe``, ``watch_timeout_s``), shut down after."""
     settings = graph.connector
-    assert settings.kind == "kubernetes"
-    connector = KubernetesConnector(graph, settings, **options)  # type: ignore[arg-type]
+    assert isinstance(settings, KubernetesSettings)
+    connector = KubernetesConnector(graph, settings, **options)
     await connector.initialize()
     try:
         yield connector

@@ -39,7 +39,7 @@ async def test_pods_are_replica_rows_with_their_reasons(
         assert rows[ready].started_at is not None
         assert rows[crashing].phase is Phase.CRASHED
         assert rows[crashing].restarts == 4
-        assert rows[crashing].reason is not None and rows[crashing].reason.startswith("CrashLoopBackOff")
+        assert (rows[crashing].reason or "").startswith("CrashLoopBackOff")
         assert rows[pending].phase is Phase.STARTING and rows[pending].node is None
         assert rows[pending].reason == f"Unschedulable: {SCHEDULER_MESSAGE}"
         states = await connector.get_component_states()

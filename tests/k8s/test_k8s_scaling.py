@@ -4,6 +4,7 @@ with only the example Role (examples/k8s/rbac.yaml)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -162,9 +163,9 @@ async def test_a_conflicting_change_is_retried_on_a_fresh_read(
         api = connector.api
         assert api is not None
         real_get = api.get_dgd
-        interfered = []
+        interfered: list[dict[str, Any]] = []
 
-        def get_then_someone_writes(name: str) -> dict:  # type: ignore[type-arg]
+        def get_then_someone_writes(name: str) -> dict[str, Any]:
             fresh = real_get(name)
             if not interfered:  # between the planner's read and its patch, a person edits the DGD
                 interfered.append(operator.patch_dgd(granted, DGD_NAME, {"metadata": {"labels": {"edited": "yes"}}}))
@@ -196,8 +197,8 @@ async def test_deployments_scale_and_restart_through_their_subresource(
         operator.set_deployment_status(granted, "decode")
         await asyncio.wait_for(apply, 10)
         assert await connector.restart_component("prefill") is True
-        template = operator.apps.read_namespaced_deployment("prefill", granted).spec.template
-        assert "kubectl.kubernetes.io/restartedAt" in template.metadata.annotations
+        deployment = operator.apps.read_namespaced_deployment("prefill", granted).to_dict()
+        assert "kubectl.kubernetes.io/restartedAt" in deployment["spec"]["template"]["metadata"]["annotations"]
 
 
 async def test_a_deployment_missing_for_a_component_is_named(
