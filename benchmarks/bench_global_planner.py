@@ -143,8 +143,7 @@ def main() -> None:
     print(f"\nno-operation, {args.callers} concurrent callers, one core, audit log fsynced, {auth}:")
     for name, values, unit in (("p50", p50s, "ms"), ("p99", p99s, "ms"), ("throughput", rates, "req/s")):
         print(
-            f"  {name:>10}: min {min(values):.1f}  median {statistics.median(values):.1f}  "
-            f"max {max(values):.1f} {unit}"
+            f"  {name:>10}: min {min(values):.1f}  median {statistics.median(values):.1f}  max {max(values):.1f} {unit}"
         )
 
 
