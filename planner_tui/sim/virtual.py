@@ -33,6 +33,7 @@ from planner_tui.sim.broker import Broker
 from planner_tui.sim.perf_model import Engine, EngineRole, PerfParams, Sequence
 from planner_tui.sim.profiles import Arrival
 from planner_tui.sim.replica_metrics import FrontendMetrics, WorkerMetrics
+from planner_tui.sim.worker import PULL_WAIT_S
 
 #: simulated seconds from "start the process" to "its metrics endpoint answers" (Python start-up)
 DEFAULT_LAUNCH_S = 0.5
@@ -62,6 +63,7 @@ class WorkerSpec:
     params: PerfParams = field(default_factory=PerfParams)
     drain_timeout_s: float = 3.0
     launch_s: float = DEFAULT_LAUNCH_S
+    pull_wait_s: float = PULL_WAIT_S  # simulated seconds the pull loop waits for capacity before looking again
     gpus_per_replica: int = 0
     seed_is_index: bool = True  # the demo's ``--seed {replica}``; else every replica uses ``seed``
     seed: int = 0
@@ -82,6 +84,8 @@ class VirtualReplica:
     stop_deadline: float | None = None
     gpus: tuple[int, ...] = ()
     gone: bool = False  # stopped and removed
+    pulling: bool = False  # a pull is outstanding (the frontend answers it when requests arrive)
+    wake_token: int = 0  # the pull loop's current wait for capacity
 
     @property
     def worker_id(self) -> str:
@@ -111,7 +115,7 @@ class RequestResult:
     output_tokens: int
 
 
-_ARRIVAL, _STEP_END, _READY, _RUNNING, _DEADLINE = range(5)
+_ARRIVAL, _STEP_END, _READY, _RUNNING, _DEADLINE, _WAKE = range(6)
 
 
 class VirtualGraph:
@@ -170,10 +174,11 @@ class VirtualGraph:
                 if replica.phase in (ReplicaPhase.STARTING, ReplicaPhase.RUNNING):
                     replica.phase = ReplicaPhase.READY
                     self.broker.touch(replica.worker_id, replica.spec.role.value)
-                    self._pull(replica)
-                    self._step(replica)
+                    self._capacity(replica)
             elif kind == _DEADLINE and replica.phase is ReplicaPhase.STOPPING:
                 self._remove(replica)
+            elif kind == _WAKE and token == replica.wake_token and not replica.pulling:
+                self._capacity(replica)
         self.now = until
 
     # --- replicas --------------------------------------------------------------------------------
@@ -210,6 +215,7 @@ class VirtualGraph:
         """SIGTERM: stop pulling, hand back what has not started, drain running requests for a while."""
         was_ready = replica.phase is ReplicaPhase.READY
         replica.phase = ReplicaPhase.STOPPING
+        replica.pulling = False
         if not was_ready:
             self._remove(replica)
             return
@@ -239,29 +245,49 @@ class VirtualGraph:
 
     # --- work ------------------------------------------------------------------------------------
 
+    def _queue_of(self, replica: VirtualReplica) -> str:
+        return "decode" if replica.spec.role is EngineRole.DECODE else "prefill"
+
     def _feed(self, role: str) -> None:
-        """Let the ready workers pulling from ``role``'s queue take work, and start idle ones."""
+        """Requests joined ``role``'s queue: answer the workers whose pull is waiting on it (a long poll)."""
         queue = "decode" if role == "decode" else "prefill"
         for replicas in self.replicas.values():
             for replica in replicas:
-                if replica.phase is not ReplicaPhase.READY:
-                    continue
-                if ("decode" if replica.spec.role is EngineRole.DECODE else "prefill") != queue:
-                    continue
-                if self._pull(replica) and replica.step_start is None:
-                    self._step(replica)
+                if replica.pulling and self._queue_of(replica) == queue:
+                    self._answer(replica)
 
-    def _pull(self, replica: VirtualReplica) -> bool:
-        want = replica.engine.wants()
-        if want <= 0 or not self.broker.queues["decode" if replica.spec.role is EngineRole.DECODE else "prefill"]:
-            return False
-        now = self.now
-        for request in self.broker.take(replica.worker_id, replica.spec.role.value, want):
-            wire = request.wire()
-            replica.engine.add(
-                Sequence(wire["id"], wire["input_tokens"], wire["output_tokens"], now, generated=wire["generated"])
-            )
-        return True
+    def _capacity(self, replica: VirtualReplica) -> None:
+        """The worker process's pull loop wakes (at a step's end, or idle): it pulls while it wants work."""
+        if replica.phase is not ReplicaPhase.READY:
+            return
+        if replica.engine.wants() > 0:
+            replica.pulling = True
+            self._answer(replica)
+        elif not replica.pulling:
+            replica.wake_token += 1
+            self._push(self.now + replica.spec.pull_wait_s, _WAKE, replica, replica.wake_token)
+
+    def _answer(self, replica: VirtualReplica) -> None:
+        """A pending pull takes what the queue holds (up to what the worker wants), and pulls again while
+        the worker still wants more; with the queue empty it stays pending until requests arrive."""
+        queue = self.broker.queues[self._queue_of(replica)]
+        took = False
+        while replica.pulling and queue:
+            now = self.now
+            for request in self.broker.take(replica.worker_id, replica.spec.role.value, replica.engine.wants()):
+                wire = request.wire()
+                replica.engine.add(
+                    Sequence(wire["id"], wire["input_tokens"], wire["output_tokens"], now, generated=wire["generated"])
+                )
+            took = True
+            # the pull loop looks again before the engine takes the new requests in (another task)
+            replica.pulling = replica.engine.wants() > 0
+        if not replica.pulling:
+            # it waits for capacity: the step's end, or its pull wait running out
+            replica.wake_token += 1
+            self._push(self.now + replica.spec.pull_wait_s, _WAKE, replica, replica.wake_token)
+        if took and replica.step_start is None:
+            self._step(replica)  # the engine was idle, waiting for work
 
     def _step(self, replica: VirtualReplica) -> None:
         duration = replica.engine.begin_step()
@@ -300,15 +326,18 @@ class VirtualGraph:
                         done.request.output_tokens,
                     )
                 )
-        if replica.phase is ReplicaPhase.STOPPING:
-            if engine.idle:
-                self._remove(replica)
-                return
-        else:
-            self._pull(replica)
+        if replica.phase is ReplicaPhase.STOPPING and engine.idle:
+            self._remove(replica)
+            return
+        # As the process does: the pull loop is woken when the engine wants more at the step's end (looked
+        # at before the next step takes in what is waiting) or goes idle; the next step begins with what is
+        # waiting now, and what the pull brings waits for the step after.
+        wanted = engine.wants() > 0
+        self._step(replica)
+        if replica.phase is not ReplicaPhase.STOPPING and (wanted or replica.step_start is None):
+            self._capacity(replica)
         if report.first_tokens and replica.spec.role is EngineRole.PREFILL:
             self._feed("decode")
-        self._step(replica)
 
     # --- what is exposed -------------------------------------------------------------------------
 
