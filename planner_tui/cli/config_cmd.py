@@ -24,10 +24,15 @@ def check(file: str) -> None:
     """Validate the graph FILE: one line per problem and exit code 2, or a summary and exit code 0.
 
     Also checks that every component's command can be found (on PATH, or relative to the current
-    directory or the component's working_dir), as ``plan`` will look for it.
+    directory or the component's working_dir), as ``plan`` will look for it, and that the capacity
+    profile (``[planner] profile_file``) reads as the throughput policy reads it.
     """
     graph = load_graph(file)
     check_commands(graph, file)
+    if graph.planner.profile_file:
+        from planner_tui.planner.profile import load_profile
+
+        load_profile(graph.planner.profile_file)  # as plan reads it: a bad profile is a problem of this graph
     parts = []
     for name, comp in graph.components.items():
         bounds = f"{comp.min_replicas}..{comp.max_replicas}"
