@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "status": "planner_tui.cli.status_cmd:status",
     "global-planner": "planner_tui.cli.global_planner_cmd:global_planner_group",
     "plan": "planner_tui.cli.plan_cmd:plan",
+    "profile": "planner_tui.cli.profile_cmd:profile",
 }
 
 
