@@ -3,7 +3,9 @@ demo's real processes; and the global connector's degraded state when the servic
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,29 @@ import pytest
 from planner_tui.config import GraphConfig, validate_graph
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.globalplanner.tokens import add_token, new_token
+from planner_tui.loadcontrol.client import SimControlError
 from planner_tui.model import Outcome
 from planner_tui.planner.audit import audit_path_for, read_records
 from planner_tui.planner.records import summary_line
+from planner_tui.planner.state import Pin
 from planner_tui.runtime import Session
+from tests.connectors.local.conftest import eventually
 from tests.globalplanner.conftest import NS
 from tests.runtime.conftest import next_decision
 from tests.runtime.test_demo_e2e import sped_up_demo
+
+
+async def push_load(session: Session, factor: float = 3.0, timeout: float = 30.0) -> None:
+    """The dashboard's load key, once the service's frontend (another process) serves its control API."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await session.scale_load(factor)
+            return
+        except SimControlError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)  # the frontend writes its token as it starts: nothing to wait on
 
 
 def delegating(graph: GraphConfig, address: str, token_file: Path | None) -> GraphConfig:
@@ -48,7 +66,7 @@ async def test_the_demo_planner_delegates_scaling_to_the_global_planner(start_se
     session: Session = await open_session(graph)
     assert session.connector.label == f"delegated to {gp.url}"
     events = session.subscribe()
-    await session.scale_load(3.0)  # the dashboard's load key, through the sim frontend
+    await push_load(session)
 
     def decode_up(decision) -> bool:  # type: ignore[no-untyped-def]
         dec = decision.for_component("decode")
@@ -68,9 +86,16 @@ async def test_the_demo_planner_delegates_scaling_to_the_global_planner(start_se
     # both sides recorded it: the planner's decision with the answer, the service's request with its caller
     planner_records = list(read_records(audit_path_for(graph)))
     assert any(c.get("answer") == dec.answer for r in planner_records for c in r["components"])
-    served = [r for r in gp.records() if r.get("caller") == "gp-demo" and r["status"] == "success"]
-    assert served and served[0]["request"]["target_replicas"][0]["sub_component_type"] == "decode"
-    assert served[0]["request"]["caller_namespace"] == "gp-demo"
+    served = [
+        r
+        for r in gp.records()
+        if r.get("caller") == "gp-demo"
+        and r["status"] == "success"
+        and {"sub_component_type": "decode", "component_name": "decode", "desired_replicas": dec.target}
+        in r["request"]["target_replicas"]
+    ]
+    assert len(served) == 1 and served[0]["request"]["caller_namespace"] == "gp-demo"
+    assert served[0]["current_replicas"]["decode"] == dec.target
 
     # closing the planner leaves the graph to the service: its processes keep running
     await session.close()
@@ -90,18 +115,20 @@ async def test_without_the_service_the_connector_is_degraded_and_the_planner_hol
 
     address = gp.url
     gp.thread.stop()  # the service goes away; its graph keeps running (--keep-graphs)
+    await eventually(lambda: not connector.reachable, timeout=30, what="the health watch noticing")
+    assert any(f"the Global Planner at {address} does not answer" in p for p in connector.problems)
+
     events = session.subscribe()
+    session.runner.pin(Pin("decode", 2, reason="wants a change"))  # the planner now wants decode 1 -> 2
 
     def refused(decision) -> bool:  # type: ignore[no-untyped-def]
-        return any(
-            c.outcome is Outcome.FAILED and "backend unreachable" in (c.error or "") for c in decision.components
-        )
+        dec = decision.for_component("decode")
+        return dec is not None and dec.outcome is Outcome.FAILED and "backend unreachable" in (dec.error or "")
 
-    await session.scale_load(3.0)
-    held = await next_decision(events, refused, timeout=90, what="the planner holding while the service is away")
-    assert not connector.reachable
-    assert any(f"the Global Planner at {address} does not answer" in p for p in connector.problems)
-    failed = [c for c in held.components if c.outcome is Outcome.FAILED]
-    assert failed and failed[0].error is not None and "does not answer" in failed[0].error
+    held = await next_decision(events, refused, timeout=60, what="the planner holding while the service is away")
+    dec = held.for_component("decode")
+    assert dec is not None and dec.error is not None and "does not answer" in dec.error
+    states = await connector.get_component_states()
+    assert states["decode"].desired_replicas == 1  # nothing changed behind the planner's back
     with pytest.raises(ConnectorError, match="did not answer after 3 tries"):
         await connector.set_component_replicas([])
