@@ -60,8 +60,8 @@ def test_a_lower_kv_threshold_scales_decode_earlier_and_spends_more_gpu_time(dem
     eager = run_candidate(graph, workers, source, eager_settings, seed=7)
     assert baseline.timeline is not None and eager.timeline is not None
     first_up = {
-        name: min(m.timestamp for m in r.timeline.marks if m.component == "decode" and m.after > m.before)
-        for name, r in (("baseline", baseline), ("eager", eager))
+        name: min(m.timestamp for m in timeline.marks if m.component == "decode" and m.after > m.before)
+        for name, timeline in (("baseline", baseline.timeline), ("eager", eager.timeline))
     }
     assert first_up["eager"] < first_up["baseline"]
     assert eager.gpu_seconds > baseline.gpu_seconds
