@@ -120,7 +120,7 @@ class ComponentPanel(LivePanel[tuple[PanelState, Snapshot, float]], can_focus=Tr
             lines.append(self._row(replica, state, snapshot, now, wide))
         if not state.replicas:
             lines.append(Content.styled("  no replicas", "$foreground-muted"))
-        self.update(Content("\n").join(lines))
+        self.show_content(Content("\n").join(lines))
 
     def _row(self, replica: ReplicaState, state: ComponentState, snapshot: Snapshot, now: float, wide: bool) -> Content:
         usage = snapshot.usage.get(replica.name)

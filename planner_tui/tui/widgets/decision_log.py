@@ -90,4 +90,4 @@ class DecisionLog(LivePanel[tuple[Sequence[Decision], float]]):
             quiet = f"{plural(len(decisions), 'tick')}, no change decided" if decisions else "no decisions yet"
             lines.append(Content.styled(f"{quiet}: the planner decides every interval", "$foreground-muted"))
         self.border_title = title(decisions)
-        self.update(Content("\n").join(lines))
+        self.show_content(Content("\n").join(lines))

@@ -66,7 +66,7 @@ class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
         if not gpus:
             self.border_title = "GPUs"
             reason = snapshot.gpu_status or "no GPU source"
-            self.update(
+            self.show_content(
                 Content.assemble(
                     ("No GPU data: ", "bold $warning"),
                     (reason, "$foreground"),
@@ -91,7 +91,7 @@ class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
             lines.append(self._line(gpu, name, name_width, trends, now, width))
             lines += [self._mig_line(gpu, mig) for mig in gpu.mig_devices]
         lines += self._process_lines(gpus)
-        self.update(Content("\n").join(lines))
+        self.show_content(Content("\n").join(lines))
 
     @staticmethod
     def _mig_line(gpu: GpuSample, mig: MigDevice) -> Content:

@@ -68,4 +68,4 @@ class HeaderBar(Static):
             parts.append((f"⚠ {state.alerts} alert{'s' if state.alerts != 1 else ''}", "bold $error"))
         else:
             parts.append(("no alerts", "$success"))
-        self.update(Content.assemble(*parts))
+        self.update(Content.assemble(*parts), layout=False)  # one line, always: no relayout

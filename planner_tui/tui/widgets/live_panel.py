@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from textual.content import Content
 from textual.widgets import Static
 
 InputsT = TypeVar("InputsT")
@@ -20,6 +21,23 @@ class LivePanel(Static, Generic[InputsT]):
         super().__init__(*args, **kwargs)
         self._inputs: InputsT | None = None
         self._drawn: tuple[object, ...] | None = None
+        self._lines: int | None = None
+        self._shown: tuple[str, object] | None = None
+
+    def show_content(self, content: Content) -> None:
+        """Draw ``content``: nothing when it did not change; a new layout only when its line count changed.
+
+        The panels do not wrap text and take their width from the layout, so only a change of line count
+        can change their size; a relayout of the whole screen every second would cost most of the
+        dashboard's idle CPU.
+        """
+        shown = (content.plain, content.spans)
+        if shown == self._shown:
+            return  # the same text and styles: nothing to repaint
+        self._shown = shown
+        lines = content.plain.count("\n") + 1
+        self.update(content, layout=lines != self._lines)
+        self._lines = lines
 
     def _feed(self, inputs: InputsT) -> None:
         """Remember ``inputs`` and redraw now if the panel is on the current screen and displayed."""

@@ -70,4 +70,4 @@ class QueuePanel(LivePanel[tuple[Trends, float]]):
                 peak = high if high is not None else max([v for v in values if v is not None] or [1.0])
                 parts += ["  ", (render.sparkline(values, low, max(peak, 1e-9)), "$primary")]
             lines.append(Content.assemble(*parts))
-        self.update(Content("\n").join(lines))
+        self.show_content(Content("\n").join(lines))

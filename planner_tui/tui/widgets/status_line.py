@@ -42,4 +42,4 @@ class StatusLine(Static):
             parts.append((self.info, "$foreground"))
         if self.filter:
             parts += ["   ", ("filter: ", "$foreground-muted"), (self.filter, "bold $accent")]
-        self.update(Content.assemble(*parts))
+        self.update(Content.assemble(*parts), layout=False)  # one line, always: no relayout
