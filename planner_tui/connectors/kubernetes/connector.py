@@ -20,11 +20,12 @@ from typing import Any
 from planner_tui.config.connector import KubernetesSettings
 from planner_tui.config.graph import GraphConfig
 from planner_tui.connectors.base import PlannerConnector
-from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.connectors.errors import ConnectorError, ScalingRefused
 from planner_tui.connectors.kubernetes.client import KubeApi, load_api_client
 from planner_tui.connectors.kubernetes.errors import AccessDenied, ApiUnreachable, is_unreachable
 from planner_tui.connectors.kubernetes.logs import follow_logs, read_tail
 from planner_tui.connectors.kubernetes.target import ServiceCounts, Target
+from planner_tui.connectors.targets import check_bounds, resolve_targets
 from planner_tui.model.components import ComponentState
 from planner_tui.model.logs import LogLine
 from planner_tui.model.scaling import TargetReplica
@@ -294,17 +295,6 @@ class KubernetesConnector(PlannerConnector):
         if self.observe:
             raise ConnectorError(f"cannot {what}: this kubernetes connector observes only (read-only)")
 
-    def _check_bounds(self, name: str, replicas: int) -> None:
-        comp = self.graph.components.get(name)
-        if comp is None:
-            raise ComponentNotFound(name, self.graph.components)
-        if replicas < 0:
-            raise ScalingRefused(f"{name}: replica count must not be negative, got {replicas}")
-        if replicas < comp.min_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is below min_replicas = {comp.min_replicas}")
-        if replicas > comp.max_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is above max_replicas = {comp.max_replicas}")
-
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, deadline: float) -> Any:
         """Run a blocking change in a thread; while the server is unreachable retry with backoff until
         ``deadline`` (monotonic), showing the degraded state meanwhile. A retry also starts as soon as
@@ -341,7 +331,7 @@ class KubernetesConnector(PlannerConnector):
     async def scale_component(self, component_name: str, replicas: int) -> bool:
         """Set a component's desired replica count; True when a change was made."""
         self._writable("scale")
-        self._check_bounds(component_name, replicas)
+        check_bounds(self.graph, component_name, replicas)
         async with self._scale_lock:
             deadline = time.monotonic() + self.settings.scale_timeout_s
             changed: bool = await self._call(
@@ -349,33 +339,11 @@ class KubernetesConnector(PlannerConnector):
             )
             return changed
 
-    def _resolve(self, target: TargetReplica) -> str:
-        if target.component_name is not None:
-            if target.component_name not in self.graph.components:
-                raise ComponentNotFound(target.component_name, self.graph.components)
-            return target.component_name
-        matching = [
-            name
-            for name, comp in self.graph.components.items()
-            if comp.effective_sub_component_type == target.sub_component_type
-        ]
-        if len(matching) != 1:
-            if not matching:
-                raise ComponentNotFound(str(target.sub_component_type), self.graph.components)
-            raise ConnectorError(
-                f"sub_component_type {target.sub_component_type!r} matches {', '.join(matching)}; name the component"
-            )
-        return matching[0]
-
     async def set_component_replicas(self, targets: list[TargetReplica], blocking: bool = False) -> None:
         """Validate every target, refuse while the DGD is not Ready, apply, and with ``blocking`` wait
         until each changed component is stable (desired == updated == ready) or ``scale_timeout_s``."""
         self._writable("scale")
-        wanted: dict[str, int] = {}
-        for target in targets:
-            name = self._resolve(target)
-            self._check_bounds(name, target.desired_replicas)
-            wanted[name] = target.desired_replicas
+        wanted = resolve_targets(self.graph, targets)
         if not wanted:
             return
         refusal = self.target.refusal()

@@ -14,7 +14,7 @@ from typing import Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig
 from planner_tui.connectors.base import PlannerConnector
-from planner_tui.connectors.errors import ComponentNotFound, ConnectorError, ScalingRefused
+from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local import logs
 from planner_tui.connectors.local.allocator import gpu_inventory, holdings_of
 from planner_tui.connectors.local.health import HealthMonitor
@@ -26,10 +26,10 @@ from planner_tui.connectors.local.scaling import ScalingMixin
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.connectors.local.watchers import replica_urls
+from planner_tui.connectors.targets import component_of
 from planner_tui.model.components import ComponentState
 from planner_tui.model.logs import LogLine
 from planner_tui.model.replicas import Phase, ReplicaState
-from planner_tui.model.scaling import TargetReplica
 
 log = logging.getLogger(__name__)
 
@@ -312,26 +312,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
 
     # -- state -------------------------------------------------------------------------------------
     def _component(self, name: str) -> ComponentConfig:
-        comp = self.graph.components.get(name)
-        if comp is None:
-            raise ComponentNotFound(name, self.graph.components)
-        return comp
-
-    def _resolve(self, target: TargetReplica) -> str:
-        if target.component_name is not None:
-            self._component(target.component_name)
-            return target.component_name
-        matches = [
-            n for n, c in self.graph.components.items() if c.effective_sub_component_type == target.sub_component_type
-        ]
-        if not matches:
-            raise ComponentNotFound(str(target.sub_component_type), self.graph.components)
-        if len(matches) > 1:
-            raise ScalingRefused(
-                f"sub_component_type {target.sub_component_type!r} matches several components "
-                f"({', '.join(matches)}); name the component instead"
-            )
-        return matches[0]
+        return component_of(self.graph, name)
 
     def _replica_state(self, name: str, rec: ReplicaRecord) -> ReplicaState:
         sup = self.supervisor

@@ -18,6 +18,7 @@ from planner_tui.connectors.local.health import HealthMonitor
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.connectors.local.watchers import watcher_name
+from planner_tui.connectors.targets import check_bounds, resolve_targets
 from planner_tui.model.components import ComponentState
 from planner_tui.model.replicas import Phase
 from planner_tui.model.scaling import TargetReplica
@@ -54,8 +55,6 @@ class ScalingMixin:
 
         def _component(self, name: str) -> ComponentConfig: ...
 
-        def _resolve(self, target: TargetReplica) -> str: ...
-
         def _track(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]: ...
 
         def _max_grace(self) -> float: ...
@@ -66,22 +65,13 @@ class ScalingMixin:
 
         async def gpu_holders(self) -> dict[int, str]: ...
 
-    def _check_bounds(self, name: str, replicas: int) -> None:
-        comp = self._component(name)
-        if replicas < 0:
-            raise ScalingRefused(f"{name}: replica count must not be negative, got {replicas}")
-        if replicas < comp.min_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is below min_replicas = {comp.min_replicas}")
-        if replicas > comp.max_replicas:
-            raise ScalingRefused(f"{name}: {replicas} replicas is above max_replicas = {comp.max_replicas}")
-
     async def scale_component(self, component_name: str, replicas: int) -> bool:
         """Set a component's replica count; returns True when a change was made.
 
         Scale-up starts the new replicas (their processes are spawned before this returns); scale-down
         sends SIGTERM to the newest replicas and frees their GPUs and port once they exited.
         """
-        self._check_bounds(component_name, replicas)
+        check_bounds(self.graph, component_name, replicas)
         async with self._scale_lock:
             return await self._scale(component_name, replicas)
 
@@ -244,13 +234,7 @@ class ScalingMixin:
         With ``blocking`` waits until the new replicas are ready and the removed ones exited; a
         replica that fails while starting raises ConnectorError with its reason.
         """
-        resolved: dict[str, int] = {}
-        for target in targets:
-            name = self._resolve(target)
-            if name in resolved and resolved[name] != target.desired_replicas:
-                raise ScalingRefused(f"two targets for {name!r}: {resolved[name]} and {target.desired_replicas}")
-            self._check_bounds(name, target.desired_replicas)
-            resolved[name] = target.desired_replicas
+        resolved = resolve_targets(self.graph, targets)
         async with self._scale_lock:
             sup = self.supervisor
             await sup.reload()
