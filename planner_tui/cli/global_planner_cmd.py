@@ -100,6 +100,8 @@ def global_planner_group(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from planner_tui.connectors.errors import ConnectorError
+    from planner_tui.globalplanner.deployments import DeploymentBusy
     from planner_tui.globalplanner.server import serve
     from planner_tui.globalplanner.service import GlobalPlanner
     from planner_tui.globalplanner.settings import ServiceSettings, SettingsError
@@ -136,7 +138,11 @@ def global_planner_group(
         f"({environment}{', no-operation' if no_operation else ''}); audit log {service.log.path}",
         err=True,
     )
-    serve(service, log_level=log_level)
+    try:
+        serve(service, log_level=log_level)
+    except (DeploymentBusy, ConnectorError, OSError) as exc:  # a graph that cannot start: named, no traceback
+        click.echo(f"planner-tui global-planner: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 @global_planner_group.command("log")

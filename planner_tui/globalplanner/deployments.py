@@ -26,10 +26,19 @@ from planner_tui.config.graph import GraphConfig
 from planner_tui.config.loader import validate_graph
 from planner_tui.config.planner_settings import MAX_REPLICAS
 from planner_tui.connectors.base import PlannerConnector
+from planner_tui.runtime.ownership import GraphLease, GraphOwnedError
 
 log = logging.getLogger(__name__)
 
 Environment = Literal["kubernetes", "local"]
+
+
+#: the lease a Global Planner holds on each local graph it runs: ``<namespace>.executor``
+EXECUTOR_SUFFIX = ".executor"
+
+
+class DeploymentBusy(RuntimeError):
+    """A local graph is already run by another Global Planner."""
 
 
 class UnknownDeployment(LookupError):
@@ -85,6 +94,7 @@ class DeploymentRegistry:
         self.graphs = dict(graphs)
         self._deployments: dict[str, Deployment] = {}
         self._opening: dict[str, asyncio.Lock] = {}
+        self._leases: list[GraphLease] = []
 
     @property
     def deployments(self) -> list[Deployment]:
@@ -92,11 +102,22 @@ class DeploymentRegistry:
         return [self._deployments[k] for k in sorted(self._deployments)]
 
     async def start(self) -> None:
-        """Local environment: start (or adopt) every graph; a failure stops those started before it."""
+        """Local environment: start (or adopt) every graph; a failure stops those started before it.
+
+        Each local graph's executor lease (``<namespace>.executor``, the ownership lease's mechanism)
+        is held for the service's life, so a second Global Planner never runs the same graph.
+        """
         if self.environment != "local":
             return
         try:
             for name, graph in self.graphs.items():
+                try:
+                    self._leases.append(GraphLease.try_take(f"{graph.namespace}{EXECUTOR_SUFFIX}"))
+                except GraphOwnedError as owned:
+                    raise DeploymentBusy(
+                        f"graph {graph.namespace} (--graph {name}) is already run by another Global Planner: "
+                        f"{owned.owner.describe()}; stop it first"
+                    ) from None
                 await self._open(name, self.pod_namespace, execution_graph(graph), owner=graph.namespace)
         except BaseException:
             await self.close(stop_graphs=True)
@@ -133,6 +154,7 @@ class DeploymentRegistry:
     async def close(self, stop_graphs: bool = True, timeout: float = 60.0) -> None:
         """Close every connector; ``stop_graphs`` stops the local graphs this service runs (bounded)."""
         deployments, self._deployments = list(self._deployments.values()), {}
+        leases, self._leases = self._leases, []
 
         async def close_one(deployment: Deployment) -> None:
             try:
@@ -142,5 +164,9 @@ class DeploymentRegistry:
             except Exception as exc:
                 log.error("closing deployment %s failed: %s", deployment.key, exc)
 
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*(close_one(d) for d in deployments))
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*(close_one(d) for d in deployments))
+        finally:
+            for lease in leases:  # last: a new service never meets a graph still stopping
+                lease.release()

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def uvicorn_config(service: GlobalPlanner, *, log_level: str = "warning", port: int | None = None) -> uvicorn.Config:
-    """One worker, no access log (the audit log is the record), the service's host and port."""
+    """One worker, no access log (the audit log is the record), the service's host and port.
+
+    The service is started before uvicorn listens and stopped after it stopped (see :func:`run_service`).
+    """
     return uvicorn.Config(
-        create_app(service),
+        create_app(service, manage_lifecycle=False),
         host=service.settings.host,
         port=service.settings.port if port is None else port,
         log_level=log_level,
@@ -55,10 +58,21 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+async def run_service(service: GlobalPlanner, server: uvicorn.Server) -> None:
+    """Start the service (its graphs: errors raised here, before anything listens), serve until
+    asked to stop, then stop the service (bounded by its connectors' shutdowns)."""
+    await service.start()
+    try:
+        await server.serve()
+    finally:
+        await service.stop()
+
+
 def serve(service: GlobalPlanner, *, log_level: str = "warning") -> None:
-    """Run until Ctrl-C or SIGTERM; raises SystemExit(1) when the service could not start."""
+    """Run until Ctrl-C or SIGTERM; raises what stopped the service from starting, SystemExit(1)
+    when uvicorn could not listen."""
     server = _Server(uvicorn_config(service, log_level=log_level))
-    server.run()
+    asyncio.run(run_service(service, server))
     if not server.started:
         raise SystemExit(1)
 
@@ -78,7 +92,7 @@ class ServerThread:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self.server.serve())
+            asyncio.run(run_service(self.service, self.server))
         except BaseException as exc:  # reported by start()
             self._error = exc
         finally:
@@ -95,7 +109,10 @@ class ServerThread:
                 self.stop()
                 raise TimeoutError(f"the Global Planner did not start listening within {timeout:g} s")
         if not self.server.started:
-            raise RuntimeError(f"the Global Planner did not start: {self._error!r}")
+            self._thread.join(5.0)
+            if isinstance(self._error, Exception):
+                raise self._error
+            raise RuntimeError("the Global Planner did not start listening")
         return self
 
     @property

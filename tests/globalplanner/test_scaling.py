@@ -6,8 +6,10 @@ import threading
 from typing import Any
 
 import httpx
+import pytest
 
 from planner_tui.config import validate_graph
+from planner_tui.globalplanner.deployments import DeploymentBusy
 from tests.globalplanner.conftest import desired, scale_body
 
 
@@ -120,3 +122,10 @@ def test_unknown_deployments_and_components_are_errors_naming_what_exists(start_
     over = gp.post(scale_body("app-a", "a", decode=9)).json()
     assert over["status"] == "error" and "above max_replicas = 3" in over["message"]
     assert desired(gp, "a") == {"prefill": 1, "decode": 1}
+
+
+def test_a_second_global_planner_cannot_run_the_same_graph(start_service, two_graphs) -> None:
+    first = start_service(environment="local", graphs={"a": two_graphs["a"]})
+    with pytest.raises(DeploymentBusy, match=r"graph app-a \(--graph again\) is already run by another Global Planner"):
+        start_service(environment="local", graphs={"again": two_graphs["a"]})
+    assert first.post(scale_body("app-a", "a", decode=2)).json()["status"] == "success"  # the first is unharmed
