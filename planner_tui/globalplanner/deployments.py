@@ -9,8 +9,9 @@ names a backend class.
   it; a planner whose graph file says ``[connector] kind = "global"`` only observes it. A deployment
   belongs to its graph's namespace: only that namespace's planner may scale it.
 - ``kubernetes`` environment: a DynamoGraphDeployment is opened on its first request and cached; a
-  ``--graph NAME=FILE`` describes its components (limits, GPUs per replica), else it gets a
-  prefill and a decode component.
+  ``--graph NAME=FILE`` describes its components (limits, GPUs per replica) and how to log in to the
+  cluster (its kubernetes ``[connector]``'s kubeconfig, context, in_cluster), else it gets a prefill
+  and a decode component and the default login ($KUBECONFIG, ~/.kube/config).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def kubernetes_graph(name: str, k8s_namespace: str, described: GraphConfig | Non
     """The graph of DGD ``name`` in ``k8s_namespace``: ``described``'s components, or prefill + decode."""
     settings = KubernetesSettings(kind="kubernetes", target="dgd", dgd_name=name, k8s_namespace=k8s_namespace)
     if described is not None:
+        own = execution_graph(described).connector
+        if isinstance(own, KubernetesSettings):  # keep how it logs in (kubeconfig, context, in-cluster)
+            settings = own.model_copy(update={"target": "dgd", "dgd_name": name, "k8s_namespace": k8s_namespace})
         return described.model_copy(update={"connector": settings})
     components = {
         role: {"role": role, "min_replicas": 0, "max_replicas": MAX_REPLICAS, "initial_replicas": 0}

@@ -17,6 +17,7 @@ from planner_tui.globalplanner.service import GlobalPlanner
 from planner_tui.globalplanner.settings import ServiceSettings
 from planner_tui.globalplanner.tokens import add_token, new_token
 from tests.connectors.local.conftest import kill_leftovers, recorded_pids
+from tests.k8s.conftest import kube_apiserver_binary, kube_cluster, kube_namespace, operator  # noqa: F401 - a real API server
 from tests.runtime.conftest import open_session  # noqa: F401 - the Session fixture, for the end-to-end tests
 
 NS = "global-infra"
