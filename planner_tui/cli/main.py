@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "status": "planner_tui.cli.status_cmd:status",
     "global-planner": "planner_tui.cli.global_planner_cmd:global_planner_group",
     "plan": "planner_tui.cli.plan_cmd:plan",
+    "record": "planner_tui.cli.record_cmd:record",
+    "replay": "planner_tui.cli.replay_cmd:replay",
+    "compare": "planner_tui.cli.compare_cmd:compare",
     "profile": "planner_tui.cli.profile_cmd:profile",
 }
 
