@@ -5,8 +5,9 @@ API server goes away."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from textual.pilot import Pilot
 
 from planner_tui.config import GraphConfig
@@ -39,15 +40,29 @@ def prepare(kube_cluster: KubeCluster, operator: Operator, namespace: str) -> Gr
     return cluster_graph(kube_cluster, namespace)
 
 
-def dashboard(graph: GraphConfig) -> DashboardApp:
+@pytest.fixture
+def opened() -> Iterator[list[Session]]:
+    """The Sessions the test's dashboards opened: their watches stopped and leases given back at the end
+    (a test app is not quit through its dialog, and a snapshot test's event loop is gone by then)."""
+    sessions: list[Session] = []
+    yield sessions
+    for session in sessions:
+        asyncio.run(session.connector.shutdown(stop_graph=False))
+        if session.lease is not None:
+            session.lease.release()
+
+
+def dashboard(graph: GraphConfig, opened: list[Session]) -> DashboardApp:
     """The dashboard opening a paused Session on ``graph`` through the connector factory, as
     ``planner-tui --graph`` does, collecting only the connector's state (no host or GPU source: the
-    picture must not depend on this machine); the Session is closed when the app quits."""
+    picture must not depend on this machine); the Session goes to ``opened``."""
 
     async def open_session() -> Session:
         connector = await open_connector(graph)
         collector = Collector(connector, graph, sources=[])
-        return await Session.open(graph, connector=connector, collector=collector, mode=PlannerMode.PAUSED)
+        session = await Session.open(graph, connector=connector, collector=collector, mode=PlannerMode.PAUSED)
+        opened.append(session)
+        return session
 
     return DashboardApp(opener=open_session, clock=frozen_clock, header_interval_s=3600, remember_theme=False)
 
@@ -65,16 +80,16 @@ async def settled(pilot: Pilot[None]) -> None:
 
 
 def test_the_dashboard_shows_the_cluster_graph(
-    snap_compare: SnapCompare, kube_cluster: KubeCluster, operator: Operator
+    snap_compare: SnapCompare, kube_cluster: KubeCluster, operator: Operator, opened: list[Session]
 ) -> None:
-    app = dashboard(prepare(kube_cluster, operator, NAMESPACE))
+    app = dashboard(prepare(kube_cluster, operator, NAMESPACE), opened)
     assert snap_compare(app, terminal_size=(120, 40), run_before=settled)
 
 
 async def test_the_header_degrades_and_recovers_with_the_api_server(
-    kube_cluster: KubeCluster, operator: Operator, kube_namespace: str
+    kube_cluster: KubeCluster, operator: Operator, kube_namespace: str, opened: list[Session]
 ) -> None:
-    app = dashboard(prepare(kube_cluster, operator, kube_namespace))
+    app = dashboard(prepare(kube_cluster, operator, kube_namespace), opened)
     label = f"kubernetes dgd/{kube_namespace}/{DGD_NAME}"
     async with app.run_test(size=(120, 40)) as pilot:
         await settled(pilot)
