@@ -8,9 +8,11 @@ import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from planner_tui.config import GraphConfig, validate_graph
+from planner_tui.connectors.capabilities import GpuInventory, ProcessIds
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.globalplanner.tokens import add_token, new_token
 from planner_tui.loadcontrol.client import SimControlError
@@ -65,6 +67,8 @@ async def test_the_demo_planner_delegates_scaling_to_the_global_planner(start_se
     graph = delegating(demo, gp.url, client_token)
     session: Session = await open_session(graph)
     assert session.connector.label == f"delegated to {gp.url}"
+    # the graph runs on this machine: its GPUs and processes are read as a local graph's
+    assert isinstance(session.connector, GpuInventory) and isinstance(session.connector, ProcessIds)
     events = session.subscribe()
     await push_load(session)
 
@@ -83,6 +87,8 @@ async def test_the_demo_planner_delegates_scaling_to_the_global_planner(start_se
     states = await session.connector.get_component_states()
     assert states["decode"].desired_replicas >= dec.target
     assert all(r.pid for r in states["decode"].replicas)
+    pids = await session.connector.replica_pids("decode")
+    assert len(pids) >= dec.target and all(psutil.pid_exists(pid) for pid in pids.values())
     # both sides recorded it: the planner's decision with the answer, the service's request with its caller
     planner_records = list(read_records(audit_path_for(graph)))
     assert any(c.get("answer") == dec.answer for r in planner_records for c in r["components"])

@@ -17,8 +17,10 @@ __all__ = ["open_connector"]
 async def open_connector(graph: GraphConfig, *, observe: bool = False) -> DelegateConnector:
     """An initialized connector for ``graph``. ``observe=True`` only reads: the service is never asked
     to scale (a read-only connector sends nothing)."""
-    from planner_tui.connectors.delegate.connector import DelegateConnector
+    from planner_tui.config.connector import GlobalSettings, LocalSettings
+    from planner_tui.connectors.delegate.connector import DelegateConnector, LocalDelegateConnector
 
-    connector = DelegateConnector(graph, observe=observe)
+    local = isinstance(graph.connector, GlobalSettings) and isinstance(graph.connector.execution, LocalSettings)
+    connector = (LocalDelegateConnector if local else DelegateConnector)(graph, observe=observe)
     await connector.initialize()
     return connector

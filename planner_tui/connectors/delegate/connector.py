@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from planner_tui.config.connector import GlobalSettings, LocalSettings
 from planner_tui.config.graph import GraphConfig
@@ -255,3 +256,32 @@ class DelegateConnector(PlannerConnector):
         source = await self._execution()
         async for line in source.follow_component_logs(component_name):
             yield line
+
+
+class LocalDelegateConnector(DelegateConnector):
+    """A delegating connector whose graph runs on this machine (``execution`` local): its replicas
+    hold this host's GPUs and are its processes, so the collector and the dashboard read them as
+    they do a local graph's (the capabilities of :mod:`planner_tui.connectors.capabilities`)."""
+
+    async def _local(self) -> Any:
+        return await self._execution()
+
+    async def gpu_holders(self) -> dict[int, str]:
+        """GPU index -> the replica holding it, as the graph's state file says."""
+        holders: dict[int, str] = await (await self._local()).gpu_holders()
+        return holders
+
+    async def free_gpus(self) -> list[int]:
+        """This graph's GPUs that no replica holds."""
+        free: list[int] = await (await self._local()).free_gpus()
+        return free
+
+    async def replica_pids(self, component_name: str) -> dict[str, int]:
+        """Live replica name -> its process id on this machine."""
+        pids: dict[str, int] = await (await self._local()).replica_pids(component_name)
+        return pids
+
+    async def get_resource_usage(self, component_name: str) -> dict[str, Any]:
+        """Per-replica CPU, memory and GPU use of the component's processes."""
+        usage: dict[str, Any] = await (await self._local()).get_resource_usage(component_name)
+        return usage
