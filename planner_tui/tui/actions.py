@@ -56,6 +56,8 @@ ACTIONS: tuple[DashboardAction, ...] = (
     DashboardAction("gpu_details", "g", "GPUs", "GPU details: processes and their replicas, MIG devices, throttle "
                     "reasons, ECC errors", "View", show=False),
     DashboardAction("cycle_window", "w", "window", "Chart window: 1 / 5 / 15 minutes", "View", show=False),
+    DashboardAction("charts", "c", "charts", "Charts: replicas, each policy's figure and thresholds, decisions over "
+                    "time (5 min / 1 h / all)", "View", show=False),
     DashboardAction("filter", "slash", "filter", "Filter components and replicas by name, role or phase", "View",
                     key_display="/"),
     DashboardAction("raise_load", "L", "load+", "Demo: raise the simulated request rate (x1.5)", "Demo",

@@ -2,7 +2,7 @@
 
 ``space`` pauses and resumes, ``>``/``<`` change the speed (1x..60x), ``]``/``[`` seek a minute forward or
 back, ``}``/``{`` ten minutes, ``home``/``end`` jump to the start or the end. After a seek the decision log
-and the charts show what was known at the new position. ``c`` opens the chart screen.
+and the charts show what was known at the new position. ``c`` opens the chart screen, as in the live dashboard.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from textual.binding import Binding, BindingType
 
 from planner_tui.tui.app import DashboardApp
 from planner_tui.tui.replay_source import ReplaySource
-from planner_tui.tui.screens.chart_screen import ChartScreen
 from planner_tui.tui.trends import Trends
 
 REPLAY_BINDINGS: list[BindingType] = [
@@ -26,7 +25,6 @@ REPLAY_BINDINGS: list[BindingType] = [
     Binding("left_curly_bracket", "replay_seek(-600)", "-10 min", key_display="{", show=False),
     Binding("home", "replay_jump(0)", "start", show=False),
     Binding("end", "replay_jump(1)", "end", show=False),
-    Binding("c", "charts", "charts"),
 ]
 
 
@@ -77,7 +75,3 @@ class ReplayApp(DashboardApp):
         self._take_snapshot(latest)
         self.main_screen.refresh_view()
         self.main_screen.refresh_header()
-
-    def action_charts(self) -> None:
-        """The chart screen."""
-        self.push_screen(ChartScreen())

@@ -318,6 +318,12 @@ class MainScreen(Screen[None]):
         """Describe every GPU: processes, MIG devices, throttle reasons, ECC errors."""
         self.app.push_screen(GpuDetailsScreen(gpu_details_text(self.dashboard.snapshot)))
 
+    def action_charts(self) -> None:
+        """The chart screen (plotext is imported when first asked for: the dashboard starts without it)."""
+        from planner_tui.tui.screens.chart_screen import ChartScreen
+
+        self.app.push_screen(ChartScreen())
+
     def action_cycle_window(self) -> None:
         """1 -> 5 -> 15 minute chart window."""
         app = self.dashboard
