@@ -33,6 +33,10 @@ from planner_tui.model.scaling import PredictedLoad, ScaleRequest, ScaleResponse
 
 log = logging.getLogger(__name__)
 
+#: a local graph's read-only view is read afresh when older than this (one read serves a collector
+#: tick's several questions: states, GPU holders, pids)
+LOCAL_VIEW_TTL_S = 0.2
+
 
 def read_token(path: str) -> str:
     """This namespace's token from its file (0600, the user's own, one token)."""
@@ -67,6 +71,7 @@ class DelegateConnector(PlannerConnector):
         self.client: GlobalPlannerClient | None = None
         self._observer: PlannerConnector | None = None
         self._read_lock = asyncio.Lock()
+        self._observed_at = float("-inf")
         self._service_problem: str | None = None
         self._graph_problem: str | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -159,9 +164,11 @@ class DelegateConnector(PlannerConnector):
 
     # -- state ----------------------------------------------------------------------------------------
     async def _execution(self) -> PlannerConnector:
-        """The read-only execution connector, reopened for local execution so each read is fresh."""
+        """The read-only execution connector; for local execution reopened when older than
+        :data:`LOCAL_VIEW_TTL_S`, so what the service changed is seen at the next look."""
         async with self._read_lock:
-            if self._observer is not None and not self._refresh_each_read:
+            fresh_enough = time.monotonic() - self._observed_at < LOCAL_VIEW_TTL_S
+            if self._observer is not None and (not self._refresh_each_read or fresh_enough):
                 return self._observer
             try:
                 fresh = await self._open_observer()
@@ -171,6 +178,7 @@ class DelegateConnector(PlannerConnector):
                     raise
                 return self._observer  # the last view, marked unreachable meanwhile
             self._graph_problem = None
+            self._observed_at = time.monotonic()
             old, self._observer = self._observer, fresh
             if old is not None:
                 await old.shutdown(stop_graph=False)
@@ -226,6 +234,7 @@ class DelegateConnector(PlannerConnector):
             self._service_problem = str(exc)
             raise
         self._service_problem = None
+        self._observed_at = float("-inf")  # the service changed the graph: the next look reads it afresh
         self.last_answer = answer
         return answer
 
