@@ -138,3 +138,31 @@ async def test_without_the_service_the_connector_is_degraded_and_the_planner_hol
     assert states["decode"].desired_replicas == 1  # nothing changed behind the planner's back
     with pytest.raises(ConnectorError, match="did not answer after 3 tries"):
         await connector.set_component_replicas([])
+
+
+async def test_a_retried_change_whose_answers_were_lost_is_applied_once(start_service, two_graphs) -> None:
+    from planner_tui.connectors.factory import open_connector
+    from planner_tui.model.scaling import TargetReplica
+
+    data = two_graphs["b"].model_dump(mode="json", exclude_none=True)
+    data["components"]["decode"]["health_url"] = "http://127.0.0.1:{port}/never-ready"
+    never_ready = validate_graph(data)
+    gp = start_service(environment="local", graphs={"b": never_ready}, blocking_timeout_s=3)
+    settings = {"graph_deployment_name": "b", "timeout_s": 0.5, "retries": 2, "health_interval_s": 5}
+    graph = validate_graph(
+        data | {"connector": {"kind": "global", "address": gp.url, "global_planner_namespace": NS} | settings}
+    )
+    connector = await open_connector(graph)
+    try:
+        # blocking: the service waits for a replica that never becomes ready; every try times out
+        with pytest.raises(ConnectorError, match=r"did not answer after 3 tries: timed out"):
+            await connector.set_component_replicas(
+                [TargetReplica(component_name="decode", desired_replicas=2)], blocking=True
+            )
+    finally:
+        await connector.shutdown()
+    await asyncio.to_thread(gp.thread.stop)  # lets the first (and only) application finish
+    records = [r for r in gp.records() if r.get("request")]
+    applied = [r for r in records if not r.get("replayed")]
+    assert len(applied) == 1 and applied[0]["status"] == "scaling"  # the deadline's answer, sent once
+    assert len(records) == 3 and {r["request_id"] for r in records} == {applied[0]["request_id"]}
