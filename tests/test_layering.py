@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "loadcontrol": {"loadcontrol", "config", "model", "connectors"},
     "runtime": {"runtime", "config", "model", "connectors", "metrics", "planner", "loadcontrol"},
     # the dashboard sees records, settings and the runtime's seams: never a source, the planner or the sim
-    "tui": {"tui", "config", "model", "runtime", "globalplanner", "recording"},
+    "tui": {"tui", "config", "model", "runtime", "globalplanner", "recording", "profiling"},
     # recordings: Snapshots (metrics' JSON form), decisions (planner records), the frontend's workload
     "recording": {"recording", "config", "model", "metrics", "planner"},
     # closed-loop evaluation: the sim's virtual graph, the metrics reader, the planner engine, recordings

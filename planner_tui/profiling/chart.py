@@ -56,3 +56,21 @@ def render_chart(result: SweepResult, component: str, width: int = 100, height: 
     text: str = plotext.build()
     plotext.clear_figure()
     return text
+
+
+def draw_against_targets(plt: Any, result: SweepResult) -> None:
+    """Every measured component on one plot: p95 latency / its target against load, the target at 1.0.
+
+    One line per component and length (TTFT for prefill, ITL for decode): the dashboard's profile tab.
+    """
+    plt.clear_data()
+    plt.clear_figure()
+    for component, phase in result.components.items():
+        target_ms = result.targets.seconds(phase) * 1000
+        for label, loads, latencies in chart_series(result, component):
+            plt.plot(loads, [min(lat / target_ms, 4.0) for lat in latencies], label=f"{component} {label}")
+    plt.hline(1.0, "red")
+    plt.ylim(0, 2.0)
+    partial = " PARTIAL" if result.partial else ""
+    plt.title(f"profile{partial}: p95 / target (TTFT {result.targets.ttft_ms:g}, ITL {result.targets.itl_ms:g} ms)")
+    plt.xlabel(result.load_kind.value.replace("_", " "))

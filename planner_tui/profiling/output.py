@@ -117,3 +117,22 @@ def write_profile(result: SweepResult, path: Path) -> Path | None:
     parse_profile(tomllib.loads(text), str(path))  # what is written is what the planner accepts
     write_private_atomically(path, text)
     return path
+
+
+def read_sweep(profile_path: str | Path) -> SweepResult:
+    """The raw sweep of a profile: the file its ``[_meta] sweep`` names (next to it), else ``NAME.sweep.json``.
+
+    Raises OSError or ValueError naming the file.
+    """
+    path = Path(profile_path).expanduser()
+    sweep = sweep_path_for(path)
+    try:
+        meta = tomllib.loads(path.read_text(encoding="utf-8")).get(META_TABLE, {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: invalid TOML: {exc}") from None
+    if isinstance(meta, dict) and isinstance(meta.get("sweep"), str):
+        sweep = path.with_name(Path(meta["sweep"]).name)
+    try:
+        return SweepResult.from_json(json.loads(sweep.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{sweep}: invalid JSON: {exc}") from None

@@ -322,6 +322,10 @@ class MainScreen(Screen[None]):
         """The chart screen (plotext is imported when first asked for: the dashboard starts without it)."""
         from planner_tui.tui.screens.chart_screen import ChartScreen
 
+        graph = getattr(self.app, "graph", None)
+        if graph is not None and graph.planner.profile_file:
+            from planner_tui.tui import profile_chart  # noqa: F401 (registers the capacity profile's tab)
+
         self.app.push_screen(ChartScreen())
 
     def action_cycle_window(self) -> None:
