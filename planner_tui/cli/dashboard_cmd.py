@@ -25,7 +25,4 @@ def dashboard(graph_file: str | None, read_only: bool, theme: str | None, adviso
         if theme not in names:
             click.echo(f"unknown theme {theme!r}; available: {', '.join(names)}", err=True)
             raise SystemExit(EXIT_CONFIG)
-    from planner_tui.runtime.gc_tuning import tune_for_long_run
-
-    tune_for_long_run()
     run_dashboard(graph, read_only=read_only, theme=theme, advisory=advisory)

@@ -33,6 +33,7 @@ def _figure(value: float | None, unit: str) -> str:
 def local_replica_pids() -> dict[int, str]:
     """pid -> replica name of every live replica of the local graphs on this machine (their state files)."""
     from planner_tui.config.paths import state_dir
+    from planner_tui.connectors.errors import ConnectorError
     from planner_tui.connectors.local.processes import is_running
     from planner_tui.connectors.local.state_file import read_state_file
 
@@ -40,7 +41,7 @@ def local_replica_pids() -> dict[int, str]:
     for path in sorted((state_dir() / "local").glob("*.json")):
         try:
             state = read_state_file(path)
-        except (OSError, ValueError):  # a file being rewritten or not ours: its graph is just not named
+        except ConnectorError:  # an unreadable state file: its graph's replicas are just not named
             continue
         if state is None:
             continue

@@ -28,7 +28,7 @@ from planner_tui.runtime.source import GraphSource
 from planner_tui.tui import settings
 from planner_tui.tui.actions import APP_ACTIONS, bindings
 from planner_tui.tui.commands import ActionCommands
-from planner_tui.tui.messages import ActionFinished, SessionEventArrived, SourceOpened
+from planner_tui.tui.messages import ActionFinished, FirstLookReady, SessionEventArrived, SourceOpened
 from planner_tui.tui.screens import HelpScreen, MainScreen, QuitChoice, QuitDialog
 from planner_tui.tui.themes import DEFAULT_THEME, load_theme_files
 from planner_tui.tui.trends import Trends
@@ -150,7 +150,25 @@ class DashboardApp(App[None]):
             self._adopt(self.source)
         elif self.opener is not None:
             self._status_info("starting the graph…")
+            first_look = getattr(self.opener, "first_look", None)
+            if first_look is not None:
+                self._take_first_look(first_look)  # GPUs and recorded replicas, in a thread
             self.call_after_refresh(self._start_opening)  # the first frame goes out before any of that work
+
+    @work(thread=True, exclusive=True, group="first-look", exit_on_error=False)
+    def _take_first_look(self, first_look: Callable[[], Snapshot]) -> None:
+        try:
+            snapshot = first_look()
+        except Exception:  # a courtesy: the Session reports what is wrong
+            log.exception("the first look at the graph failed")
+            return
+        self.post_message(FirstLookReady(snapshot))
+
+    def on_first_look_ready(self, message: FirstLookReady) -> None:
+        """Draw the first look, unless the source's own Snapshots already arrived."""
+        if self.snapshot is None:
+            self._take_snapshot(message.snapshot)
+            self.main_screen.refresh_view()
 
     def _start_opening(self) -> None:
         self._opening = self._open_source()

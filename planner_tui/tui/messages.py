@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from planner_tui.model import Snapshot
 from planner_tui.runtime.events import SessionError, SessionEvent, SnapshotReady
 from planner_tui.runtime.source import GraphSource
 
@@ -28,6 +29,14 @@ class SessionEventArrived(Message):
         if isinstance(mine, SnapshotReady):
             return isinstance(theirs, SnapshotReady)
         return isinstance(mine, SessionError) and isinstance(theirs, SessionError) and mine == theirs
+
+
+class FirstLookReady(Message):
+    """What could be shown before the source opened: the GPUs and the recorded replicas."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
 
 
 class SourceOpened(Message):

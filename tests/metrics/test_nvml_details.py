@@ -15,7 +15,7 @@ import pytest
 from planner_tui.metrics import nvml
 from planner_tui.metrics.gpu import NvmlGpuSource
 from planner_tui.metrics.sources import TickContext
-from planner_tui.model import ComponentSpec, ComponentState, Phase, ReplicaState
+from planner_tui.model import ComponentSpec, ComponentState, Phase, ReplicaState, Role
 
 
 def test_the_gpu_name_is_the_drivers(fake_nvml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +116,7 @@ async def test_a_replicas_child_process_is_named_after_the_replica_and_others_ar
         monkeypatch.setenv("FAKE_NVML_PROCESSES", f"0:{child_pid}:4096:80;0:{stranger.pid}:1024:5;1:{replica_pid}:512")
         replica = ReplicaState("decode", 0, Phase.READY, pid=replica_pid, gpus=(0,))
         state = ComponentState(
-            spec=ComponentSpec(name="decode", role="decode"), desired_replicas=1, replicas=(replica,)
+            spec=ComponentSpec(name="decode", role=Role.DECODE), desired_replicas=1, replicas=(replica,)
         )
         context = TickContext(now=1.0, namespace="t", components=MappingProxyType({"decode": state}))
         report = await NvmlGpuSource().collect(context)

@@ -29,7 +29,6 @@ import psutil
 
 from planner_tui.config.paths import open_private, private_dir, socket_dir
 from planner_tui.connectors.errors import ConnectorError
-from planner_tui.connectors.local.circus_client import CircusClient
 from planner_tui.connectors.local.processes import is_running as process_alive
 
 #: seconds between circus's periodic process checks (reaping, stopping a watcher whose process is
@@ -130,6 +129,10 @@ class Circusd:
 
     async def start(self, timeout: float = 20.0) -> CircusdHandle:
         """Start circusd and wait until it answers; retries once with fresh ports if it dies at once."""
+        # zmq is imported here, not with this module: the state file (which names circusd) is read by the
+        # dashboard's first frame, before anything talks to circusd
+        from planner_tui.connectors.local.circus_client import CircusClient
+
         last_error = ""
         for _attempt in range(3):
             popen, endpoint, pubsub = await asyncio.to_thread(self._spawn)
