@@ -141,3 +141,21 @@ async def test_the_chart_screen_redraws_only_when_shown(recording: Recording) ->
         await settle(pilot)
         screen.redraw(force=True)  # hidden: never drawn
         assert screen.redraws == drawn
+
+
+async def test_the_live_dashboard_charts_replicas_from_its_decisions() -> None:
+    from planner_tui.tui.screens.chart_screen import app_timeline
+    from tests.tui.dashboard_fixtures import demo_app, demo_source
+
+    source = demo_source()
+    source._history = type(source._history)([])  # a live source: no Snapshots kept, only its decisions
+    app = demo_app(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        timeline = app_timeline(app)
+        assert timeline is not None
+        decided = [d for d in app.decisions if d.for_component("decode") is not None]
+        assert len(timeline.replicas["decode"]) >= len(decided) > 0
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, ChartScreen) and app.screen.redraws >= 1

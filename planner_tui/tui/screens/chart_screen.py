@@ -74,10 +74,16 @@ def app_timeline(app: DashboardApp) -> Timeline | None:
     timeline = Timeline(graph)
     source = app.source
     history = source.history() if source is not None else None
-    snapshots = getattr(history, "snapshots", None)
+    snapshots = getattr(history, "snapshots", None)  # a replay's or fixed data's Snapshots
     if snapshots:
         for snapshot in snapshots:
             timeline.add_snapshot(snapshot)
+    else:
+        # a live source's history holds signals, not replica counts: every decision (holds included)
+        # says how many replicas each autoscaled component had at its tick
+        for decision in app.decisions:
+            for item in decision.components:
+                timeline.replicas.setdefault(item.component, []).append((decision.timestamp, float(item.current)))
     if app.snapshot is not None and (not snapshots or snapshots[-1].timestamp < app.snapshot.timestamp):
         timeline.add_snapshot(app.snapshot)
     for decision in app.decisions:
