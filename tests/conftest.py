@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point planner-tui's state and config directories at a per-test temporary folder."""
-    monkeypatch.setenv("PLANNER_TUI_STATE_DIR", str(tmp_path / "state"))
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point planner-tui's state and config directories at a per-test temporary folder; at the end,
+    kill any process still running with that state directory (a circusd or replica a test left behind,
+    whatever the test's own cleanup missed) and warn, naming it."""
+    state = str(tmp_path / "state")
+    monkeypatch.setenv("PLANNER_TUI_STATE_DIR", state)
     monkeypatch.setenv("PLANNER_TUI_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
+    yield tmp_path
+    left = _processes_with_state_dir(state)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    if left:
+        names = "; ".join(f"pid {p.pid}: {' '.join(_cmdline(p))[:160]}" for p in left)
+        warnings.warn(f"the test left {len(left)} process(es) running, killed now: {names}", stacklevel=1)
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    with contextlib.suppress(psutil.Error):
+        return proc.cmdline()
+    return []
+
+
+def _processes_with_state_dir(state: str) -> list[psutil.Process]:
+    """planner-tui processes (circusd, replicas, sims, services) other than this one whose environment
+    names ``state`` as their state directory. Servers of session fixtures (an API server, Prometheus)
+    are started before a test's environment is set and are not planner-tui's: never matched."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("PLANNER_TUI_STATE_DIR") != state:
+                continue
+            if any(mark in " ".join(proc.cmdline()) for mark in ("planner_tui", "planner-tui", "circus")):
+                found.append(proc)
+    return found
 
 
 @pytest.hookimpl(hookwrapper=True)
