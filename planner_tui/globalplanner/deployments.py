@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 Environment = Literal["kubernetes", "local"]
 
 
-#: the lease a Global Planner holds on each local graph it runs: ``<namespace>.executor``
-EXECUTOR_SUFFIX = ".executor"
+#: the lease a Global Planner holds on each local graph it runs, ``<namespace>.global-planner``: one
+#: service per graph (even within one process). The local connector it opens holds the graph's writer
+#: lease besides (``<namespace>.executor``, :mod:`planner_tui.connectors.local.writer`), which keeps any
+#: other process (a ``plan`` with a local connector) from changing the graph.
+EXECUTOR_SUFFIX = ".global-planner"
 
 
 class DeploymentBusy(RuntimeError):
@@ -108,8 +111,9 @@ class DeploymentRegistry:
     async def start(self) -> None:
         """Local environment: start (or adopt) every graph; a failure stops those started before it.
 
-        Each local graph's executor lease (``<namespace>.executor``, the ownership lease's mechanism)
-        is held for the service's life, so a second Global Planner never runs the same graph.
+        Each local graph's service lease (``<namespace>.global-planner``, the ownership lease's
+        mechanism) is held for the service's life, so a second Global Planner never runs the same graph;
+        the local connector holds the graph's writer lease, so no other process changes it.
         """
         if self.environment != "local":
             return

@@ -26,6 +26,7 @@ from planner_tui.connectors.local.scaling import ScalingMixin
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.connectors.local.watchers import replica_urls
+from planner_tui.connectors.local.writer import acquire_writer, release_writer
 from planner_tui.connectors.targets import component_of
 from planner_tui.model.components import ComponentState
 from planner_tui.model.logs import LogLine
@@ -86,6 +87,7 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._removals: set[asyncio.Task[None]] = set()
         self._waiters: set[asyncio.Task[None]] = set()  # new replicas waiting for their dependencies
         self._closed = False
+        self._writing = False  # holds this process's share of the graph's writer lease
         self.observe = observe
 
     # -- factories and lifecycle -------------------------------------------------------------------
@@ -153,6 +155,15 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         if self.observe:
             await self._initialize_observer()
             return
+        await asyncio.to_thread(acquire_writer, self.namespace, self.store.root.parent)  # one writing process per graph
+        try:
+            await self._initialize_writer()
+        except BaseException:
+            release_writer(self.namespace, self.store.root.parent)
+            raise
+        self._writing = True
+
+    async def _initialize_writer(self) -> None:
         existing = await asyncio.to_thread(self._read_state)
         if existing is not None and existing.stopping:
             await self._finish_interrupted_stop(existing)
@@ -291,15 +302,20 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         if self.observe:
             await self._sup.close()  # an observer never stops what it did not start
             return
-        await self._cancel_waiters()
-        if self._monitor is not None:
-            await self._monitor.stop()
-        if self._removals:
-            await asyncio.wait(list(self._removals), timeout=self._max_grace() + 5.0)
-        if stop_graph:
-            await self._sup.stop_everything()
-        else:
-            await self._sup.close()
+        try:
+            await self._cancel_waiters()
+            if self._monitor is not None:
+                await self._monitor.stop()
+            if self._removals:
+                await asyncio.wait(list(self._removals), timeout=self._max_grace() + 5.0)
+            if stop_graph:
+                await self._sup.stop_everything()
+            else:
+                await self._sup.close()
+        finally:
+            if self._writing:
+                self._writing = False
+                release_writer(self.namespace, self.store.root.parent)
 
     def _max_grace(self) -> float:
         return max((c.graceful_timeout_s for c in self.graph.components.values()), default=10.0)
