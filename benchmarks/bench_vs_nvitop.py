@@ -194,7 +194,7 @@ def spread(values: list[float]) -> str:
 
 def report(tools: list[Tool]) -> None:
     nvitop, ours = tools
-    print(f"\n{'':34}{'min':>8}{'median':>8}{'max':>8}")
+    print(f"\n{'':42}{'min':>8}{'median':>8}{'max':>8}")
     rows = [
         ("launch -> first GPU row (s)", lambda r: r.first_row_s or float("nan")),
         ("CPU, % of one core", lambda r: r.cpu_pct),
