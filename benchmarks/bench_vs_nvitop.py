@@ -245,7 +245,7 @@ def main() -> None:
     theirs = Tool("nvitop", [str(nvitop), "--interval", "1"])
     try:
         # start the graph once (the dashboard's first run), then every run attaches to it
-        started, _ = launch(ours.command, env)
+        launch(ours.command, env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -274,7 +274,8 @@ def main() -> None:
                     flush=True,
                 )
         report([theirs, ours])
-        print(f"\nmachine: {os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.2f} (shared machines are noisy)")
+        load = os.getloadavg()[0]
+        print(f"\nmachine: {os.cpu_count()} CPUs, load average now {load:.2f} (shared machines are noisy)")
     finally:
         tmux("kill-server", check=False)
         daemon = circusd_pid(state, namespace)
