@@ -53,9 +53,7 @@ def record_replica(state: Path, pid: int) -> None:
     )
     store = StateStore("gpusns", state)
     store.ensure_dirs()
-    store.write(
-        NamespaceState(namespace="gpusns", graph={}, replicas={"gpusns_decode_1": replica})
-    )
+    store.write(NamespaceState(namespace="gpusns", graph={}, replicas={"gpusns_decode_1": replica}))
 
 
 def test_the_table_shows_names_processes_with_their_replica_mig_throttling_and_ecc(

@@ -25,6 +25,7 @@ from planner_tui.model import (
     Phase,
     ReplicaState,
     ReplicaUsage,
+    Role,
     Signal,
     SignalValue,
     Snapshot,
@@ -36,7 +37,7 @@ def test_snapshot_round_trips_through_json() -> None:
     snapshot = Snapshot(
         timestamp=123.5,
         namespace="demo",
-        components={"decode": ComponentState(ComponentSpec("decode", "decode", "decode", 1, 4, 1), 1, (replica,))},
+        components={"decode": ComponentState(ComponentSpec("decode", Role.DECODE, "decode", 1, 4, 1), 1, (replica,))},
         signals=(SignalValue("decode", Signal.KV_USAGE, 0.5, 123.0, stale=True, source="scrape"),),
         gpus=(
             GpuSample(
@@ -90,7 +91,7 @@ def test_snapshot_from_dict_gives_back_the_snapshot() -> None:
     snapshot = Snapshot(
         timestamp=123.5,
         namespace="demo",
-        components={"decode": ComponentState(ComponentSpec("decode", "decode", "decode", 1, 4, 1), 1, (replica,))},
+        components={"decode": ComponentState(ComponentSpec("decode", Role.DECODE, "decode", 1, 4, 1), 1, (replica,))},
         signals=(SignalValue("decode", Signal.KV_USAGE, 0.5, 123.0, stale=True, source="scrape"),),
         gpus=(
             GpuSample(
