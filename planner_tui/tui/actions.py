@@ -53,10 +53,10 @@ ACTIONS: tuple[DashboardAction, ...] = (
                     "Planner", changes_state=True),
     DashboardAction("logs", "l", "logs", "Tail the selected component's logs (all replicas merged)", "View"),
     DashboardAction("details", "d", "details", "Details: decision history, signals, config, neighbours", "View"),
-    DashboardAction("gpu_details", "g", "GPUs", "GPU details: processes and their replicas, MIG devices, throttle "
+    DashboardAction("gpu_details", "G", "GPUs", "GPU details: processes and their replicas, MIG devices, throttle "
                     "reasons, ECC errors", "View", show=False),
     DashboardAction("cycle_window", "w", "window", "Chart window: 1 / 5 / 15 minutes", "View", show=False),
-    DashboardAction("charts", "c", "charts", "Charts: replicas, each policy's figure and thresholds, decisions over "
+    DashboardAction("charts", "g", "charts", "Charts: replicas, each policy's figure and thresholds, decisions over "
                     "time (5 min / 1 h / all)", "View", show=False),
     DashboardAction("filter", "slash", "filter", "Filter components and replicas by name, role or phase", "View",
                     key_display="/"),

@@ -2,7 +2,7 @@
 
 ``space`` pauses and resumes, ``>``/``<`` change the speed (1x..60x), ``]``/``[`` seek a minute forward or
 back, ``}``/``{`` ten minutes, ``home``/``end`` jump to the start or the end. After a seek the decision log
-and the charts show what was known at the new position. ``c`` opens the chart screen, as in the live dashboard.
+and the charts show what was known at the new position. ``g`` opens the chart screen, as in the live dashboard.
 """
 
 from __future__ import annotations

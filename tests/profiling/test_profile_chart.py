@@ -1,4 +1,4 @@
-"""The dashboard's chart screen (key c) shows a graph's capacity profile in a ``profile`` tab, and
+"""The dashboard's chart screen (key g) shows a graph's capacity profile in a ``profile`` tab, and
 `render_chart` draws the terminal chart: latency against load with the target line."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ async def test_the_chart_screen_shows_the_profile_tab(tmp_path: Path, restore_ta
     graph = validate_graph(data)
     app = demo_app(demo_source(graph=graph))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("c")
+        await pilot.press("g")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, chart_screen.ChartScreen)

@@ -1,4 +1,4 @@
-"""The GPU panel and the GPU details view (``g``) on GPUs read through the real NVML bindings over the fake
+"""The GPU panel and the GPU details view (``G``) on GPUs read through the real NVML bindings over the fake
 libnvidia-ml.so: names, processes with the replica they belong to or "other", MIG devices, throttle
 reasons and ECC errors."""
 
@@ -73,7 +73,7 @@ async def test_gpus_of_different_models_are_named_on_their_rows(
     assert [line.split()[:2] for line in lines[:2]] == [["0", "L0"], ["1", "L1"]]
 
 
-async def test_g_opens_the_gpu_details_with_throttle_reasons_and_ecc_errors(
+async def test_shift_g_opens_the_gpu_details_with_throttle_reasons_and_ecc_errors(
     fake_nvml: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -82,7 +82,7 @@ async def test_g_opens_the_gpu_details_with_throttle_reasons_and_ecc_errors(
     app = demo_app(source)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
-        await pilot.press("g")
+        await pilot.press("G")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, GpuDetailsScreen)
@@ -104,7 +104,7 @@ async def test_without_gpus_the_details_say_why() -> None:
     app = demo_app(demo_source(gpus=0))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("g")
+        await pilot.press("G")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, GpuDetailsScreen)

@@ -116,7 +116,7 @@ def test_replay_screen_after_seeking_a_minute_on(snap_compare: SnapCompare, reco
 def test_chart_screen(snap_compare: SnapCompare, recording: Recording) -> None:
     async def charts(pilot: Pilot[None]) -> None:
         await settle(pilot)
-        await pilot.press("c")
+        await pilot.press("g")
         await settle(pilot)
         assert isinstance(pilot.app.screen, ChartScreen)
         await pilot.press("t")  # 1 h: the whole recording
@@ -129,7 +129,7 @@ async def test_the_chart_screen_redraws_only_when_shown(recording: Recording) ->
     app = replay_app(recording, 190.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("c")
+        await pilot.press("g")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ChartScreen)
@@ -156,6 +156,6 @@ async def test_the_live_dashboard_charts_replicas_from_its_decisions() -> None:
         assert timeline is not None
         decided = [d for d in app.decisions if d.for_component("decode") is not None]
         assert len(timeline.replicas["decode"]) >= len(decided) > 0
-        await pilot.press("c")
+        await pilot.press("g")
         await settle(pilot)
         assert isinstance(app.screen, ChartScreen) and app.screen.redraws >= 1

@@ -1,4 +1,4 @@
-"""GPU details (``g``): every GPU's figures, throttle reasons, ECC errors, MIG devices and processes."""
+"""GPU details (``G``): every GPU's figures, throttle reasons, ECC errors, MIG devices and processes."""
 
 from __future__ import annotations
 
