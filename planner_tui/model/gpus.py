@@ -85,6 +85,11 @@ class GpuSample:
         return self.origin is GpuOrigin.SIMULATED
 
     @property
+    def on_node(self) -> bool:
+        """True for a cluster node's GPU (DCGM through Prometheus, ``host`` the node): shown per node."""
+        return self.origin is GpuOrigin.DCGM and self.host is not None
+
+    @property
     def memory_fraction(self) -> float | None:
         """Used / total memory in 0..1, or None when either is unknown."""
         if self.memory_used_mib is None or not self.memory_total_mib:

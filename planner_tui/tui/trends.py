@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 
-from planner_tui.model import Role, Signal, Snapshot
+from planner_tui.model import GpuSample, Role, Signal, Snapshot
 from planner_tui.runtime.source import SeriesHistory
 
 #: the longest chart window the user can pick (15 minutes)
@@ -81,7 +81,7 @@ class Trends:
         for key, role, signal in QUEUE_SERIES:
             self.add(key, t, role_signal(snapshot, role, signal))
         for gpu in snapshot.gpus:
-            self.add(f"gpu{gpu.index}.util", t, gpu.utilization_pct)
+            self.add(gpu_trend_key(gpu), t, gpu.utilization_pct)
 
     def backfill(self, history: SeriesHistory, roles: Mapping[str, Role], gpu_indices: Iterable[int]) -> int:
         """Fill empty series from the source's history, so charts of a graph that was already running
@@ -109,6 +109,12 @@ class Trends:
                     self.add(key, timestamp, value)
                     added += 1
         return added
+
+
+def gpu_trend_key(gpu: GpuSample) -> str:
+    """The utilisation series of one GPU: by index on this machine, by node and index in a cluster
+    (two nodes' GPU 0 are two GPUs)."""
+    return f"gpu{gpu.index}.util" if not gpu.on_node else f"gpu{gpu.host}/{gpu.index}.util"
 
 
 def role_signal(snapshot: Snapshot, role: Role, signal: Signal) -> float | None:

@@ -13,7 +13,7 @@ import pytest
 
 from planner_tui.metrics.gpu import NvmlGpuSource
 from planner_tui.metrics.sources import TickContext
-from planner_tui.model import Snapshot
+from planner_tui.model import GpuOrigin, GpuSample, Snapshot
 from planner_tui.tui.sample_data import sample_snapshot
 from planner_tui.tui.screens.gpu_details_screen import GpuDetailsScreen
 from planner_tui.tui.widgets import GpuPanel
@@ -109,3 +109,35 @@ async def test_without_gpus_the_details_say_why() -> None:
         screen = app.screen
         assert isinstance(screen, GpuDetailsScreen)
         assert str(screen.text).startswith("No GPU data: ")
+
+
+async def test_cluster_gpus_are_shown_per_node_with_the_pods_that_hold_them() -> None:
+    """On a Kubernetes graph GPUs come from DCGM through Prometheus, named by node: a heading per node
+    with the pods holding its GPUs, then its GPUs (two nodes' GPU 0 are two rows, each with its own history)."""
+    base = sample_snapshot()
+
+    def dcgm(host: str, index: int, pod: str | None, util: float) -> GpuSample:
+        return GpuSample(
+            index=index,
+            origin=GpuOrigin.DCGM,
+            timestamp=base.timestamp,
+            name="NVIDIA H100 80GB HBM3",
+            host=host,
+            utilization_pct=util,
+            memory_used_mib=1000,
+            memory_total_mib=81000,
+            holders=(pod,) if pod else (),
+        )
+
+    gpus = (
+        dcgm("node-a", 0, "llm-decode-7f9", 88),
+        dcgm("node-a", 1, "llm-prefill-2k1", 40),
+        dcgm("node-b", 0, None, 0),
+    )
+    title, lines = await panel_lines(dataclasses.replace(base, gpus=gpus, gpu_status=None))
+    assert title == "GPUs · 3 · H100 80GB HBM3"
+    assert lines[0].startswith("node node-a · 2 GPUs · pods: llm-decode-7f9, llm-prefill-2k1")
+    assert lines[1].split()[0] == "0" and "llm-decode-…" in lines[1] and "88%" in lines[1]
+    assert lines[2].split()[0] == "1" and "llm-prefill…" in lines[2]
+    assert lines[3].startswith("node node-b · 1 GPU · no pods")
+    assert lines[4].split()[0] == "0" and "free" in lines[4] and "0%" in lines[4]

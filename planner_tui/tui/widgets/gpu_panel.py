@@ -8,7 +8,7 @@ from textual.content import Content
 from planner_tui.model import GpuSample, MigDevice, Snapshot
 from planner_tui.tui import render
 from planner_tui.tui.render import too_soon
-from planner_tui.tui.trends import Trends
+from planner_tui.tui.trends import Trends, gpu_trend_key
 from planner_tui.tui.widgets.live_panel import LivePanel
 
 #: seconds of utilisation history drawn next to each GPU
@@ -34,6 +34,15 @@ def _level_style(fraction: float | None) -> str:
     if fraction >= 0.7:
         return "$warning"
     return "$success"
+
+
+def node_groups(gpus: tuple[GpuSample, ...]) -> list[tuple[str | None, list[GpuSample]]]:
+    """The GPUs per cluster node, nodes in order of appearance; one group named None for this
+    machine's (or the demo's) GPUs, which need no node heading."""
+    groups: dict[str | None, list[GpuSample]] = {}
+    for gpu in gpus:
+        groups.setdefault(gpu.host if gpu.on_node else None, []).append(gpu)
+    return list(groups.items())
 
 
 class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
@@ -87,9 +96,19 @@ class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
             name_width = min(NAME_WIDTH, max(len(n) for n in names), max(0, width - BASE_WIDTH - 14))
         self.border_title = title
         lines: list[Content] = []
-        for gpu, name in zip(gpus, names, strict=True):
-            lines.append(self._line(gpu, name, name_width, trends, now, width))
-            lines += [self._mig_line(gpu, mig) for mig in gpu.mig_devices]
+        nodes = node_groups(gpus)
+        for node, members in nodes:
+            if node is not None:
+                pods = sorted({pod for gpu in members for pod in gpu.holders})
+                heading = f"node {node} · {len(members)} GPU{'s' if len(members) != 1 else ''}"
+                lines.append(
+                    Content.assemble(
+                        (heading, "bold $primary"), (f" · pods: {', '.join(pods)}" if pods else " · no pods", "$accent")
+                    )
+                )
+            for gpu in members:
+                lines.append(self._line(gpu, short_name(gpu.name), name_width, trends, now, width))
+                lines += [self._mig_line(gpu, mig) for mig in gpu.mig_devices]
         lines += self._process_lines(gpus)
         self.show_content(Content("\n").join(lines))
 
@@ -146,6 +165,6 @@ class GpuPanel(LivePanel[tuple[Snapshot, Trends, float]]):
         holder = holder if len(holder) <= 12 else holder[:11] + "…"
         parts.append((f"{holder:<13}", "$accent" if gpu.holders else "$foreground-muted"))
         if history_width:
-            values = trends.buckets(f"gpu{gpu.index}.util", now, HISTORY_S, history_width)
+            values = trends.buckets(gpu_trend_key(gpu), now, HISTORY_S, history_width)
             parts.append((render.sparkline(values, 0.0, 100.0), "$primary"))
         return Content.assemble(*parts)
