@@ -22,6 +22,7 @@ from planner_tui.config.graph import GraphConfig
 from planner_tui.model.decisions import Decision, Outcome, PlannerMode
 from planner_tui.model.snapshot import Snapshot
 from planner_tui.planner.engine import EngineConfig, plan
+from planner_tui.planner.profile import CapacityProfile, load_profile
 from planner_tui.planner.state import PlannerState
 from planner_tui.recording.timeline import Timeline
 from planner_tui.sim.profiles import Workload
@@ -132,13 +133,20 @@ def run_candidate(
     on_decision: Callable[[Decision], None] | None = None,
     on_snapshot: Callable[[Snapshot], None] | None = None,
     keep_timeline: bool = True,
+    capacity: CapacityProfile | None = None,
 ) -> CandidateResult:
-    """Run ``candidate`` against ``source`` for its duration; see the module's docstring."""
+    """Run ``candidate`` against ``source`` for its duration; see the module's docstring.
+
+    ``capacity``: the candidate's capacity profile, already read; else its ``profile_file`` is read here
+    (:class:`~planner_tui.config.errors.ConfigError` when it cannot be), as ``plan`` reads it.
+    """
     started = time.perf_counter()
     bounds = bounds or Bounds()
     cgraph = candidate.graph(graph)
     settings = cgraph.planner
-    engine_config = EngineConfig.of(cgraph)
+    if capacity is None and settings.profile_file:
+        capacity = load_profile(settings.profile_file)
+    engine_config = EngineConfig.of(cgraph, capacity)
     virtual = VirtualGraph(workers, source.arrivals(seed))
     collector = VirtualCollector(cgraph, epoch=epoch)
     desired: dict[str, int] = {}

@@ -85,6 +85,7 @@ class VirtualReplica:
     gpus: tuple[int, ...] = ()
     gone: bool = False  # stopped and removed
     pulling: bool = False  # a pull is outstanding (the frontend answers it when requests arrive)
+    pull_order: int = 0  # when its outstanding pull began (the frontend answers the longest-waiting pull first)
     wake_token: int = 0  # the pull loop's current wait for capacity
 
     @property
@@ -136,6 +137,7 @@ class VirtualGraph:
         self._first_token_at: dict[int, float] = {}
         self._by_worker: dict[str, VirtualReplica] = {}
         self._pending_arrival: Arrival | None = None
+        self._pulls = 0  # pulls begun: orders the outstanding ones
         self._push_arrival()
 
     # --- time ------------------------------------------------------------------------------------
@@ -249,19 +251,30 @@ class VirtualGraph:
         return "decode" if replica.spec.role is EngineRole.DECODE else "prefill"
 
     def _feed(self, role: str) -> None:
-        """Requests joined ``role``'s queue: answer the workers whose pull is waiting on it (a long poll)."""
+        """Requests joined ``role``'s queue: answer the workers whose pull is waiting on it (a long poll),
+        the longest-waiting pull first, as the frontend process does (its pulls wait on one asyncio.Event,
+        whose waiters wake in the order they began waiting). A worker that is busy pulls again as soon as a
+        pull is answered, while an idle one's pull has waited since it went idle: the idle one is answered
+        first, as in the processes (answering in replica order instead gave every request to the first
+        replica while the others stood idle)."""
         queue = "decode" if role == "decode" else "prefill"
-        for replicas in self.replicas.values():
-            for replica in replicas:
-                if replica.pulling and self._queue_of(replica) == queue:
-                    self._answer(replica)
+        pulling = [r for rs in self.replicas.values() for r in rs if r.pulling and self._queue_of(r) == queue]
+        pulling.sort(key=lambda r: r.pull_order)
+        for replica in pulling:
+            if replica.pulling:
+                self._answer(replica)
+
+    def _begin_pull(self, replica: VirtualReplica) -> None:
+        self._pulls += 1
+        replica.pull_order = self._pulls
+        replica.pulling = True
 
     def _capacity(self, replica: VirtualReplica) -> None:
         """The worker process's pull loop wakes (at a step's end, or idle): it pulls while it wants work."""
         if replica.phase is not ReplicaPhase.READY:
             return
         if replica.engine.wants() > 0:
-            replica.pulling = True
+            self._begin_pull(replica)
             self._answer(replica)
         elif not replica.pulling:
             replica.wake_token += 1
@@ -281,7 +294,9 @@ class VirtualGraph:
                 )
             took = True
             # the pull loop looks again before the engine takes the new requests in (another task)
-            replica.pulling = replica.engine.wants() > 0
+            replica.pulling = False
+            if replica.engine.wants() > 0:
+                self._begin_pull(replica)
         if not replica.pulling:
             # it waits for capacity: the step's end, or its pull wait running out
             replica.wake_token += 1

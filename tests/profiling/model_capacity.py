@@ -24,7 +24,7 @@ from planner_tui.sim.perf_model import Engine, EngineRole, PerfParams, Sequence
 class Run:
     """One rate: tokens/s served, the p95 latency, and whether the queue kept growing."""
 
-    rate: float
+    rate: float | None  # None: saturated (a backlog that never empties)
     tokens_per_s: float
     p95_s: float
     overloaded: bool

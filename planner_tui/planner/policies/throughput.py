@@ -3,6 +3,14 @@
 Every tick it reads the graph's request rate, ISL and OSL (from the frontend, else the component
 itself), predicts the next interval with the configured predictor, and computes the token demand a
 component must serve: prefill ``rate x ISL``, decode ``rate x OSL``, an aggregated worker both.
+
+The demand is the rate requests *arrive* at. A frontend counts a request in
+``dynamo_frontend_requests_total`` when it finishes (Dynamo's frontend increments the counter when the
+request's in-flight guard is dropped, with its final status), so that rate is what the graph serves,
+not what it is asked: under-provisioned, it stays at the graph's present capacity and a policy sizing
+on it never scales up. Requests in flight are the difference (arrivals = completions + growth of the
+in-flight gauge), so the policy adds the growth of the same source's in-flight requests
+(``dynamo_frontend_inflight_requests``) since its previous tick.
 Capacity per replica comes from the profile file (tokens/s at the TTFT/ITL target, by sequence
 length) or, without one, is measured online: the highest per-replica throughput seen while the
 latency target was met, lowered when it is missed. ``replicas = ceil(demand / capacity)``.
@@ -33,6 +41,34 @@ def _demand_reading(ctx: PolicyContext, signal: Signal) -> Reading | None:
     return None
 
 
+def _arrival_rate(ctx: PolicyContext, rate: Reading, memory: PolicyMemory) -> tuple[float, PolicyMemory, str]:
+    """Requests/s arriving: the finished rate plus the growth of requests in flight since the last tick.
+
+    The in-flight count is read from the source the rate came from (the frontend, else the component);
+    without it, or on the first tick, the finished rate alone. Returns the rate, the memory with this
+    tick's in-flight count, and a note for the reason line (`` (arriving 15.20: 6.60 finished +8.60 in
+    flight)``, empty when the count did not move).
+    """
+    sources: tuple[ComponentSignals, ...] = (*ctx.frontends, ctx.signals)
+    inflight = None
+    for source in sources:
+        if source.read(Signal.REQUEST_RATE) is not None:
+            inflight = source.read(Signal.INFLIGHT)
+            break
+    if inflight is None:
+        return rate.total, memory, ""
+    previous = memory.series("inflight")
+    memory = memory.with_point("inflight", ctx.now, inflight.total, 2)
+    if not previous or ctx.now <= previous[-1][0]:
+        return rate.total, memory, ""
+    growth = (inflight.total - previous[-1][1]) / (ctx.now - previous[-1][0])
+    arrived = max(0.0, rate.total + growth)
+    note = (
+        f" (arriving {arrived:.2f}: {rate.total:.2f} finished {growth:+.2f} in flight)" if abs(growth) >= 0.005 else ""
+    )
+    return arrived, memory, note
+
+
 def _kind(ctx: PolicyContext) -> str:
     sub_type = ctx.state.spec.sub_component_type or ctx.config.effective_sub_component_type
     if sub_type in ("prefill", "decode"):
@@ -50,10 +86,10 @@ def recommend_throughput(ctx: PolicyContext) -> Recommendation:
         missing = [n for n, r in (("request rate", rate), ("ISL", isl), ("OSL", osl)) if r is None]
         return hold(ctx, Verdict.INSUFFICIENT_DATA, "no fresh " + ", ".join(missing) + " data")
     inputs: tuple[SignalValue, ...] = rate.inputs + isl.inputs + osl.inputs
-    memory = ctx.memory
+    arrived, memory, arrival_note = _arrival_rate(ctx, rate, ctx.memory)
     kalman = dict(memory.kalman)
     predicted: dict[str, float] = {}
-    observed = {"request_rate": rate.total, "isl": isl.mean, "osl": osl.mean}
+    observed = {"request_rate": arrived, "isl": isl.mean, "osl": osl.mean}
     for name, value in observed.items():
         memory = memory.with_point(name, ctx.now, value, max(s.prediction_window, 2))
         kalman[name] = kalman_step(kalman.get(name), value)
@@ -75,7 +111,7 @@ def recommend_throughput(ctx: PolicyContext) -> Recommendation:
         return hold(ctx, Verdict.INSUFFICIENT_DATA, source, memory=memory, inputs=inputs, predicted=shown)
     desired = math.ceil(demand / capacity - 1e-9)
     clause = (
-        f"predicted {predicted['request_rate']:.2f} req/s x {p_tokens:.0f} tokens = {demand:.0f} tok/s "
+        f"predicted {predicted['request_rate']:.2f} req/s{arrival_note} x {p_tokens:.0f} tokens = {demand:.0f} tok/s "
         f"/ {capacity:.0f} tok/s per replica ({source}) -> {desired}"
     )
     return Recommendation(
