@@ -69,6 +69,23 @@ def test_throughput_policy_divides_demand_by_profiled_capacity(tmp_path: Path) -
     assert dict(decode.predicted)["request_rate"] == 10.0
 
 
+def test_throughput_policy_sizes_for_requests_arriving_not_only_those_finishing(tmp_path: Path) -> None:
+    """The frontend counts a request when it finishes: under-provisioned, its rate is the graph's present
+    capacity. Requests piling up in flight are arrivals too, and the policy sizes for them."""
+    cfg = throughput_graph(tmp_path)
+    state = PlannerState()
+    # 4 req/s finishing and 40 in flight, then 4 req/s finishing and 100 in flight 10 s later: 10 req/s arrive
+    for at, inflight in ((NOW, 40.0), (NOW + 10, 100.0)):
+        aggregates = demand(4, 1000, 250) | {("frontend", Signal.INFLIGHT): inflight}
+        decision, state = plan(snapshot(cfg.graph, at, graph_state(cfg.graph), aggregates=aggregates), state, cfg, at)
+    decode = decision.for_component("decode")
+    assert decode is not None and decode.target == 3  # 10 req/s x 250 tokens / 1000 tok/s per replica
+    assert decode.reason == (
+        "decode 1->3: predicted 10.00 req/s (arriving 10.00: 4.00 finished +6.00 in flight) x 250 tokens = 2500 "
+        "tok/s / 1000 tok/s per replica (profile at context_length 1125) -> 3"
+    )
+
+
 def test_throughput_policy_interpolates_the_profile(tmp_path: Path) -> None:
     cfg = throughput_graph(tmp_path)
     # ISL 550 -> 7500 tok/s per prefill replica; demand 20 x 550 = 11000 -> 2 replicas
