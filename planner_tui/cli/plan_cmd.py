@@ -28,6 +28,7 @@ from planner_tui.model.text import seconds
 from planner_tui.planner.audit import audit_path_for
 from planner_tui.planner.records import decision_to_dict, summary_line
 from planner_tui.runtime import DecisionMade, GraphObserver, SessionError, SnapshotReady, open_graph
+from planner_tui.runtime.events import events_until
 from planner_tui.runtime.failures import failed_components
 from planner_tui.runtime.gc_tuning import tune_for_long_run
 from planner_tui.runtime.speedup import sped_up
@@ -137,16 +138,7 @@ async def _run(
     made = 0
     code = 0
     try:
-        while not stop.is_set():
-            getter = asyncio.ensure_future(events.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for future in (getter, stopper):
-                if not future.done():
-                    future.cancel()
-            if getter not in done or getter.cancelled():
-                break
-            event = getter.result()
+        async for event in events_until(events, stop):
             if isinstance(event, DecisionMade):
                 decision = event.decision
                 if as_json:

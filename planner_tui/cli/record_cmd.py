@@ -22,6 +22,7 @@ from planner_tui.config.commands import check_commands
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.decisions import PlannerMode
 from planner_tui.runtime import DecisionMade, GraphObserver, SessionError, SnapshotReady, open_graph
+from planner_tui.runtime.events import events_until
 from planner_tui.runtime.speedup import sped_up
 
 if TYPE_CHECKING:
@@ -112,16 +113,7 @@ async def _run(
     if duration is not None:
         loop.call_later(duration, stop.set)
     try:
-        while not stop.is_set():
-            getter = asyncio.ensure_future(events.get())
-            stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            for future in (getter, stopper):
-                if not future.done():
-                    future.cancel()
-            if getter not in done or getter.cancelled():
-                break
-            event = getter.result()
+        async for event in events_until(events, stop):
             if isinstance(event, SnapshotReady):
                 await recorder.snapshot(event.snapshot)
             elif isinstance(event, DecisionMade):

@@ -85,11 +85,18 @@ def alive(pid: int, create_time: float | None = None) -> bool:
 
 
 def kill_leftovers(pids: list[tuple[int, float | None]]) -> None:
-    """Last-resort cleanup so a failing test does not leave processes behind."""
+    """Last-resort cleanup so a failing test does not leave processes behind: the recorded processes and
+    their children (a replica circusd started after the state file was last written, e.g. when its
+    owner was killed mid scale-up, is known only to circusd)."""
+    doomed: list[psutil.Process] = []
     for pid, create_time in pids:
         if alive(pid, create_time):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                doomed += [proc, *proc.children(recursive=True)]
+    for proc in doomed:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
 
 
 async def eventually(
