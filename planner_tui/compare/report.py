@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from planner_tui.compare.run import CandidateResult
-from planner_tui.recording.timeline import Timeline, downsample
+from planner_tui.recording.plots import autoscaled_with_figures, draw_figure, draw_replicas
 
 
 def _seconds(value: float | None) -> str:
@@ -73,33 +73,28 @@ def to_json(results: Sequence[CandidateResult], workload: str) -> str:
 
 
 def charts(results: Sequence[CandidateResult], width: int = 160, height: int = 24) -> str:
-    """Each candidate's replicas per component over time, decisions marked, side by side."""
+    """The dashboard's charts for each candidate, side by side (one column each): replicas per component
+    with the decisions marked, then the figure each autoscaled component's policy acts on with its
+    thresholds. ``height`` is per row of charts."""
     import plotext as plt
 
-    timelines = [r.timeline for r in results if r.timeline is not None]
-    if not timelines:
+    shown = [(r, r.timeline) for r in results if r.timeline is not None]
+    if not shown:
         return ""
+    figures = [autoscaled_with_figures(timeline) for _, timeline in shown]
+    rows = 1 + max(len(names) for names in figures)
+    points = max(20, width // len(shown) - 10)
     plt.clf()
-    plt.subplots(1, len(timelines))
-    plt.plotsize(width, height)
+    plt.subplots(rows, len(shown))
+    plt.limit_size(False, False)  # the size asked for, not the terminal's (a pipe has none)
+    plt.plotsize(width, height * rows)
     plt.theme("clear")
-    for column, (result, timeline) in enumerate(zip(results, timelines, strict=False), start=1):
+    for column, ((result, timeline), names) in enumerate(zip(shown, figures, strict=True), start=1):
         plt.subplot(1, column)
-        draw_replicas(plt, timeline, max(20, width // len(timelines) - 10))
-        plt.title(result.name)
+        draw_replicas(plt, timeline, points, title=f"{result.name}: replicas ({len(timeline.marks)} decisions)")
+        for row, name in enumerate(names, start=2):
+            plt.subplot(row, column)
+            draw_figure(plt, timeline, name, points, prefix=f"{result.name} ")
     text: str = plt.build()
     plt.clf()
     return text
-
-
-def draw_replicas(plt: Any, timeline: Timeline, points: int) -> None:
-    """Replicas per component (minutes from the start) with a vertical line at each change."""
-    start = timeline.start or 0.0
-    for name in timeline.components:
-        series = downsample(timeline.replicas.get(name, []), points)
-        if series:
-            plt.plot([(t - start) / 60 for t, _ in series], [v for _, v in series], label=name, marker="braille")
-    for mark in timeline.marks:
-        plt.vline((mark.timestamp - start) / 60, "gray")
-    plt.xlabel("minutes")
-    plt.ylabel("replicas")

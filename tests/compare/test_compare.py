@@ -131,3 +131,23 @@ def test_the_command_prints_json_and_refuses_bad_input_with_exit_2(tmp_path: Pat
     assert bad.exit_code == 2 and "not a planner-tui recording" in bad.stderr
     bad = runner.invoke(cli, ["compare", "--profile", "{nope"])
     assert bad.exit_code == 2 and "--profile is not JSON" in bad.stderr
+
+
+def test_the_charts_show_each_candidate_side_by_side_with_its_policies_figures(demo) -> None:  # type: ignore[no-untyped-def]
+    """compare draws the dashboard's charts per candidate: replicas with the decisions, then the figure each
+    autoscaled component's policy acts on with its thresholds (the same drawing as the chart screen)."""
+    from planner_tui.compare.report import charts
+
+    graph, workers, (workload, _) = demo
+    source = profile_source(workload, 120.0)
+    baseline = run_candidate(graph, workers, source, make_candidate(BASELINE, {}, graph.planner), seed=7)
+    eager = run_candidate(
+        graph, workers, source, parse_candidate("eager: decode_kv_scale_up=0.6, decode_kv_scale_down=0.3", graph.planner), seed=7
+    )
+    text = charts([baseline, eager], width=260, height=12)
+    for result in (baseline, eager):
+        assert result.timeline is not None
+        assert f"{result.name}: replicas ({len(result.timeline.marks)} decisions)" in text
+    assert "baseline decode: KV load per worker (up 0.9, down 0.5)" in text.replace("  ", " ")
+    assert "eager decode: KV load per worker (up 0.6, down 0.3)" in text.replace("  ", " ")
+    assert "baseline prefill: prefill queue per worker" in text

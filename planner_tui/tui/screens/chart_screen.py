@@ -29,7 +29,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from planner_tui.recording.timeline import Timeline, downsample
+from planner_tui.recording.plots import autoscaled_with_figures, draw_figure, draw_replicas
+from planner_tui.recording.timeline import Timeline
 
 if TYPE_CHECKING:
     from planner_tui.tui.app import DashboardApp
@@ -171,26 +172,11 @@ class ChartScreen(Screen[None]):
             extra.draw(plot.plt, app, self.window_s)
             plot.refresh()
 
-    def _start(self, timeline: Timeline) -> float:
-        return timeline.start or 0.0
-
     def _draw_replicas(self, timeline: Timeline) -> None:
         plot = self.query_one("#plot-replicas", PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        start = self._start(timeline)
-        autoscaled = set(timeline.thresholds())
-        for name in timeline.components:
-            if name not in autoscaled:
-                continue
-            points = downsample(timeline.replicas.get(name, []), MAX_POINTS)
-            if points:
-                plt.plot([(t - start) / 60 for t, _ in points], [v for _, v in points], label=name, marker="braille")
-        for mark in timeline.marks:
-            plt.vline((mark.timestamp - start) / 60, "gray")
-        plt.title(f"replicas per component; {len(timeline.marks)} scaling decision(s) marked")
-        plt.xlabel("minutes")
+        plot.plt.clear_data()
+        plot.plt.clear_figure()
+        draw_replicas(plot.plt, timeline, MAX_POINTS)
         plot.refresh()
 
     def _draw_signals(self, timeline: Timeline) -> None:
@@ -198,9 +184,7 @@ class ChartScreen(Screen[None]):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        start = self._start(timeline)
-        thresholds = timeline.thresholds()
-        names = [n for n in timeline.components if n in thresholds and timeline.signals.get(n)]
+        names = autoscaled_with_figures(timeline)
         if not names:
             plt.title("no decisions yet: the policies' figures appear with the planner's first decision")
             plot.refresh()
@@ -208,19 +192,5 @@ class ChartScreen(Screen[None]):
         plt.subplots(len(names), 1)
         for row, name in enumerate(names, start=1):
             plt.subplot(row, 1)
-            threshold = thresholds[name]
-            points = downsample(timeline.signals[name], MAX_POINTS)
-            xs = [(t - start) / 60 for t, _ in points]
-            plt.plot(xs, [v for _, v in points], label=threshold.label, marker="braille")
-            for line, value in (("up", threshold.up), ("down", threshold.down)):
-                if value is not None:
-                    plt.hline(value, "red" if line == "up" else "blue")
-            for mark in timeline.marks:
-                if mark.component == name:
-                    plt.vline((mark.timestamp - start) / 60, "gray")
-            plt.title(f"{name}: {threshold.label} (up {_num(threshold.up)}, down {_num(threshold.down)})")
+            draw_figure(plt, timeline, name, MAX_POINTS)
         plot.refresh()
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
