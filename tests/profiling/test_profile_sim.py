@@ -146,28 +146,35 @@ def test_ctrl_c_writes_a_partial_profile_and_stops_the_graph(tmp_path: Path) -> 
     assert not graph_processes(frontend_port(graph_file)), "Ctrl-C left the graph's processes running"
 
 
-def test_the_throughput_policy_with_the_profile_against_the_load_policy_on_the_demo_load(
+def test_the_throughput_policy_with_the_profile_holds_the_targets_on_the_demo_load_where_the_load_policy_does_not(
     quick_demo_profile: tuple[subprocess.CompletedProcess[str], Path, Path], tmp_path: Path
 ) -> None:
     """The demo's own sine load (2 -> 18 -> 2 req/s), its graph and limits, both policies in one `compare` run.
 
     `compare` runs the demo's workers' model (the same Engine and broker as the processes) with the real
-    planner engine in virtual time, one candidate per policy, the same arrivals for both. With the
-    profile, the throughput policy keeps ITL p95 within its target and TTFT p95 far below the load
-    policy's, with no request left waiting past the queue bound. (Neither holds TTFT p95 within 500 ms on
-    the demo: its prefill workers prefetch 16 requests each and prefill them in one batch of up to 8192
-    tokens, a 1.6 s step, whenever a queue forms; see the README's SLA-planner walk-through.)
+    planner engine in virtual time, one candidate per policy, the same arrivals for both. With the profile
+    just written, the throughput policy holds TTFT p95 within 500 ms and ITL p95 within 50 ms over two
+    periods of the sine; the demo's own load policy, in the same run, does not hold TTFT (its prefill
+    signal, the workers' waiting requests, stays low while the backlog is at the frontend). The
+    throughput candidate predicts with a linear trend: the sine rises by up to 0.28 req/s every second,
+    and a moving average lags such a ramp by half its window (the TTFT misses land on the rising edges).
     """
     done, profile_file, graph_file = quick_demo_profile
     assert done.returncode == 0, done.stderr[-2000:]
     command = [sys.executable, "-m", "planner_tui", "compare", "--graph", str(graph_file), "--duration", "360"]
-    command += ["--candidate", f"throughput: policy=throughput, profile_file={profile_file}", "--json"]
+    candidate = f"throughput: policy=throughput, profile_file={profile_file}, predictor=linear_trend"
+    command += ["--candidate", candidate, "--json", "--no-charts"]
     run = subprocess.run(command, capture_output=True, text=True, env=profile_env(tmp_path), timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     results = {c["name"]: c for c in json.loads(run.stdout)["candidates"]}
     load, throughput = results["baseline"], results["throughput"]  # baseline: the demo's own policy = "load"
     print({name: (c["sla"], c["peak_replicas"]) for name, c in results.items()})
-    assert throughput["sla"]["itl_p95_s"] <= throughput["sla"]["itl_target_s"]
-    assert throughput["sla"]["ttft_p95_s"] < load["sla"]["ttft_p95_s"] / 4
-    assert throughput["requests"]["over_queue_bound"] == 0 < load["requests"]["over_queue_bound"]
-    assert throughput["sla"]["requests_within_sla"] > load["sla"]["requests_within_sla"]
+    sla = throughput["sla"]
+    assert (sla["ttft_target_s"], sla["itl_target_s"]) == (0.5, 0.05)  # the targets the profile was measured at
+    assert sla["ttft_p95_s"] <= sla["ttft_target_s"], results
+    assert sla["itl_p95_s"] <= sla["itl_target_s"], results
+    assert throughput["peak_replicas"]["prefill"] > 1 and throughput["peak_replicas"]["decode"] > 1  # it scaled
+    # against the load policy on the same arrivals: it misses the TTFT target, the throughput policy does not
+    assert load["sla"]["ttft_p95_s"] > load["sla"]["ttft_target_s"]
+    assert throughput["requests"]["over_queue_bound"] == 0
+    assert sla["requests_within_sla"] > load["sla"]["requests_within_sla"]
