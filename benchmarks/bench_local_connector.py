@@ -1,9 +1,12 @@
-"""Local connector figures: circusd start, scale 1->8->1, scale-to-process latency, 1 GB log tail.
+"""Local connector figures: circusd start, scale 1->8->1, scale-to-process latency, crash -> shown
+crashed, 1 GB log tail.
 
-    python benchmarks/bench_local_connector.py [--runs 20]
+    python benchmarks/bench_local_connector.py [--runs 20] [--kills 8]
 
 Targets (2-core machine): a new replica's process running within 150 ms of ``scale_component``
-(p50) and the last 100 lines of a 1 GB log in under 50 ms. Everything runs in a temporary state
+(p50) and the last 100 lines of a 1 GB log in under 50 ms. A replica killed while the graph is steady (the
+health monitor at its slow pace) is shown crashed within a fraction of its steady interval: circus's
+reap event wakes the monitor. Everything runs in a temporary state
 directory that is removed afterwards; every process started is stopped.
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -23,6 +28,7 @@ import psutil
 from planner_tui.config import GraphConfig, validate_graph
 from planner_tui.connectors.local import LocalConnector, logs
 from planner_tui.connectors.local.circusd import Circusd
+from planner_tui.model import Phase
 
 # A replica that just sleeps: the figures measure the connector and circus, not the program.
 SLEEPER = ["-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); time.sleep(3600)"]
@@ -72,7 +78,36 @@ def running(pid: int | None) -> bool:
         return False
 
 
-async def bench_connector(state_dir: Path, runs: int) -> None:
+async def bench_crash(conn: LocalConnector, kills: int) -> None:
+    """SIGKILL a replica of a steady graph at a random moment; time until the connector shows it crashed."""
+    await conn.scale_component("decode", 4)
+
+    def replicas() -> list:  # type: ignore[type-arg]
+        return conn.component_states()["decode"].replicas
+
+    noticed = []
+    for kill in range(kills):
+        await wait_for(lambda: len(replicas()) == 4 and all(r.phase is Phase.READY for r in replicas()))
+        await asyncio.sleep(2.5 + random.random())  # past the monitor's settle time: it is at its steady pace
+        victim = replicas()[kill % 4]
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        started = time.perf_counter()
+
+        def shown_crashed(name: str = victim.name, pid: int = victim.pid) -> bool:
+            now = next((r for r in replicas() if r.name == name), None)
+            return now is None or now.phase in (Phase.CRASHED, Phase.FAILED) or now.pid != pid
+
+        await wait_for(shown_crashed)
+        noticed.append(time.perf_counter() - started)
+    print(
+        f"replica killed -> shown crashed over {kills} kills (graph steady): p50 "
+        f"{ms(statistics.median(noticed)).strip()}, max {ms(max(noticed)).strip()}"
+    )
+    await conn.scale_component("decode", 1)
+
+
+async def bench_connector(state_dir: Path, runs: int, kills: int) -> None:
     started = time.perf_counter()
     runner = Circusd(state_dir / "bare")
     handle = await runner.start()
@@ -116,6 +151,8 @@ async def bench_connector(state_dir: Path, runs: int) -> None:
             f"p50 {ms(statistics.median(latencies)).strip()}, p95 {ms(pct(latencies, 0.95)).strip()}, "
             f"max {ms(max(latencies)).strip()}  (target p50 < 150 ms)"
         )
+        if kills:
+            await bench_crash(conn, kills)
     finally:
         await conn.shutdown(stop_graph=True)
 
@@ -159,10 +196,11 @@ def bench_tail(tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=8, help="replicas killed for the crash -> shown figure")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
-        asyncio.run(bench_connector(Path(tmp) / "state", args.runs))
+        asyncio.run(bench_connector(Path(tmp) / "state", args.runs, args.kills))
         bench_tail(Path(tmp))
 
 

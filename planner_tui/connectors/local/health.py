@@ -7,11 +7,18 @@ and the start of the body, e.g. ``/health 503 {"status":"notready"}``); after th
 (the replica keeps running and is probed on: an answer later makes it ready). An unexpected exit makes
 it ``crashed``; it is restarted after a backoff that doubles each time, and after
 ``max_crash_restarts`` restarts it is ``failed`` with the reason.
+
+The monitor's pace adapts: every ``interval_s`` (0.25 s) while a replica is starting, stopping, crashed,
+not ready or busy with a change, and for ``settle_s`` after any activity; every ``steady_interval_s``
+(1 s) once everything is ready (or failed) and quiet. Activity wakes it at once: a change this process
+makes to the namespace (scale, restart, a recorded exit) and every circus event (a process spawned,
+reaped or stopped, from any connector), so a crashed replica is noticed as soon as circus reaps it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import signal
@@ -32,6 +39,12 @@ log = logging.getLogger(__name__)
 
 #: seconds a recorded replica may be missing from circus before the monitor starts it itself
 LAUNCH_GRACE_S = 5.0
+#: seconds between re-reads of the state file (changes by another connector on the namespace)
+RELOAD_INTERVAL_S = 1.0
+#: seconds between passes while everything is steady (all replicas ready or failed, nothing changing)
+STEADY_INTERVAL_S = 1.0
+#: seconds the monitor keeps its fast pace after activity (a change, a circus event)
+SETTLE_S = 2.0
 #: seconds to wait for the exit code of a replica that stopped before calling it a crash without one
 EXIT_CODE_WAIT_S = 1.0
 #: bytes of a health answer's body read, and characters of it shown in a replica's reason
@@ -152,20 +165,60 @@ class HealthMonitor:
     replicas when their backoff expired, probe readiness. ``stop()`` is bounded.
     """
 
-    def __init__(self, supervisor: Supervisor, interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        interval_s: float = 0.25,
+        steady_interval_s: float = STEADY_INTERVAL_S,
+        settle_s: float = SETTLE_S,
+    ) -> None:
         self.supervisor = supervisor
         self.interval_s = interval_s
+        self.steady_interval_s = max(interval_s, steady_interval_s)
+        self.settle_s = settle_s
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self.ticks = 0
         self._stopping = False
+        self._woken = asyncio.Event()
+        self._fast_until = 0.0  # monotonic time until which the fast pace holds after activity
+        self._last_reload = time.monotonic()  # the last re-read of the state file (attaching read it)
 
     def start(self) -> None:
         """Start the loop (idempotent)."""
         if self._task is None:
             if self._http is None:
                 self._http = httpx.AsyncClient(trust_env=False)
+            self.supervisor.on_activity = self.wake
             self._task = asyncio.get_running_loop().create_task(self._run(), name="local-health-monitor")
+
+    def wake(self) -> None:
+        """Something changed (a change of this process, a circus event): a pass now, then the fast pace
+        for ``settle_s``. Cheap and safe to call from any coroutine of the loop, any number of times."""
+        self._fast_until = time.monotonic() + self.settle_s
+        self._woken.set()
+
+    def steady(self) -> bool:
+        """True when nothing calls for the fast pace: every replica ready (or failed, given up on), none
+        busy, stopping, crashed, waiting for a restart or for its exit code, circusd up."""
+        sup = self.supervisor
+        if sup.problems:
+            return False  # circusd down, a state file problem: look again soon
+        for name, rec in sup.state.replicas.items():
+            if rec.failed_reason:
+                continue
+            rt = sup.runtime_of(name)
+            if rt.phase is not Phase.READY or rt.busy or rec.stopping or rec.pid is None:
+                return False
+            if rt.next_restart_at is not None or rt.exit_seen_at is not None:
+                return False
+        return True
+
+    def next_interval(self) -> float:
+        """Seconds until the next pass: ``interval_s`` while anything moves, ``steady_interval_s`` otherwise."""
+        if time.monotonic() < self._fast_until or not self.steady():
+            return self.interval_s
+        return self.steady_interval_s
 
     async def prime(self) -> None:
         """One pass now (before the loop starts), so phases are right as soon as a connector attached."""
@@ -184,6 +237,9 @@ class HealthMonitor:
     async def stop(self) -> None:
         """Stop the loop, waiting at most a few seconds."""
         self._stopping = True  # also ends the loop should a cancellation get lost in a library
+        if self.supervisor.on_activity == self.wake:
+            self.supervisor.on_activity = None
+        self._woken.set()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -198,13 +254,16 @@ class HealthMonitor:
 
     async def _run(self) -> None:
         while not self._stopping:
+            self._woken.clear()  # activity from here on (during the pass too) brings the next pass forward
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("health check of namespace %s failed", self.supervisor.namespace)
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.next_interval()):
+                    await self._woken.wait()
 
     async def tick(self) -> None:
         """One pass over the namespace."""
@@ -212,7 +271,8 @@ class HealthMonitor:
         self.ticks += 1
         if not await sup.ensure_circusd():
             return
-        if self.ticks % 4 == 0:
+        if time.monotonic() - self._last_reload >= RELOAD_INTERVAL_S:
+            self._last_reload = time.monotonic()
             await sup.reload()  # another connector attached to this namespace may have changed it
         statuses = await sup.watcher_statuses()
         now = time.time()

@@ -94,6 +94,8 @@ class Supervisor(ReplicaOperations):
         self._recover_lock = asyncio.Lock()
         self._exclusive = asyncio.Lock()
         self._events: asyncio.Task[None] | None = None
+        #: called on activity in the namespace (a change made here, any circus event): the health monitor's wake
+        self.on_activity: Callable[[], None] | None = None
         # state-file persistence: memory is ahead of the file while ``_unsaved`` (a write failed)
         self._memory = threading.Lock()
         self._unsaved = False
@@ -121,6 +123,12 @@ class Supervisor(ReplicaOperations):
             return await asyncio.to_thread(self._under_lock, run)
         finally:
             self._after_file_access()
+            self.activity()
+
+    def activity(self) -> None:
+        """Tell the health monitor that something changed, so it looks now and keeps a fast pace a while."""
+        if self.on_activity is not None:
+            self.on_activity()
 
     async def reload(self) -> None:
         """Re-read the state file (changes made by another connector on this namespace).
@@ -396,7 +404,9 @@ class Supervisor(ReplicaOperations):
         return {str(k): str(v) for k, v in statuses.items() if str(k).startswith(prefix)}
 
     async def listen_events(self, handle: CircusdHandle) -> None:
-        """Record exit codes from circusd's pub/sub events until cancelled."""
+        """Record exit codes from circusd's pub/sub events until cancelled; every event of this namespace's
+        watchers (spawn, reap, stop, ...) is activity that wakes the health monitor."""
+        prefix = f"{self.namespace}_"
         async for topic, event in circus_events(handle.pubsub_endpoint):
             parts = topic.split(".")
             if len(parts) < 3:
@@ -405,6 +415,8 @@ class Supervisor(ReplicaOperations):
             if kind == "reap":
                 code = event.get("exit_code")
                 self._exit_codes[name] = int(code) if isinstance(code, int) else None
+            if name.startswith(prefix):
+                self.activity()
 
     # -- views ---------------------------------------------------------------------------------------
     def replica_names(self, component: str) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 from planner_tui.connectors.errors import ConnectorError
@@ -36,6 +38,29 @@ async def test_crashing_replica_is_restarted_with_backoff_then_marked_failed(con
     await asyncio.sleep(0.8)  # no restart after the failed state
     assert conn.component_states()["decode"].replicas[0].restarts == 2
     assert all(not alive(pid) for pid in seen_pids)
+
+
+async def test_a_crash_in_a_steady_graph_is_noticed_through_circus_without_waiting_for_the_next_look(connect) -> None:  # type: ignore[no-untyped-def]
+    # once every replica is ready the monitor looks only now and then; here "then" is an hour away, so
+    # only circus's report of the exit (which wakes the monitor) can notice the crash and restart the replica
+    conn = await connect(make_graph("steady", {"decode": worker(min_replicas=2)}))
+    monitor = conn._monitor
+    assert monitor is not None
+    monitor.steady_interval_s = 3600.0
+    await eventually(monitor.steady, what="every replica ready: the monitor at its steady pace")
+    victim, other = conn.component_states()["decode"].replicas
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        replica = conn.component_states()["decode"].replicas[0]
+        return replica.restarts == 1 and replica.phase is Phase.READY and replica.pid != victim.pid
+
+    await eventually(restarted, what="the killed replica restarted and ready again")
+    replica = conn.component_states()["decode"].replicas[0]
+    assert replica.exit_code == -signal.SIGKILL
+    assert conn.component_states()["decode"].replicas[1].pid == other.pid  # the other replica untouched
+    await eventually(monitor.steady, what="steady again after the restart")
 
 
 async def test_a_replica_that_runs_a_while_between_crashes_is_not_failed(connect) -> None:  # type: ignore[no-untyped-def]
