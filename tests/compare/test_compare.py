@@ -141,9 +141,8 @@ def test_the_charts_show_each_candidate_side_by_side_with_its_policies_figures(d
     graph, workers, (workload, _) = demo
     source = profile_source(workload, 120.0)
     baseline = run_candidate(graph, workers, source, make_candidate(BASELINE, {}, graph.planner), seed=7)
-    eager = run_candidate(
-        graph, workers, source, parse_candidate("eager: decode_kv_scale_up=0.6, decode_kv_scale_down=0.3", graph.planner), seed=7
-    )
+    eager_settings = parse_candidate("eager: decode_kv_scale_up=0.6, decode_kv_scale_down=0.3", graph.planner)
+    eager = run_candidate(graph, workers, source, eager_settings, seed=7)
     text = charts([baseline, eager], width=260, height=12)
     for result in (baseline, eager):
         assert result.timeline is not None
