@@ -62,15 +62,19 @@ def sparkline(values: Sequence[float | None], low: float | None = None, high: fl
 
 
 def duration(seconds: float | None) -> str:
-    """``45s``, ``12m03s``, ``3h07m``, ``2d04h``; ``-`` when unknown."""
+    """``45s``, ``12m``, ``3h07m``, ``2d04h``; ``-`` when unknown.
+
+    Seconds only in the first minute: an uptime or an age shown on a live panel then changes once a
+    minute (once an hour after a day), not every second, so an idle dashboard has nothing to repaint.
+    """
     if seconds is None:
         return "-"
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
+    minutes = seconds // 60
     if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
+        return f"{minutes}m"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
         return f"{hours}h{minutes:02d}m"

@@ -27,7 +27,16 @@ def test_sparkline_scales_and_leaves_gaps_for_missing_data() -> None:
 
 
 def test_figures_are_human_sized() -> None:
-    assert render.duration(45) == "45s" and render.duration(723) == "12m03s" and render.duration(None) == "-"
+    assert render.duration(45) == "45s" and render.duration(723) == "12m" and render.duration(None) == "-"
+    assert render.duration(3 * 3600 + 7 * 60 + 59) == "3h07m" and render.duration(2 * 86400 + 4 * 3600) == "2d04h"
+
+
+def test_durations_past_a_minute_change_once_a_minute_not_every_second() -> None:
+    """An uptime or an age on an idle dashboard: seconds in the first minute, then whole minutes."""
+    assert [render.duration(s) for s in (58, 59)] == ["58s", "59s"]
+    assert {render.duration(s) for s in range(60, 120)} == {"1m"}
+    assert {render.duration(s) for s in range(720, 780)} == {"12m"}
+    assert render.duration(780) == "13m"
     assert render.size_bytes(50 * 1024 * 1024) == "50.0M"
     assert render.milliseconds(0.32) == "320ms" and render.milliseconds(1.25) == "1.25s"
     assert render.mib(20480) == "20.0G"
