@@ -39,6 +39,7 @@ class HeaderBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._state: HeaderState | None = None
+        self._shown: tuple[str, object] | None = None
 
     def show(self, state: HeaderState) -> None:
         """Redraw with ``state`` (no-op when nothing changed)."""
@@ -68,4 +69,9 @@ class HeaderBar(Static):
             parts.append((f"⚠ {state.alerts} alert{'s' if state.alerts != 1 else ''}", "bold $error"))
         else:
             parts.append(("no alerts", "$success"))
-        self.update(Content.assemble(*parts), layout=False)  # one line, always: no relayout
+        content = Content.assemble(*parts)
+        shown = (content.plain, content.spans)
+        if shown == self._shown:
+            return  # e.g. only the seconds to a paused planner's tick changed: nothing to repaint
+        self._shown = shown
+        self.update(content, layout=False)  # one line, always: no relayout

@@ -5,9 +5,35 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Static
 
 InputsT = TypeVar("InputsT")
+_UNSET = object()
+
+
+class _TitleRepaintedOnChange:
+    """``border_title`` that repaints the panel only when the title changed.
+
+    Textual repaints the whole widget on every assignment, even of the same title; the panels set their
+    title on each draw, so an idle dashboard repainted every panel every second for nothing.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._given = "_border_title_given"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._given = f"_{name}_given"
+
+    def __get__(self, obj: Widget | None, objtype: type | None = None) -> Any:
+        return self if obj is None else self._inner.__get__(obj, objtype)
+
+    def __set__(self, obj: Widget, title: object) -> None:
+        if obj.__dict__.get(self._given, _UNSET) == title:
+            return
+        obj.__dict__[self._given] = title
+        self._inner.__set__(obj, title)
 
 
 class LivePanel(Static, Generic[InputsT]):
@@ -16,6 +42,8 @@ class LivePanel(Static, Generic[InputsT]):
     Subclasses implement :meth:`_draw` from ``self._inputs`` and may use ``self._drawn`` to skip a
     redraw whose key did not change.
     """
+
+    border_title = _TitleRepaintedOnChange(Widget.__dict__["border_title"])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
