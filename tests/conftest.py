@@ -47,9 +47,19 @@ def _processes_with_state_dir(state: str) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             if proc.environ().get("PLANNER_TUI_STATE_DIR") != state:
                 continue
-            if any(mark in " ".join(proc.cmdline()) for mark in ("planner_tui", "planner-tui", "circus")):
+            if _is_planner_tui(proc.cmdline()):
                 found.append(proc)
     return found
+
+
+def _is_planner_tui(argv: list[str]) -> bool:
+    """True for planner-tui's own processes: ``python -m planner_tui...`` (circusd, replicas, sims, services)
+    or the ``planner-tui`` command; not a server that merely lives under a ``planner-tui`` cache folder
+    (the test API server, which a test may restart with its environment)."""
+    for arg in argv[:4]:
+        if arg == "planner_tui" or arg.startswith("planner_tui.") or os.path.basename(arg) == "planner-tui":
+            return True
+    return False
 
 
 @pytest.hookimpl(hookwrapper=True)
