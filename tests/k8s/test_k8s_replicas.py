@@ -64,7 +64,7 @@ async def test_pods_are_replica_rows_with_their_reasons(
             seen.update({r.pod_name or "": r.phase for r in replicas})
             return seen == {ready: Phase.READY, crashing: Phase.READY}
 
-        await connector.until(recovered, 10, "rows follow the pods")
+        await connector.until(recovered, 30, "rows follow the pods")
         assert await rows_now() == seen
 
 
@@ -78,17 +78,17 @@ async def test_restart_sets_a_new_id_and_follows_its_phase(
         restart = operator.get_dgd(kube_namespace, DGD_NAME)["spec"]["restart"]
         assert restart["strategy"] == {"type": "Sequential"}
         first = restart["id"]
-        await connector.until(lambda: f"restart {first} Pending" in connector.label, 10, "asked for")
+        await connector.until(lambda: f"restart {first} Pending" in connector.label, 30, "asked for")
         operator.set_restart_status(kube_namespace, DGD_NAME, first, "Restarting", in_progress=[SERVICES["decode"]])
-        await connector.until(lambda: f"restart {first} Restarting" in connector.label, 10, "in progress")
+        await connector.until(lambda: f"restart {first} Restarting" in connector.label, 30, "in progress")
         operator.set_restart_status(kube_namespace, DGD_NAME, first, "Completed")
-        await connector.until(lambda: "restart" not in connector.label, 10, "done")
+        await connector.until(lambda: "restart" not in connector.label, 30, "done")
 
         assert await connector.restart_component("decode", rolling=False) is True
         restart = operator.get_dgd(kube_namespace, DGD_NAME)["spec"]["restart"]
         assert restart["id"] != first and restart["strategy"] == {"type": "Parallel"}
         operator.set_restart_status(kube_namespace, DGD_NAME, restart["id"], "Failed")
-        await connector.until(lambda: bool(connector.problems), 10, "failure shown")
+        await connector.until(lambda: bool(connector.problems), 30, "failure shown")
         assert connector.problems == [f"restart {restart['id']} of DynamoGraphDeployment {kube_namespace}/llm failed"]
 
 

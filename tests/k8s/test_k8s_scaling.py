@@ -53,7 +53,7 @@ async def test_scale_goes_through_the_scaling_adapter_when_there_is_one(
         # the DGD itself is the operator's to change (from the adapter): not patched by the planner
         assert dgd["metadata"]["generation"] == generation
         assert dgd["spec"]["services"][SERVICES["decode"]]["replicas"] == 1
-        await connector.until(lambda: desired(connector, "decode") == 3, 10, "adapter's count")
+        await connector.until(lambda: desired(connector, "decode") == 3, 30, "adapter's count")
         assert await connector.get_component_replicas("decode") == 3
         assert await connector.scale_component("decode", 3) is False  # nothing to change
 
@@ -100,7 +100,7 @@ async def test_a_dgd_that_is_not_ready_is_not_scaled_and_says_so(
     ready_dgd(operator, granted)
     async with opened(cluster_graph(kube_cluster, granted)) as connector:
         operator.set_dgd_ready(granted, DGD_NAME, False, message="VllmDecodeWorker: 0/1 pods ready")
-        await connector.until(lambda: bool(connector.problems), 10, "not Ready shown")
+        await connector.until(lambda: bool(connector.problems), 30, "not Ready shown")
         assert any("not Ready" in p and "0/1 pods ready" in p for p in connector.problems)
         with pytest.raises(ScalingRefused, match=r"not Ready \(Ready is False: VllmDecodeWorker: 0/1 pods ready\)"):
             await connector.set_component_replicas(to("decode", 2))
@@ -109,7 +109,7 @@ async def test_a_dgd_that_is_not_ready_is_not_scaled_and_says_so(
             await connector.scale_component("decode", 2)
         assert operator.get_dgd(granted, DGD_NAME)["spec"]["services"][SERVICES["decode"]]["replicas"] == 1
         operator.set_dgd_ready(granted, DGD_NAME, True)
-        await connector.until(lambda: not connector.problems, 10, "Ready again")
+        await connector.until(lambda: not connector.problems, 30, "Ready again")
         assert await connector.scale_component("decode", 2) is True
 
 
@@ -121,12 +121,12 @@ async def test_blocking_scale_waits_for_the_operator_and_reports_progress(
         progress: list[str] = []
         decode = SERVICES["decode"]
         apply = asyncio.ensure_future(connector.set_component_replicas(to("decode", 3), blocking=True))
-        await connector.until(lambda: desired(connector, "decode") == 3, 10, "spec changed")
-        await connector.until(lambda: "waiting for decode" in connector.label, 10, "progress in the header")
+        await connector.until(lambda: desired(connector, "decode") == 3, 30, "spec changed")
+        await connector.until(lambda: "waiting for decode" in connector.label, 30, "progress in the header")
         assert "decode: 3 desired, 1 updated, 1 ready, 1 available" in connector.label
         assert not apply.done()
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=2)
-        await connector.until(lambda: "2 ready" in connector.label, 10, "progress follows the status")
+        await connector.until(lambda: "2 ready" in connector.label, 30, "progress follows the status")
         assert not apply.done()
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=3)
         await asyncio.wait_for(apply, 10)
@@ -136,7 +136,7 @@ async def test_blocking_scale_waits_for_the_operator_and_reports_progress(
         connector.settings = connector.settings.model_copy(update={"scale_timeout_s": 60})
         waiter = asyncio.ensure_future(connector.wait_stable(["decode"], on_progress=progress.append))
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=3, available=2)
-        await connector.until(lambda: bool(progress), 10, "a progress report")
+        await connector.until(lambda: bool(progress), 30, "a progress report")
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=3, available=3)
         await asyncio.wait_for(waiter, 10)
         assert "3 desired, 3 updated, 3 ready, 2 available" in progress[0]
@@ -191,9 +191,9 @@ async def test_deployments_scale_and_restart_through_their_subresource(
         assert connector.label == f"kubernetes deployments/{granted}/app.kubernetes.io/part-of=llm"
         assert await connector.scale_component("decode", 3) is True
         assert operator.apps.read_namespaced_deployment("decode", granted).spec.replicas == 3
-        await connector.until(lambda: desired(connector, "decode") == 3, 10, "spec seen")
+        await connector.until(lambda: desired(connector, "decode") == 3, 30, "spec seen")
         apply = asyncio.ensure_future(connector.set_component_replicas(to("decode", 3), blocking=True))
-        await connector.until(lambda: "waiting for decode" in connector.label, 10, "progress")
+        await connector.until(lambda: "waiting for decode" in connector.label, 30, "progress")
         operator.set_deployment_status(granted, "decode")
         await asyncio.wait_for(apply, 10)
         assert await connector.restart_component("prefill") is True
