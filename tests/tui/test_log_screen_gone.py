@@ -43,7 +43,8 @@ def shown(screen: LogScreen) -> str:
 
 
 async def test_a_scaled_down_replicas_lines_stay_marked_gone(connect) -> None:  # type: ignore[no-untyped-def]
-    conn = await connect(make_graph("tui-gone", {"decode": worker(args=replica_args("--lines", "3"))}))
+    ticking = replica_args("--lines", "3", "--line-every", "0.2")  # a tick line every 0.2 s
+    conn = await connect(make_graph("tui-gone", {"decode": worker(args=ticking)}))
     await conn.scale_component("decode", 2)
     await conn.wait_until_stable(["decode"], 30)
     source = ConnectorLogs(conn)
@@ -55,7 +56,13 @@ async def test_a_scaled_down_replicas_lines_stay_marked_gone(connect) -> None:  
             return {line.text for line in screen.lines}
 
         await until(pilot, lambda: {"decode0 line 2", "decode1 line 2"} <= texts(), "both replicas' lines")
-        await pilot.pause(0.5)  # the follower's first poll
+
+        def newest_tick() -> int:
+            ticks = [int(t.split()[2]) for t in texts() if t.startswith("decode1 tick ")]
+            return max(ticks, default=-1)
+
+        seen = newest_tick()  # the tail read on opening; a newer tick can only come from the follower
+        await until(pilot, lambda: newest_tick() > seen + 1, "the follower delivering decode-1's new lines")
 
         await conn.scale_component("decode", 1)
         await conn.wait_until_stable(["decode"], 30)
