@@ -302,9 +302,12 @@ class Sweep:
         if expected_rate:
             window = max(window, min(s.min_per_window / expected_rate, 4 * s.window_s))
         warmup = window
-        if previous:
-            last = previous[-1]
-            lifetime = _service_time(last, task.osl)
+        # a request's life at this load, from the last point of this length, else of this component's
+        # other lengths (the first point of a length): the in-flight count ramps up for that long, which
+        # must not read as an overload
+        reference = previous or self.result.points_of(task.component)
+        if reference:
+            lifetime = _service_time(reference[-1], task.osl)
             if lifetime:
                 warmup = max(window, min(1.5 * lifetime, 6 * s.window_s))
         await driver.apply(level, task.isl, task.osl)
