@@ -51,6 +51,20 @@ class FiniteRange(click.FloatRange):
 INTERVAL = FiniteRange(min=0.25, max=3600)  # the graph file's bounds
 
 
+def runnable_graph(graph_file: str | None, speedup: float | None) -> GraphConfig:
+    """The graph a headless command runs: the file (default: the demo) loaded, its commands checked,
+    and with ``speedup`` sped up; bad values are click errors naming the option."""
+    source = graph_file or demo_graph_path()
+    graph = load_graph(source)
+    check_commands(graph, str(source))
+    if speedup is None:
+        return graph
+    try:
+        return sped_up(graph, speedup)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--speedup") from None
+
+
 @click.command("plan")
 @click.option("--graph", "graph_file", type=click.Path(dir_okay=False), help="graph file (default: the demo)")
 @click.option("--advisory", is_flag=True, help="decide and print, change nothing")
@@ -81,14 +95,7 @@ def plan(
     Exits 3 when every replica of a component failed (crash-restart limit reached, or cannot start),
     after stopping the graph (unless --leave-running).
     """
-    source = graph_file or demo_graph_path()
-    graph = load_graph(source)
-    check_commands(graph, str(source))
-    if speedup is not None:
-        try:
-            graph = sped_up(graph, speedup)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--speedup") from None
+    graph = runnable_graph(graph_file, speedup)
     mode = PlannerMode.ADVISORY if advisory else None
     tune_for_long_run()
     try:

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING
 import click
 
 from planner_tui.cli.errors import report_config_errors
-from planner_tui.cli.plan_cmd import FiniteRange
-from planner_tui.config import GraphConfig, demo_graph_path, load_graph
-from planner_tui.config.commands import check_commands
+from planner_tui.cli.plan_cmd import FiniteRange, runnable_graph
+from planner_tui.config import GraphConfig
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.model.decisions import PlannerMode
 from planner_tui.runtime import DecisionMade, GraphObserver, SessionError, SnapshotReady, open_graph
 from planner_tui.runtime.events import events_until
-from planner_tui.runtime.speedup import sped_up
 
 if TYPE_CHECKING:
     from planner_tui.recording import RecordingWriter
@@ -61,14 +59,7 @@ def record(
     """
     from planner_tui.recording import RecordingError, RecordingWriter
 
-    source = graph_file or demo_graph_path()
-    graph = load_graph(source)
-    check_commands(graph, str(source))
-    if speedup is not None:
-        try:
-            graph = sped_up(graph, speedup)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--speedup") from None
+    graph = runnable_graph(graph_file, speedup)
     try:
         writer = RecordingWriter(output)
     except RecordingError as exc:
