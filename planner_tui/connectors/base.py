@@ -71,6 +71,11 @@ class PlannerConnector(ABC):
     async def get_component_states(self) -> Mapping[str, ComponentState]:
         """Every component's current state (spec, desired count, replicas with phase and pid/pod)."""
 
+    async def refresh(self) -> None:
+        """Read the backend's state again now rather than at the next look (an observer told that the
+        graph just changed). Nothing to do for a connector whose view is always current (the default)."""
+        return None
+
     @abstractmethod
     async def get_component_replicas(self, component_name: str) -> int:
         """The desired replica count of a component."""

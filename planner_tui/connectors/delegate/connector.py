@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from planner_tui.config.connector import GlobalSettings, LocalSettings
+from planner_tui.config.connector import GlobalSettings
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.secrets import SecretFileError, read_private_text
 from planner_tui.connectors.base import PlannerConnector
@@ -32,10 +32,6 @@ from planner_tui.model.logs import LogLine
 from planner_tui.model.scaling import PredictedLoad, ScaleRequest, ScaleResponse, TargetReplica
 
 log = logging.getLogger(__name__)
-
-#: a local graph's read-only view is read afresh when older than this (one read serves a collector
-#: tick's several questions: states, GPU holders, pids)
-LOCAL_VIEW_TTL_S = 0.2
 
 
 def read_token(path: str) -> str:
@@ -67,11 +63,10 @@ class DelegateConnector(PlannerConnector):
         self.graph = graph
         self.settings: GlobalSettings = graph.connector
         self.execution_graph = graph.model_copy(update={"connector": self.settings.execution})
-        self._refresh_each_read = isinstance(self.settings.execution, LocalSettings)
         self.client: GlobalPlannerClient | None = None
         self._observer: PlannerConnector | None = None
         self._read_lock = asyncio.Lock()
-        self._observed_at = float("-inf")
+        self._last_states: Mapping[str, ComponentState] | None = None
         self._service_problem: str | None = None
         self._graph_problem: str | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -164,29 +159,31 @@ class DelegateConnector(PlannerConnector):
 
     # -- state ----------------------------------------------------------------------------------------
     async def _execution(self) -> PlannerConnector:
-        """The read-only execution connector; for local execution reopened when older than
-        :data:`LOCAL_VIEW_TTL_S`, so what the service changed is seen at the next look."""
+        """The read-only execution connector (opened again if it could not be opened before); its view
+        follows the graph the service changes (a local observer reads the state file again when stale)."""
         async with self._read_lock:
-            fresh_enough = time.monotonic() - self._observed_at < LOCAL_VIEW_TTL_S
-            if self._observer is not None and (not self._refresh_each_read or fresh_enough):
-                return self._observer
-            try:
-                fresh = await self._open_observer()
-            except ConnectorError as exc:
-                self._graph_problem = f"cannot read the graph: {exc}"
-                if self._observer is None:
+            if self._observer is None:
+                try:
+                    self._observer = await self._open_observer()
+                except ConnectorError as exc:
+                    self._graph_problem = f"cannot read the graph: {exc}"
                     raise
-                return self._observer  # the last view, marked unreachable meanwhile
-            self._graph_problem = None
-            self._observed_at = time.monotonic()
-            old, self._observer = self._observer, fresh
-            if old is not None:
-                await old.shutdown(stop_graph=False)
-            return fresh
+            return self._observer
 
     async def get_component_states(self) -> Mapping[str, ComponentState]:
-        """The graph's components as the execution connector sees them."""
-        return await (await self._execution()).get_component_states()
+        """The graph's components as the execution connector sees them; while it cannot read the graph
+        the last view is kept and the connector is unreachable (the planner holds)."""
+        observer = await self._execution()
+        try:
+            states = await observer.get_component_states()
+        except ConnectorError as exc:
+            self._graph_problem = f"cannot read the graph: {exc}"
+            if self._last_states is None:
+                raise
+            return self._last_states
+        self._graph_problem = None
+        self._last_states = states
+        return states
 
     async def get_component_replicas(self, component_name: str) -> int:
         """A component's desired replica count as the execution connector sees it."""
@@ -234,7 +231,9 @@ class DelegateConnector(PlannerConnector):
             self._service_problem = str(exc)
             raise
         self._service_problem = None
-        self._observed_at = float("-inf")  # the service changed the graph: the next look reads it afresh
+        if self._observer is not None and answer.status != "error":
+            with contextlib.suppress(ConnectorError):
+                await self._observer.refresh()  # the service changed the graph: show it at once
         self.last_answer = answer
         return answer
 

@@ -35,6 +35,10 @@ from planner_tui.model.replicas import Phase, ReplicaState
 log = logging.getLogger(__name__)
 
 
+#: how old an observer's view of the graph may be before it reads the state file again (seconds)
+OBSERVE_TTL_S = 0.2
+
+
 class LocalConnector(ScalingMixin, PlannerConnector):
     """Runs a graph's components as local processes under a circusd of their own.
 
@@ -88,6 +92,8 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         self._waiters: set[asyncio.Task[None]] = set()  # new replicas waiting for their dependencies
         self._closed = False
         self._writing = False  # holds this process's share of the graph's writer lease
+        self._observed_at = float("-inf")  # an observer's last read of the state file (monotonic)
+        self._observe_lock = asyncio.Lock()
         self.observe = observe
 
     # -- factories and lifecycle -------------------------------------------------------------------
@@ -214,6 +220,31 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         sup.closing = True  # never starts circusd
         self._sup = sup
         await observe_phases(sup)
+        self._observed_at = time.monotonic()
+
+    async def refresh(self) -> None:
+        """An observer reads the state file and the replicas' phases again now; a writer's view is current."""
+        if self.observe and self._sup is not None:
+            self._observed_at = float("-inf")
+            await self._refresh_observed()
+
+    async def _refresh_observed(self) -> None:
+        """An observer's view follows the graph: the state file and the replicas' phases are read again
+        when the view is older than :data:`OBSERVE_TTL_S` (the owner, or a Global Planner, changes them)."""
+        if time.monotonic() - self._observed_at < OBSERVE_TTL_S:
+            return
+        async with self._observe_lock:
+            if time.monotonic() - self._observed_at < OBSERVE_TTL_S:
+                return
+            existing = await asyncio.to_thread(self.store.read)
+            if existing is None:
+                raise ConnectorError(
+                    f"no running graph in namespace {self.namespace} (its state file {self.store.path} is gone: "
+                    "the graph was stopped)"
+                )
+            self.supervisor.state = existing
+            await observe_phases(self.supervisor)
+            self._observed_at = time.monotonic()
 
     def _writable(self, action: str) -> None:
         if self.observe:
@@ -367,11 +398,16 @@ class LocalConnector(ScalingMixin, PlannerConnector):
         return out
 
     async def get_component_states(self) -> Mapping[str, ComponentState]:
-        """Every component's state: desired count and replicas with phase, pid, GPUs and port."""
+        """Every component's state: desired count and replicas with phase, pid, GPUs and port (an
+        observer's view is read again when older than :data:`OBSERVE_TTL_S`)."""
+        if self.observe:
+            await self._refresh_observed()
         return self.component_states()
 
     async def get_component_replicas(self, component_name: str) -> int:
         """The desired replica count of a component."""
+        if self.observe:
+            await self._refresh_observed()
         comp = self._component(component_name)
         return self.supervisor.state.desired.get(component_name, comp.effective_initial_replicas)
 

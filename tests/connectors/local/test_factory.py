@@ -4,6 +4,7 @@ backend")."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import psutil
@@ -43,6 +44,22 @@ async def test_the_factory_starts_a_local_graph_and_observers_attach_read_only(s
         with pytest.raises(ConnectorError, match="only observes namespace seam"):
             await observer.scale_component("decode", 3)
         assert await connector.get_component_replicas("decode") == 2
+
+        # the observer's view follows the graph the writer changes (read again when stale, or on refresh())
+        await connector.scale_component("decode", 3)
+        await observer.refresh()
+        assert await observer.get_component_replicas("decode") == 3
+        await connector.scale_component("decode", 2)
+        seen: list[int] = []
+
+        async def observed_two() -> bool:
+            seen.append(len((await observer.get_component_states())["decode"].replicas))
+            return seen[-1] == 2
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await observed_two():
+            assert asyncio.get_running_loop().time() < deadline, seen
+            await asyncio.sleep(0.05)
     finally:
         if observer is not None:
             await observer.shutdown(stop_graph=False)
