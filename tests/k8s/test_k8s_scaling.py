@@ -134,8 +134,9 @@ async def test_blocking_scale_waits_for_the_operator_and_reports_progress(
 
         # wait_stable reports each change of progress to a callback as well
         connector.settings = connector.settings.model_copy(update={"scale_timeout_s": 60})
-        waiter = asyncio.ensure_future(connector.wait_stable(["decode"], on_progress=progress.append))
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=3, available=2)
+        await connector.until(lambda: connector.target.counts("decode").available == 2, 30, "one not available")  # type: ignore[union-attr]
+        waiter = asyncio.ensure_future(connector.wait_stable(["decode"], on_progress=progress.append))
         await connector.until(lambda: bool(progress), 30, "a progress report")
         operator.set_service_status(granted, DGD_NAME, decode, replicas=3, updated=3, ready=3, available=3)
         await asyncio.wait_for(waiter, 10)

@@ -167,7 +167,11 @@ async def test_read_only_refuses_every_change_on_the_real_graph(open_session, lo
     session = await open_session(graph, read_only=True)
     app = DashboardApp(session, read_only=True, close_on_quit=False, remember_theme=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: len(ready_pids(session, "decode")) == 1, "a ready decode replica")
+        await until(
+            pilot,
+            lambda: len(ready_pids(session, "decode")) == 1 and len(ready_pids(session, "prefill")) == 1,
+            "a ready decode and a ready prefill replica",
+        )
         before = ready_pids(session, "decode") + ready_pids(session, "prefill")
         await select(pilot, app, "decode")
         assert "READ-ONLY" in str(app.main_screen.query_one(HeaderBar).render())
