@@ -45,8 +45,12 @@ def capacity_at_target(points: Sequence[Point], target_s: float) -> CapacityPoin
         basis = f"interpolated to the target between {kind.describe(best.load)} and {kind.describe(nxt.load)}"
         return CapacityPoint(best.length, tokens, basis)
     if nxt.overloaded and lat_next is not None and lat_next <= target_s and nxt.tokens_per_s > best.tokens_per_s:
-        basis = f"saturated at {kind.describe(nxt.load)} with the latency within the target"
-        return CapacityPoint(best.length, nxt.tokens_per_s, basis)
+        # saturated with the latency within the target: what one replica sustains is the most any
+        # saturated point served (a lighter saturated point, bisected to, may not have filled up yet)
+        saturated = [p for p in above if p.overloaded and p.latency.p95 is not None and p.latency.p95 <= target_s]
+        top = max(saturated, key=lambda p: p.tokens_per_s)
+        basis = f"saturated at {kind.describe(top.load)} with the latency within the target"
+        return CapacityPoint(best.length, top.tokens_per_s, basis)
     return CapacityPoint(best.length, best.tokens_per_s, f"best point within the target, {kind.describe(best.load)}")
 
 
