@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +72,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which must install everything: {report.longrepr}"
+
+
+@pytest.fixture
+def replica_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process standing for a replica of a local graph (it waits on its stdin until the test ends)."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    yield process
+    assert process.stdin is not None
+    process.stdin.close()
+    process.wait(30)

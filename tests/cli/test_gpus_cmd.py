@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -22,16 +21,6 @@ from tests.metrics.conftest import FAKE_NVML_VARIABLES, build_fake_nvml
 @pytest.fixture(scope="module")
 def fake_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_fake_nvml(tmp_path_factory.mktemp("gpus-cmd-nvml"))
-
-
-@pytest.fixture
-def replica_process() -> Iterator[subprocess.Popen[bytes]]:
-    """A real process standing for a replica of a local graph."""
-    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    yield process
-    assert process.stdin is not None
-    process.stdin.close()
-    process.wait(30)
 
 
 def run_gpus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

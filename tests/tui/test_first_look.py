@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -45,15 +43,6 @@ def graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GraphConfig:
     path = tmp_path / "graph.toml"
     path.write_text(GRAPH)
     return load_graph(path)
-
-
-@pytest.fixture
-def replica_process() -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    yield process
-    assert process.stdin is not None
-    process.stdin.close()
-    process.wait(30)
 
 
 def record(tmp_path: Path, live_pid: int) -> None:
