@@ -44,7 +44,6 @@ _CONNECTOR_BUDGET = 0.4  # share of the interval the connector gets before its l
 def default_sources(connector: PlannerConnector, graph: GraphConfig | None) -> list[Source]:
     """Host, serving signals (scraped, or queried from Prometheus when configured) and local GPUs."""
     from planner_tui.metrics.endpoints import EndpointSignalSource
-    from planner_tui.metrics.gpu import NvmlGpuSource
     from planner_tui.metrics.host import HostSource
 
     settings = graph.metrics if graph is not None else MetricsSettings()
@@ -57,6 +56,8 @@ def default_sources(connector: PlannerConnector, graph: GraphConfig | None) -> l
     simulated = graph is not None and graph.resources.simulated_gpus
     no_gpus = graph is not None and graph.resources.gpus == []  # declared none: NVML is not asked
     if not simulated and not no_gpus and has_local_gpus(connector):
+        from planner_tui.metrics.gpu import NvmlGpuSource  # pynvml and ctypes: only when NVML is asked
+
         sources.append(NvmlGpuSource())
     return sources
 

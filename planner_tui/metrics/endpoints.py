@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings
@@ -36,6 +35,9 @@ from planner_tui.model.components import ComponentState
 from planner_tui.model.gpus import GpuSample
 from planner_tui.model.replicas import Phase, ReplicaState
 from planner_tui.model.signals import Signal, SignalValue
+
+if TYPE_CHECKING:
+    import httpx
 
 SCRAPED_PHASES = (Phase.RUNNING, Phase.READY)
 #: the share of the collector's interval a tick's scrape may take (the rest is for the connector and merging)

@@ -25,8 +25,6 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import NamedTuple, TextIO, cast
 
-from prometheus_client.parser import text_fd_to_metric_families
-
 
 class Sample(NamedTuple):
     """One exposition sample: ``name`` as written (``foo_total``, ``foo_bucket`` ...), labels, value.
@@ -237,6 +235,10 @@ def parse_with_prometheus_client(
     Raises :class:`TooManySeries` for more than ``max_series`` sample lines, :class:`LineTooLong` for
     a line over :data:`MAX_LINE` characters, :class:`ParseAbandoned` once ``stop`` is set.
     """
+    # imported here, not at the top: most texts never need it (a process that scrapes nothing, or
+    # only plain expositions, never loads prometheus_client)
+    from prometheus_client.parser import text_fd_to_metric_families
+
     samples: list[Sample] = []
     for family in text_fd_to_metric_families(cast("TextIO", _lines(text, max_series, stop))):
         for sample in family.samples:

@@ -28,9 +28,7 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.planner_settings import MetricsSettings, PrometheusLabels
@@ -42,6 +40,9 @@ from planner_tui.metrics.signals import Kind, SignalSpec, component_specs
 from planner_tui.metrics.sources import Source, SourceReport, TickContext
 from planner_tui.model.components import ComponentState, Role
 from planner_tui.model.signals import Signal, SignalValue
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class PrometheusError(Exception):
@@ -64,6 +65,8 @@ class PrometheusClient:
         self._owns_client = client is None
 
     async def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        import httpx  # imported with the client (new_client): only a process querying Prometheus loads it
+
         url = f"{self.base_url}{path}"
         try:
             response = await asyncio.wait_for(

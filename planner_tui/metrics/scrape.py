@@ -14,25 +14,30 @@ Each scrape is bounded, whatever the target sends:
   is refused before any sample is made, and no layout is built for a long text.
 
 The errors name the limit and the ``[metrics]`` setting that raises it.
+
+Neither httpx nor prometheus_client is imported here: httpx only once an httpx client is made (see
+:mod:`planner_tui.metrics.fetch`), prometheus_client only once a text needs the reference parser.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import threading
 import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.urls import redact_url
 from planner_tui.metrics.exposition import ParseAbandoned, Sample, TooManySeries, parse_exposition
 from planner_tui.metrics.exposition_layout import MAX_LAYOUT_TEXT, Parsed, TargetParser
 from planner_tui.metrics.fetch import Fetcher, HttpxFetcher, RoutingFetcher, new_client
 from planner_tui.metrics.http11 import DEFAULT_MAX_BODY, BodyTooLarge, Http11Pool, HttpProtocolError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -92,6 +97,15 @@ class ScrapeResult:
         return f"ScrapeResult(url={shown!r}, ok={self.ok}, error={self.error!r}, {len(self.samples)} samples)"
 
 
+def _is_httpx(exc: BaseException, kind: str) -> bool:
+    """Whether ``exc`` is an ``httpx.<kind>`` (``HTTPError``, ``TimeoutException`` ...).
+
+    Without httpx imported no exception can be one: httpx is not imported to find out.
+    """
+    module = sys.modules.get("httpx")
+    return module is not None and isinstance(exc, getattr(module, kind))
+
+
 def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, BodyTooLarge):
         if exc.size is not None:
@@ -100,9 +114,9 @@ def _describe(exc: BaseException, timeout: float) -> str:
             f"body over the limit of {exc.limit} bytes ({exc.received} bytes read, no Content-Length; "
             "raise metrics.max_body_bytes)"
         )
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError) or _is_httpx(exc, "TimeoutException"):
         return f"timed out after {timeout:g} s"
-    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or _is_httpx(exc, "ConnectError"):
         return f"cannot connect: {exc or 'connection refused'}"
     if isinstance(exc, OSError):
         return f"cannot connect: {exc}"
@@ -209,7 +223,11 @@ class Scraper:
             del self._parsing[url]
         try:
             status, body = await self.fetcher.get(url, max(0.0, deadline - loop.time()))
-        except (httpx.HTTPError, TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
+        except (TimeoutError, OSError, HttpProtocolError, asyncio.IncompleteReadError) as exc:
+            return failed(_describe(exc, timeout))
+        except Exception as exc:
+            if not _is_httpx(exc, "HTTPError"):
+                raise
             return failed(_describe(exc, timeout))
         if status >= 300:
             return failed(f"HTTP {status}")

@@ -1,7 +1,8 @@
 """The planner's own Prometheus gauges, with the upstream Dynamo names, on a loopback port.
 
 Off by default; ``[planner] exporter_port = 9085`` turns it on. Served by prometheus_client from its
-own registry on 127.0.0.1, so nothing else in the process leaks into it.
+own registry on 127.0.0.1, so nothing else in the process leaks into it. prometheus_client is imported
+only when an exporter is made, so a process with the exporter off never loads it.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, start_http_server
 
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.rules import gpus_needed
@@ -44,6 +43,8 @@ class PlannerExporter:
     """Gauges updated from each Decision and Snapshot; :meth:`start` serves them on ``host:port``."""
 
     def __init__(self, graph: GraphConfig, port: int | None = None, host: str = "127.0.0.1") -> None:
+        from prometheus_client import CollectorRegistry, Counter, Enum, Gauge  # only when the exporter is on
+
         self.graph = graph
         self.port = port if port is not None else graph.planner.exporter_port
         self.host = host
@@ -82,6 +83,8 @@ class PlannerExporter:
         if self.port is None:
             raise ValueError("the exporter needs a port: set planner.exporter_port")
         if self._server is None:
+            from prometheus_client import start_http_server
+
             self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
             log.info("planner exporter on http://%s:%d/metrics", self.host, self.port)
 
