@@ -1,6 +1,9 @@
 """``planner-tui dashboard`` (and plain ``planner-tui``): the Textual dashboard on a graph.
 
-Textual and the runtime are imported only when the command runs, so ``planner-tui --help`` stays fast.
+The first frame comes before the heavy imports: the graph file is read and outlined (TOML only), a
+child process validates it (:class:`~planner_tui.config.parallel_check.GraphCheck`) while the GPUs
+and the state file are read in a thread and Textual is imported here; a bad file is reported before
+the dashboard starts. The graph's models, the runtime and the Session load after the first frame.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ import click
 
 from planner_tui.cli.dashboard_options import dashboard_options
 from planner_tui.cli.errors import EXIT_CONFIG, report_config_errors
-from planner_tui.config import demo_graph_path, load_graph
+from planner_tui.config.document import outline_of, parse_graph_document, read_graph_text
+from planner_tui.config.paths import demo_graph_path
 
 
 @click.command("dashboard")
@@ -17,7 +21,18 @@ from planner_tui.config import demo_graph_path, load_graph
 @report_config_errors
 def dashboard(graph_file: str | None, read_only: bool, theme: str | None, advisory: bool) -> None:
     """Watch the graph and the planner live; keys scale, restart, pin and tail logs (? for help)."""
-    graph = load_graph(graph_file or demo_graph_path())
+    path = graph_file or demo_graph_path()
+    source = str(path)
+    text = read_graph_text(path)
+    outline = outline_of(parse_graph_document(text, source))
+    from planner_tui.config.parallel_check import GraphCheck
+
+    check = GraphCheck(text, source)  # validates on another core from here on
+    from planner_tui.model import PlannerMode
+    from planner_tui.runtime.opening import SessionOpener
+
+    mode = PlannerMode.ADVISORY if advisory else None
+    opener = SessionOpener(text, source, outline, mode=mode, read_only=read_only)  # the first look starts
     from planner_tui.tui.run import available_theme_names, run_dashboard
 
     if theme is not None:
@@ -25,4 +40,5 @@ def dashboard(graph_file: str | None, read_only: bool, theme: str | None, adviso
         if theme not in names:
             click.echo(f"unknown theme {theme!r}; available: {', '.join(names)}", err=True)
             raise SystemExit(EXIT_CONFIG)
-    run_dashboard(graph, read_only=read_only, theme=theme, advisory=advisory)
+    check.wait()  # a bad graph file is reported here, before the dashboard starts
+    run_dashboard(opener, read_only=read_only, theme=theme)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any
@@ -11,6 +10,13 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from planner_tui.config.choices import (
+    DEFAULT_GPUS_PER_REPLICA,
+    DEFAULT_MAX_REPLICAS,
+    DEFAULT_MIN_REPLICAS,
+    NAME_RE,
+    NAME_RULE,
+)
 from planner_tui.config.connector import ConnectorSettings, LocalSettings, runs_local_processes
 from planner_tui.config.errors import Problem
 from planner_tui.config.planner_settings import (
@@ -23,11 +29,9 @@ from planner_tui.config.planner_settings import (
 )
 from planner_tui.config.templates import ReplicaContext, check_template, referenced_ports
 from planner_tui.config.urls import url_problem
-from planner_tui.model.components import ComponentSpec, Role
+from planner_tui.model.components import ComponentSpec, Role, sub_component_type_of
 from planner_tui.model.signals import Signal
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-NAME_RULE = "lower-case letters, digits and '-', starting with a letter (at most 63 characters)"
 MAX_COMPONENTS = 256
 MAX_GPUS_PER_REPLICA = 1024
 #: upper bounds of [metrics] durations (seconds), checked here so the table's own fields stay as they are
@@ -110,9 +114,9 @@ class ComponentConfig(StrictModel):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
-    gpus_per_replica: int = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA)
-    min_replicas: int = Field(1, ge=0, le=MAX_REPLICAS)
-    max_replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
+    gpus_per_replica: int = Field(DEFAULT_GPUS_PER_REPLICA, ge=0, le=MAX_GPUS_PER_REPLICA)
+    min_replicas: int = Field(DEFAULT_MIN_REPLICAS, ge=0, le=MAX_REPLICAS)
+    max_replicas: int = Field(DEFAULT_MAX_REPLICAS, ge=1, le=MAX_REPLICAS)
     initial_replicas: int | None = Field(None, ge=0, le=MAX_REPLICAS, description="defaults to min_replicas")
     port: int | None = Field(None, ge=1024, le=65535, description="fixed port (single-replica components)")
     metrics_url: str | None = Field(None, description="e.g. http://127.0.0.1:{port}/metrics")
@@ -204,9 +208,7 @@ class ComponentConfig(StrictModel):
     @property
     def effective_sub_component_type(self) -> str | None:
         """``prefill``/``decode`` from the explicit setting or the role, else None."""
-        if self.sub_component_type:
-            return self.sub_component_type
-        return self.role.value if self.role in (Role.PREFILL, Role.DECODE) else None
+        return sub_component_type_of(self.role, self.sub_component_type)
 
     @property
     def effective_initial_replicas(self) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
 import types
 import typing
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from planner_tui.config.document import parse_graph_document, read_graph_text
 from planner_tui.config.errors import ConfigError, Problem
 from planner_tui.config.graph import GraphConfig
 
@@ -31,7 +31,6 @@ _SIMPLE = {
     "model_attributes_type": "expected a table",
     "finite_number": "expected a finite number",
 }
-MAX_GRAPH_CHARS = 4 * 1024 * 1024  # a graph file is a few kB; this bounds what parsing it may cost
 _BOUNDS = {
     "greater_than_equal": (">=", "ge"),
     "greater_than": (">", "gt"),
@@ -42,28 +41,12 @@ _BOUNDS = {
 
 def load_graph(path: str | Path) -> GraphConfig:
     """Read and validate a graph file. Raises :class:`ConfigError` listing every problem found."""
-    source = str(path)
-    try:
-        with Path(path).open(encoding="utf-8") as file:
-            text = file.read(MAX_GRAPH_CHARS + 1)  # one more than allowed: parse_graph says it is too long
-    except OSError as exc:
-        raise ConfigError(source, [Problem((), f"cannot read the file: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(source, [Problem((), f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
-    return parse_graph(text, source)
+    return parse_graph(read_graph_text(path), str(path))
 
 
 def parse_graph(text: str, source: str = "<graph>") -> GraphConfig:
     """Validate graph-file TOML ``text``; ``source`` names it in error messages."""
-    if len(text) > MAX_GRAPH_CHARS:
-        raise ConfigError(source, [Problem((), f"longer than {MAX_GRAPH_CHARS} characters; a graph file is a few kB")])
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [Problem((), f"invalid TOML: {exc}")]) from None
-    except RecursionError:
-        raise ConfigError(source, [Problem((), "invalid TOML: arrays or tables nested too deeply")]) from None
-    return validate_graph(data, source)
+    return validate_graph(parse_graph_document(text, source), source)
 
 
 def validate_graph(data: dict[str, Any], source: str = "<graph>") -> GraphConfig:

@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from planner_tui.config.choices import MAX_GPUS, MAX_REPLICAS, Policy, Predictor, SignalPreset
+from planner_tui.config.choices import SIGNAL_PRESETS as SIGNAL_PRESETS  # re-exported
 from planner_tui.model.decisions import PlannerMode
-
-#: bounds that keep counts and budgets within what a host (and the planner's arithmetic) can hold
-MAX_REPLICAS = 4096
-MAX_GPUS = 65536
-
-
-class Policy(StrEnum):
-    """How a component's replica count is decided."""
-
-    LOAD = "load"  # upstream load-based rules (prefill queue, decode KV load)
-    THROUGHPUT = "throughput"  # SLA: predicted demand / per-replica capacity
-    TARGET = "target"  # HPA-style ceil(current * value / target) on any signal
-    NONE = "none"  # not autoscaled (manual only)
-
-
-#: the signal presets (which metric is which signal): ``dynamo`` names, or a plain ``vllm`` engine's
-SignalPreset = Literal["dynamo", "vllm"]
-SIGNAL_PRESETS: tuple[SignalPreset, ...] = get_args(SignalPreset)
-
-
-class Predictor(StrEnum):
-    """Load predictors for the throughput policy."""
-
-    CONSTANT = "constant"
-    MOVING_AVERAGE = "moving_average"
-    LINEAR_TREND = "linear_trend"
-    KALMAN = "kalman"
 
 
 def _above(lower_field: str) -> Callable[[float, ValidationInfo], float]:

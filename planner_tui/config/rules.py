@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from planner_tui.config.graph import ComponentConfig, GraphConfig
-from planner_tui.config.planner_settings import Policy
+from planner_tui.config.choices import Policy
 from planner_tui.model.components import Role
 from planner_tui.model.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from planner_tui.config.graph import ComponentConfig, GraphConfig
 
 #: roles the graph-wide ``planner.policy`` applies to; other roles need an explicit component policy
 WORKER_ROLES = frozenset({Role.PREFILL, Role.DECODE, Role.WORKER})

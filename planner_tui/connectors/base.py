@@ -11,11 +11,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from planner_tui.model.components import ComponentState
 from planner_tui.model.logs import LogLine
-from planner_tui.model.scaling import TargetReplica
+
+if TYPE_CHECKING:
+    from planner_tui.model.scaling import TargetReplica
 
 
 class PlannerConnector(ABC):

@@ -22,10 +22,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from planner_tui.config.choices import MAX_REPLICAS
 from planner_tui.config.connector import GlobalSettings, KubernetesSettings
 from planner_tui.config.graph import GraphConfig
 from planner_tui.config.loader import validate_graph
-from planner_tui.config.planner_settings import MAX_REPLICAS
 from planner_tui.connectors.base import PlannerConnector
 from planner_tui.runtime.ownership import GraphLease, GraphOwnedError
 

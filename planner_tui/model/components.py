@@ -20,6 +20,13 @@ class Role(StrEnum):
     OTHER = "other"
 
 
+def sub_component_type_of(role: Role, explicit: str | None) -> str | None:
+    """A component's ``sub_component_type``: the explicit setting, else ``prefill``/``decode`` from its role."""
+    if explicit:
+        return explicit
+    return role.value if role in (Role.PREFILL, Role.DECODE) else None
+
+
 @dataclass(frozen=True, slots=True)
 class ComponentSpec:
     """The connector-independent description of a component.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from planner_tui.config.planner_settings import Predictor
+from planner_tui.config.choices import Predictor
 
 
 def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:

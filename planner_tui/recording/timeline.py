@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from planner_tui.config.choices import Policy
 from planner_tui.config.graph import GraphConfig
-from planner_tui.config.planner_settings import Policy
 from planner_tui.config.rules import resolve_policy
 from planner_tui.model.components import Role
 from planner_tui.model.decisions import Decision, Outcome

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 
-from planner_tui.config.graph import GraphConfig
+from planner_tui.config.document import GraphOutline
 from planner_tui.model.components import ComponentState
 from planner_tui.model.gpus import GpuOrigin, GpuSample
 from planner_tui.model.snapshot import Snapshot
@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 WAIT_S = 0.5
 
 
-def _recorded_module(graph: GraphConfig) -> ModuleType | None:
+def _recorded_module(graph: GraphOutline) -> ModuleType | None:
     """The backend's ``recorded`` module (what it keeps on this machine about a graph), if it has one."""
     from planner_tui.connectors.factory import BACKENDS
 
-    package = BACKENDS.get(graph.connector.kind)
+    package = BACKENDS.get(graph.connector_kind)
     if package is None:
         return None
     try:
@@ -46,7 +46,7 @@ def _recorded_module(graph: GraphConfig) -> ModuleType | None:
 class FirstLook:
     """What can be shown of ``graph`` at once, read in a thread from construction on."""
 
-    def __init__(self, graph: GraphConfig) -> None:
+    def __init__(self, graph: GraphOutline) -> None:
         self.graph = graph
         self._components: Mapping[str, ComponentState] = {}
         self._gpus: tuple[GpuSample, ...] = ()
@@ -61,8 +61,8 @@ class FirstLook:
             if backend is None:
                 return
             self._components = backend.recorded_states(self.graph)
-            resources = self.graph.resources
-            if getattr(backend, "LOCAL_GPUS", False) and not resources.simulated_gpus and resources.gpus != []:
+            graph = self.graph
+            if getattr(backend, "LOCAL_GPUS", False) and not graph.simulated_gpus and graph.gpus != ():
                 from planner_tui.metrics import nvml
                 from planner_tui.metrics.gpu import no_gpu_status
 
@@ -86,12 +86,11 @@ class FirstLook:
                 if replica.phase.is_live:
                     for index in replica.gpus:
                         holders.setdefault(index, []).append(replica.name)
-        resources = self.graph.resources
-        if resources.simulated_gpus and isinstance(resources.gpus, list):
+        declared = self.graph.gpus
+        if self.graph.simulated_gpus and declared is not None:
             # the demo's GPUs are reported by its replicas once they run; until then, the declared ones
             gpus = tuple(
-                GpuSample(index, GpuOrigin.SIMULATED, now, name="Simulated GPU", host="simulated")
-                for index in resources.gpus
+                GpuSample(index, GpuOrigin.SIMULATED, now, name="Simulated GPU", host="simulated") for index in declared
             )
         gpus = tuple(_with_holders(gpu, holders, components) for gpu in gpus)
         return Snapshot(

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from planner_tui.config.graph import GraphConfig
 from planner_tui.model.decisions import Decision, PlannerMode
 from planner_tui.model.logs import LogLine
 from planner_tui.model.signals import Signal
@@ -21,6 +20,7 @@ from planner_tui.model.snapshot import Snapshot
 from planner_tui.runtime.events import SessionEvent
 
 if TYPE_CHECKING:
+    from planner_tui.config.graph import GraphConfig
     from planner_tui.planner.state import Pin
     from planner_tui.runtime.ownership import OwnerInfo
 

@@ -14,14 +14,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import BindingType
 from textual.worker import Worker
 
-from planner_tui.config import GraphConfig, Policy
+from planner_tui.config.choices import Policy
 from planner_tui.model import Decision, Phase, Snapshot
 from planner_tui.runtime.events import DecisionMade, SessionError, SnapshotReady
 from planner_tui.runtime.source import GraphSource
@@ -33,6 +33,9 @@ from planner_tui.tui.screens import HelpScreen, MainScreen, QuitChoice, QuitDial
 from planner_tui.tui.themes import DEFAULT_THEME, load_theme_files
 from planner_tui.tui.trends import Trends
 from planner_tui.tui.widgets.header_bar import HeaderState
+
+if TYPE_CHECKING:
+    from planner_tui.config.graph import GraphConfig
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +159,14 @@ class DashboardApp(App[None]):
             self.call_after_refresh(self._start_opening)  # the first frame goes out before any of that work
 
     @work(thread=True, exclusive=True, group="first-look", exit_on_error=False)
-    def _take_first_look(self, first_look: Callable[[], Snapshot]) -> None:
+    def _take_first_look(self, first_look: Callable[[], Snapshot | None]) -> None:
         try:
             snapshot = first_look()
         except Exception:  # a courtesy: the Session reports what is wrong
             log.exception("the first look at the graph failed")
             return
-        self.post_message(FirstLookReady(snapshot))
+        if snapshot is not None:  # None: the graph file did not say plainly what to look at
+            self.post_message(FirstLookReady(snapshot))
 
     def on_first_look_ready(self, message: FirstLookReady) -> None:
         """Draw the first look, unless the source's own Snapshots already arrived."""

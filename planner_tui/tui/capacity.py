@@ -7,10 +7,13 @@ is one the session accepts, and one it refuses is one the session would refuse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from planner_tui.config import GraphConfig
 from planner_tui.config.rules import gpu_budget
 from planner_tui.model import ComponentState, Snapshot
+
+if TYPE_CHECKING:
+    from planner_tui.config.graph import GraphConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,15 +114,19 @@ def test_graph_option_without_a_command_runs_the_dashboard_on_that_file(tmp_path
 
     import planner_tui.tui.run
     from planner_tui.cli.main import cli
+    from planner_tui.model import PlannerMode
 
     graph = tmp_path / "mine.toml"
     graph.write_text((REPO / "examples" / "demo.toml").read_text().replace('namespace = "demo"', 'namespace = "mine"'))
-    runs: list[tuple[str, dict[str, object]]] = []
-    monkeypatch.setattr(planner_tui.tui.run, "run_dashboard", lambda g, **kw: runs.append((g.namespace, kw)))
+    runs: list[tuple[str, object, dict[str, object]]] = []
+    monkeypatch.setattr(planner_tui.tui.run, "run_dashboard", lambda o, **kw: runs.append((o.namespace, o.mode, kw)))
     monkeypatch.setattr("planner_tui.runtime.gc_tuning.tune_for_long_run", lambda: None)
     result = CliRunner().invoke(cli, ["--graph", str(graph), "--read-only"])
     assert result.exit_code == 0, result.output
-    assert runs == [("mine", {"read_only": True, "theme": None, "advisory": False})]
+    assert runs == [("mine", None, {"read_only": True, "theme": None})]
+    result = CliRunner().invoke(cli, ["--graph", str(graph), "--advisory"])
+    assert result.exit_code == 0, result.output
+    assert runs[-1] == ("mine", PlannerMode.ADVISORY, {"read_only": False, "theme": None})
     result = CliRunner().invoke(cli, [])
     assert result.exit_code == 0, result.output
     assert runs[-1][0] == "demo"

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from planner_tui.config import MetricsSettings
-from planner_tui.config.planner_settings import SIGNAL_PRESETS
+from planner_tui.config.choices import SIGNAL_PRESETS
 from planner_tui.config.rules import is_autoscaled
 from planner_tui.metrics.signals import preset_specs
 from planner_tui.model import Signal

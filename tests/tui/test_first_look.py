@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from planner_tui.config import GraphConfig, load_graph
+from planner_tui.config.document import GraphOutline, outline_of, parse_graph_document, read_graph_text
 from planner_tui.config.paths import STATE_DIR_ENV
 from planner_tui.connectors.local.state_file import NamespaceState, ReplicaRecord, StateStore
 from planner_tui.model import Phase, Snapshot
@@ -38,11 +38,14 @@ max_replicas = 3
 
 
 @pytest.fixture
-def graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GraphConfig:
+def graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GraphOutline:
+    """The graph file's outline: what the dashboard reads before the file is validated."""
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
     path = tmp_path / "graph.toml"
     path.write_text(GRAPH)
-    return load_graph(path)
+    outline = outline_of(parse_graph_document(read_graph_text(path), str(path)))
+    assert outline is not None
+    return outline
 
 
 def record(tmp_path: Path, live_pid: int) -> None:
@@ -62,7 +65,7 @@ def record(tmp_path: Path, live_pid: int) -> None:
 
 
 def test_the_first_look_has_the_gpus_and_the_recorded_replicas(
-    graph: GraphConfig,
+    graph: GraphOutline,
     tmp_path: Path,
     fake_nvml: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -87,7 +90,7 @@ def test_the_first_look_has_the_gpus_and_the_recorded_replicas(
 
 
 def test_without_nvml_or_a_state_file_it_says_so_and_lists_the_components(
-    graph: GraphConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    graph: GraphOutline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from planner_tui.metrics import nvml
 
@@ -104,7 +107,7 @@ def test_without_nvml_or_a_state_file_it_says_so_and_lists_the_components(
 class SlowOpener:
     """A graph whose Session takes longer than the test to open; its first look is the real one."""
 
-    def __init__(self, graph: GraphConfig) -> None:
+    def __init__(self, graph: GraphOutline) -> None:
         self.namespace = graph.namespace
         self._look = FirstLook(graph)
         self.opened = asyncio.Event()
@@ -118,7 +121,7 @@ class SlowOpener:
 
 
 async def test_the_dashboard_draws_them_while_the_session_is_still_opening(
-    graph: GraphConfig,
+    graph: GraphOutline,
     tmp_path: Path,
     fake_nvml: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

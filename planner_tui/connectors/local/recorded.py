@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner_tui.config.graph import GraphConfig
+from planner_tui.config.document import GraphOutline
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.processes import is_running
 from planner_tui.connectors.local.state_file import StateStore, read_state_file
@@ -22,8 +22,8 @@ LOCAL_GPUS = True
 UNCONFIRMED = "running; readiness not checked yet"
 
 
-def recorded_states(graph: GraphConfig, state_dir: Path | str | None = None) -> dict[str, ComponentState]:
-    """Every component of ``graph`` with the replicas its state file records (none without a file).
+def recorded_states(graph: GraphOutline, state_dir: Path | str | None = None) -> dict[str, ComponentState]:
+    """Every component of the ``graph`` file's outline with the replicas its state file records (none without a file).
 
     A replica whose process runs reads ``running`` (readiness is the connector's to check), one that
     was marked failed reads ``failed``, any other ``starting`` (the connector starts it). A state file
@@ -62,9 +62,9 @@ def recorded_states(graph: GraphConfig, state_dir: Path | str | None = None) -> 
             )
     return {
         name: ComponentState(
-            spec=comp.to_spec(name),
-            desired_replicas=desired.get(name, comp.effective_initial_replicas),
+            spec=spec,
+            desired_replicas=desired.get(name, graph.initial_replicas.get(name, spec.min_replicas)),
             replicas=tuple(sorted(by_component.get(name, []), key=lambda r: r.index)),
         )
-        for name, comp in graph.components.items()
+        for name, spec in graph.components.items()
     }

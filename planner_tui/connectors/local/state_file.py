@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from pydantic import TypeAdapter, ValidationError
 
 from planner_tui.config.paths import PRIVATE_FILE_MODE, private_dir
 from planner_tui.config.paths import state_dir as default_state_dir
@@ -53,15 +52,65 @@ class ReplicaRecord:
         the wrong shape (a list where a number belongs, ...)."""
         if not isinstance(data, dict):
             raise ValueError(f"a replica record must be an object, got {type(data).__name__}")
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            return _RECORD.validate_python(known)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"replica record: {problems}") from None
+        problems: list[str] = []
+        known: dict[str, Any] = {}
+        for name, (kind, optional) in _RECORD_FIELDS.items():
+            if name not in data:
+                if name in _RECORD_REQUIRED:
+                    problems.append(f"{name}: required")
+                continue
+            value = data[name]
+            if value is None and optional:
+                known[name] = None
+            elif (checked := _as_kind(value, kind)) is not None:
+                known[name] = checked
+            else:
+                problems.append(f"{name}: expected {_KIND_WORDS[kind]}, got {value!r:.40}")
+        if problems:
+            raise ValueError(f"replica record: {'; '.join(problems)}")
+        return cls(**known)
 
 
-_RECORD: TypeAdapter[ReplicaRecord] = TypeAdapter(ReplicaRecord)
+#: a record's fields: (kind, may be null); read by hand so reading a state file needs no validation library
+_RECORD_FIELDS: dict[str, tuple[str, bool]] = {
+    "component": ("str", False),
+    "index": ("int", False),
+    "gpus": ("ints", False),
+    "port": ("int", True),
+    "pid": ("int", True),
+    "pid_create_time": ("float", True),
+    "started_at": ("float", True),
+    "restarts": ("int", False),
+    "crash_streak": ("int", False),
+    "exit_code": ("int", True),
+    "failed_reason": ("str", True),
+    "stopping": ("bool", False),
+}
+_RECORD_REQUIRED = frozenset({"component", "index"})
+_KIND_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "ints": "a list of integers",
+    "float": "a number",
+    "bool": "true or false",
+}
+
+
+def _as_kind(value: Any, kind: str) -> Any:
+    """``value`` as ``kind`` (an int where a number belongs reads as a float), else None."""
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None  # JSON true is not a number
+    if kind == "str":
+        return value if isinstance(value, str) else None
+    if kind == "int":
+        return value if isinstance(value, int) else None
+    if kind == "float":
+        return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
+    return None
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,10 +12,12 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from planner_tui.config import GraphConfig
 from planner_tui.model import Decision, Snapshot
 from planner_tui.tui import render
 from planner_tui.tui.widgets.decision_log import decision_line
+
+if TYPE_CHECKING:
+    from planner_tui.config.graph import GraphConfig
 
 
 def _section(title: str, lines: Sequence[Content | str]) -> Content:

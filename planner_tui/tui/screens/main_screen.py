@@ -20,7 +20,6 @@ from planner_tui.tui.capacity import gpu_headroom
 from planner_tui.tui.screens.confirm_dialog import ConfirmDialog
 from planner_tui.tui.screens.details_screen import DetailsScreen, details_text
 from planner_tui.tui.screens.gpu_details_screen import GpuDetailsScreen, gpu_details_text
-from planner_tui.tui.screens.log_screen import LogScreen
 from planner_tui.tui.screens.scale_dialog import ScaleDialog
 from planner_tui.tui.trends import WINDOWS_S
 from planner_tui.tui.widgets import ComponentPanel, DecisionLog, GpuPanel, HeaderBar, QueuePanel, StatusLine
@@ -303,6 +302,8 @@ class MainScreen(Screen[None]):
             return
         state = self._selected_state()
         if state is not None:
+            from planner_tui.tui.screens.log_screen import LogScreen  # on first use: it loads RichLog
+
             self.app.push_screen(LogScreen(state.name, source, namespace=source.namespace))
 
     def action_details(self) -> None:

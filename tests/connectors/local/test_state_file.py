@@ -89,3 +89,23 @@ async def test_attach_reconciles_with_what_circus_runs(connect, state_root: Path
     await eventually(lambda: not alive(stray_pid), what="stray watcher removed")
     statuses = await second.supervisor.watcher_statuses()
     assert sorted(statuses) == ["reconcile_decode_0", "reconcile_decode_1"]
+
+
+def test_every_field_of_a_replica_record_survives_the_file_and_a_wrong_type_is_named() -> None:
+    import dataclasses
+
+    from planner_tui.connectors.local.state_file import ReplicaRecord
+
+    full = ReplicaRecord(
+        "decode", 3, gpus=[1, 2], port=21000, pid=42, pid_create_time=1.5, started_at=2.0, restarts=4,
+        crash_streak=1, exit_code=-9, failed_reason="crashed 5 times", stopping=True,
+    )  # fmt: skip
+    assert {f.name for f in dataclasses.fields(ReplicaRecord)} == set(dataclasses.asdict(full))
+    assert ReplicaRecord.from_json(dataclasses.asdict(full)) == full
+    assert ReplicaRecord.from_json({"component": "a", "index": 0, "started_at": 7, "future_key": 1}).started_at == 7.0
+    bad = {"component": "a", "index": True, "gpus": [0, "1"], "stopping": "yes", "pid_create_time": "now"}
+    with pytest.raises(ValueError) as info:
+        ReplicaRecord.from_json(bad)
+    for named in ("index: expected an integer", "gpus: expected a list", "stopping: expected true or false"):
+        assert named in str(info.value)
+    assert "pid_create_time: expected a number" in str(info.value)
