@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-import httpx
-
 from planner_tui.model.replicas import Phase
 from planner_tui.model.text import plural
 
 if TYPE_CHECKING:
+    import httpx
+
     from planner_tui.connectors.local.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ async def check(client: httpx.AsyncClient, url: str, timeout: float = 0.5) -> Pr
     """Ask ``url`` once; ok on 2xx within ``timeout``. The detail is bounded and safe to show:
     ``/health 503 {"status":"notready"...}``, ``/health: connection refused``, ``/health: no answer in 0.5 s``.
     """
+    import httpx  # loaded with the first client (a graph without health URLs never needs it)
+
     path = urlsplit(url).path or "/"
     try:
         async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
@@ -187,8 +189,6 @@ class HealthMonitor:
     def start(self) -> None:
         """Start the loop (idempotent)."""
         if self._task is None:
-            if self._http is None:
-                self._http = httpx.AsyncClient(trust_env=False)
             self.supervisor.on_activity = self.wake
             self._task = asyncio.get_running_loop().create_task(self._run(), name="local-health-monitor")
 
@@ -222,14 +222,10 @@ class HealthMonitor:
 
     async def prime(self) -> None:
         """One pass now (before the loop starts), so phases are right as soon as a connector attached."""
-        if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False)
         await self.tick()
 
     async def probe_now(self, names: list[str]) -> None:
         """Probe replicas ``names`` now, outside the loop's cadence (a dependent waits for them)."""
-        if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False)
         sup = self.supervisor
         due = [n for n in names if n in sup.state.replicas and not sup.runtime_of(n).busy]
         await asyncio.gather(*(self._probe(n) for n in due))
@@ -349,6 +345,14 @@ class HealthMonitor:
             rt.next_restart_at = None
             await sup.restart_crashed(name)
 
+    def _client(self) -> httpx.AsyncClient:
+        """The probes' HTTP client, made on the first probe (httpx loads then, not with the connector)."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(trust_env=False)
+        return self._http
+
     async def _probe(self, name: str) -> None:
         sup = self.supervisor
         rt = sup.runtime_of(name)
@@ -357,8 +361,7 @@ class HealthMonitor:
         if url is None:
             ok, detail = sup.state.replicas[name].pid is not None, "no process yet"
         else:
-            assert self._http is not None
-            ok, detail = await check(self._http, url)
+            ok, detail = await check(self._client(), url)
         rec = sup.state.replicas.get(name)
         if rt.busy or rec is None:
             return

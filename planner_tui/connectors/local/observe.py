@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-
-import httpx
+from typing import TYPE_CHECKING
 
 from planner_tui.connectors.local.health import check, not_ready_reason
 from planner_tui.connectors.local.processes import is_running
 from planner_tui.connectors.local.supervisor import Supervisor
 from planner_tui.model.replicas import Phase
 
+if TYPE_CHECKING:
+    import httpx
+
 
 async def observe_phases(sup: Supervisor, timeout: float = 0.5) -> None:
     """Set every recorded replica's runtime phase from its process and health URL (no changes made)."""
 
-    async def one(client: httpx.AsyncClient, name: str) -> None:
+    async def one(client: httpx.AsyncClient | None, name: str) -> None:
         rec = sup.state.replicas[name]
         rt = sup.runtime_of(name)
         if rec.failed_reason or rec.stopping:
@@ -30,7 +32,7 @@ async def observe_phases(sup: Supervisor, timeout: float = 0.5) -> None:
             rt.phase, rt.reason = Phase.CRASHED, "process not running (its owner restarts it)"
             return
         url = sup.probe_url(name)
-        result = None if url is None else await check(client, url, timeout)
+        result = None if url is None or client is None else await check(client, url, timeout)
         if result is None or result.ok:
             rt.phase, rt.reason = Phase.READY, None
             return
@@ -41,5 +43,11 @@ async def observe_phases(sup: Supervisor, timeout: float = 0.5) -> None:
             result.detail, now - (rec.started_at or now), comp.ready_timeout_s if comp else 120.0
         )
 
+    names = list(sup.state.replicas)
+    if not any(sup.probe_url(name) for name in names):  # nothing to ask over HTTP: no client, no httpx
+        await asyncio.gather(*(one(None, name) for name in names))
+        return
+    import httpx
+
     async with httpx.AsyncClient(trust_env=False) as client:
-        await asyncio.gather(*(one(client, name) for name in list(sup.state.replicas)))
+        await asyncio.gather(*(one(client, name) for name in names))

@@ -59,26 +59,39 @@ class MainScreen(Screen[None]):
             yield QueuePanel(id="queues")
         yield Vertical(id="components")
         yield DecisionLog(id="decisions")
-        box = Input(placeholder="filter components and replicas (enter keeps, esc clears)", id="filter")
-        box.display = False
-        yield box
         yield StatusLine(id="status")
-        yield Footer()
 
     def on_mount(self) -> None:
-        """Draw whatever the app already has."""
+        """Draw whatever the app already has; the footer and the filter box follow the first frame."""
         self.refresh_view()
+        self.call_after_refresh(self._mount_footer)
+
+    def _mount_footer(self) -> None:
+        # Textual's Footer builds a widget per key: about 30 ms that the first frame (the GPU rows) need
+        # not wait for. The filter box stays hidden until "/".
+        box = Input(placeholder="filter components and replicas (enter keeps, esc clears)", id="filter")
+        box.display = False
+        self.mount(box, before="#status")
+        self.mount(Footer())
+        self._fit_footer()
 
     def on_resize(self) -> None:
         """Compact layout for small terminals (80x24 stays usable)."""
         self.set_class(self.size.height < 32, "-compact")
         self.set_class(self.size.width < 100, "-narrow")
+        self._fit_footer()
+
+    def _fit_footer(self) -> None:
         footers = self.query(Footer)
         if footers:
             footer = footers.first()
             narrow = self.size.width < 100  # compact, without the palette hint, every key fits at 80 columns
             footer.compact = narrow
             footer.show_command_palette = not narrow
+
+    def _filter_box(self) -> Input | None:
+        boxes = self.query("#filter").results(Input)
+        return next(boxes, None)
 
     def on_screen_resume(self) -> None:
         """Catch up with what arrived while another screen was on top."""
@@ -338,7 +351,9 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         """Show the filter box."""
-        box = self.query_one("#filter", Input)
+        box = self._filter_box()
+        if box is None:  # the screen is still being built
+            return
         box.display = True
         box.value = self.filter_text
         box.focus()
@@ -358,8 +373,8 @@ class MainScreen(Screen[None]):
 
     def key_escape(self) -> None:
         """Esc clears the filter."""
-        box = self.query_one("#filter", Input)
-        if box.display or self.filter_text:
+        box = self._filter_box()
+        if box is not None and (box.display or self.filter_text):
             box.value = ""
             box.display = False
             self.filter_text = ""
