@@ -1,9 +1,10 @@
 """``planner-tui dashboard`` (and plain ``planner-tui``): the Textual dashboard on a graph.
 
-The first frame comes before the heavy imports: the graph file is read and outlined (TOML only), a
-child process validates it (:class:`~planner_tui.config.parallel_check.GraphCheck`) while the GPUs
-and the state file are read in a thread and Textual is imported here; a bad file is reported before
-the dashboard starts. The graph's models, the runtime and the Session load after the first frame.
+The first frame comes before the heavy imports: the graph file is read and outlined (TOML only), and a
+child process validates it and then reads the GPUs and the state file
+(:class:`~planner_tui.runtime.opening.SessionOpener`) while Textual is imported here; a bad file is
+reported before the dashboard starts. The graph's models, the runtime and the Session load after the
+first frame.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ def dashboard(graph_file: str | None, read_only: bool, theme: str | None, adviso
     source = str(path)
     text = read_graph_text(path)
     outline = outline_of(parse_graph_document(text, source))
-    from planner_tui.config.parallel_check import GraphCheck
-
-    check = GraphCheck(text, source)  # validates on another core from here on
     from planner_tui.model import PlannerMode
     from planner_tui.runtime.opening import SessionOpener
 
     mode = PlannerMode.ADVISORY if advisory else None
-    opener = SessionOpener(text, source, outline, mode=mode, read_only=read_only)  # the first look starts
+    # validation and the first look start on another core now, while Textual is imported
+    opener = SessionOpener(text, source, outline, mode=mode, read_only=read_only)
     from planner_tui.tui.run import available_theme_names, run_dashboard
 
     if theme is not None:
@@ -40,5 +39,5 @@ def dashboard(graph_file: str | None, read_only: bool, theme: str | None, adviso
         if theme not in names:
             click.echo(f"unknown theme {theme!r}; available: {', '.join(names)}", err=True)
             raise SystemExit(EXIT_CONFIG)
-    check.wait()  # a bad graph file is reported here, before the dashboard starts
+    opener.check()  # a bad graph file is reported here, before the dashboard starts
     run_dashboard(opener, read_only=read_only, theme=theme)

@@ -125,3 +125,17 @@ def _table(value: Any) -> Mapping[str, Any]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def problems_in(text: str, source: str = "<graph>") -> list[Problem]:
+    """Every problem :func:`~planner_tui.config.parse_graph` finds in graph-file ``text`` (none: valid).
+
+    The validating models load here (pydantic), not with this module.
+    """
+    from planner_tui.config.loader import parse_graph
+
+    try:
+        parse_graph(text, source)
+    except ConfigError as exc:
+        return exc.problems
+    return []

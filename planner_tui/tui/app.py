@@ -146,6 +146,10 @@ class DashboardApp(App[None]):
     # -- lifecycle -----------------------------------------------------------------------------------
     async def on_mount(self) -> None:
         """Show the main screen at once, then connect in the background."""
+        early = getattr(self.opener, "first_look_if_ready", None) if self.source is None else None
+        first = early() if early is not None else None
+        if first is not None:  # read while Textual loaded: in the first frame, not a second one
+            self._take_snapshot(first)
         await self.push_screen(self.main_screen)
         self._remember_theme = self._remember_after_start
         self.set_interval(self.header_interval_s, self.main_screen.refresh_header)
@@ -154,7 +158,7 @@ class DashboardApp(App[None]):
         elif self.opener is not None:
             self._status_info("starting the graph…")
             first_look = getattr(self.opener, "first_look", None)
-            if first_look is not None:
+            if first_look is not None and first is None:
                 self._take_first_look(first_look)  # GPUs and recorded replicas, in a thread
             self.call_after_refresh(self._start_opening)  # the first frame goes out before any of that work
 

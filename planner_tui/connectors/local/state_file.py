@@ -16,14 +16,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.paths import PRIVATE_FILE_MODE, private_dir
 from planner_tui.config.paths import state_dir as default_state_dir
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.connectors.local.circusd import CircusdHandle
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 FORMAT_VERSION = 1
 LOCK_TIMEOUT_S = 30.0
@@ -169,7 +170,7 @@ class StateStore:
         self.path = self.root / f"{namespace}.json"
         self.run_dir = self.root / namespace
         self.log_dir = self.run_dir / "logs"
-        self._lock = FileLock(str(self.root / "allocations.lock"), timeout=LOCK_TIMEOUT_S, mode=PRIVATE_FILE_MODE)
+        self._lock: FileLock | None = None  # made on first use: reading a state file takes no lock
 
     def ensure_dirs(self) -> None:
         """Create the state directory and its ``local`` folder, 0700 whatever the umask."""
@@ -180,6 +181,10 @@ class StateStore:
     def locked(self) -> Iterator[None]:
         """Hold the state directory's lock (blocking: call from a worker thread)."""
         self.ensure_dirs()
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(str(self.root / "allocations.lock"), timeout=LOCK_TIMEOUT_S, mode=PRIVATE_FILE_MODE)
         try:
             with self._lock:
                 yield
