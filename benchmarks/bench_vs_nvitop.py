@@ -9,8 +9,9 @@ graph is started once before the runs and each planner-tui run attaches to it, a
 the dashboard does. The 8 replicas' pids are the GPU processes both tools show (same GPUs, same
 processes).
 
-Per run: launch -> first GPU row (the GPU 7 row with its utilisation, found by polling
-``tmux capture-pane`` every 5 ms, so up to ~10 ms late for both), CPU as % of one core over
+Per run: launch -> first GPU row (the GPU 7 row with its utilisation, found by reading the pane every
+5 ms through one tmux control-mode client, so up to ~5 ms late for both; a ``tmux capture-pane``
+process per look would itself take a good part of a core from the tools on a small machine), CPU as % of one core over
 ``--seconds`` after a settling pause (planner-tui's figure includes its circusd's, reported apart
 too), and peak RSS (VmHWM). Prints min/median/max and the ratios planner-tui / nvitop.
 
@@ -146,29 +147,75 @@ def replica_pids(state_dir: Path, namespace: str) -> list[int]:
     return sorted(r["pid"] for r in data["replicas"].values() if r.get("pid"))
 
 
-def launch(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Start ``command`` in a fresh 120x40 tmux session; (start time, the tool's pid)."""
+def launch(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Start ``command`` in a fresh 120x40 tmux session; (start time, the tool's pid, its pane's id)."""
     tmux("kill-session", "-t", SESSION, check=False)
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     line = f"exec env {exports} {shlex.join(command)}"
     started = time.perf_counter()
-    tmux("new-session", "-d", "-s", SESSION, "-x", str(SIZE[0]), "-y", str(SIZE[1]), line)
-    pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").strip())
-    return started, pid
+    size = ["-x", str(SIZE[0]), "-y", str(SIZE[1])]
+    pane_id, pane_pid = tmux(
+        "new-session", "-d", "-P", "-F", "#{pane_id} #{pane_pid}", "-s", SESSION, *size, line
+    ).split()
+    return started, int(pane_pid), pane_id
 
 
-def wait_for_row(started: float, timeout: float = 30.0) -> float | None:
+class PaneReader:
+    """Reads the bench session's pane through one tmux control-mode client: a command per look, no
+    process started per look."""
+
+    def __init__(self) -> None:
+        tmux("new-session", "-d", "-s", "reader", "-x", "80", "-y", "24", "sleep 1000000")
+        self._client = subprocess.Popen(
+            ["tmux", "-L", TMUX_SOCKET, "-C", "attach", "-t", "reader"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._ask("display-message -p ready", until="ready")
+
+    def _ask(self, command: str, until: str | None = None) -> str:
+        """Send ``command``; its output block (the first whose body is ``until``, when given)."""
+        assert self._client.stdin is not None and self._client.stdout is not None
+        self._client.stdin.write(command.encode() + b"\n")
+        self._client.stdin.flush()
+        while True:
+            body: list[str] | None = None
+            for raw in iter(self._client.stdout.readline, b""):
+                line = raw.decode(errors="replace").rstrip("\n")
+                if body is None:
+                    if line.startswith("%begin"):
+                        body = []
+                elif line.startswith(("%end", "%error")):
+                    break
+                else:
+                    body.append(line)
+            else:
+                raise RuntimeError("the tmux control client ended")
+            text = "\n".join(body or [])
+            if until is None or text == until:
+                return text
+
+    def screen(self, pane: str) -> str:
+        """Pane ``pane`` (its id, ``%N``: a name could still find a pane of the session just killed)."""
+        return self._ask(f"capture-pane -p -t {pane}")
+
+    def close(self) -> None:
+        if self._client.stdin is not None:
+            self._client.stdin.close()
+        self._client.wait(10)
+
+
+def wait_for_row(reader: PaneReader, pane: str, started: float, timeout: float = 30.0) -> float | None:
     while time.perf_counter() - started < timeout:
-        screen = tmux("capture-pane", "-p", "-t", SESSION, check=False)
-        if FIRST_ROW.search(screen):
+        if FIRST_ROW.search(reader.screen(pane)):
             return time.perf_counter() - started
         time.sleep(0.005)
     return None
 
 
-def measure(tool: Tool, env: dict[str, str], seconds: float, circusd: int | None) -> Run:
-    started, pid = launch(tool.command, env)
-    first = wait_for_row(started)
+def measure(tool: Tool, env: dict[str, str], seconds: float, circusd: int | None, reader: PaneReader) -> Run:
+    started, pid, pane = launch(tool.command, env)
+    first = wait_for_row(reader, pane, started)
     if first is None:
         screen = tmux("capture-pane", "-p", "-t", SESSION, check=False)
         tmux("kill-session", "-t", SESSION, check=False)
@@ -268,9 +315,10 @@ def main() -> None:
         daemon = circusd_pid(state, namespace)
         load = os.getloadavg()[0]
         print(f"graph {namespace}: 8 replicas {pids}, circusd {daemon}; load average {load:.2f}", flush=True)
+        reader = PaneReader()
         for index in range(args.runs):
             for tool in (theirs, ours):
-                run = measure(tool, env, args.seconds, daemon if tool is ours else None)
+                run = measure(tool, env, args.seconds, daemon if tool is ours else None, reader)
                 tool.runs.append(run)
                 extra = "" if run.circusd_cpu_pct is None else f" (circusd {run.circusd_cpu_pct:.2f})"
                 print(
