@@ -257,7 +257,10 @@ async def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
 
 async def test_close_ends_the_scrapers_threads_even_with_a_parse_in_progress() -> None:
     assert await wait_for(lambda: not scraper_threads(), 5)  # left by other tests, if any
-    long_text = "".join(f'm{{a="v\\\\{i}"}} 1\n' for i in range(45_000)).encode()  # the slow reference parser
+    # the slow reference parser (escapes in four labels): ~0.8 s here, so a 0.5 s budget ends mid-parse, not
+    # mid-fetch, even on a busy machine (45,000 series: under the default limit of 50,000)
+    labels = ",".join(f'{k}="{k}\\\\{{i}}"' for k in "abcd")
+    long_text = "".join(f"m{{{labels.format(i=i)}}} 1\n" for i in range(45_000)).encode()
     layout_text = "".join(f'h{h}_bucket{{le="{i}"}} {i}\n' for h in range(60) for i in range(4)).encode()
 
     async def handler(exchange: Exchange) -> bool:
@@ -269,7 +272,7 @@ async def test_close_ends_the_scrapers_threads_even_with_a_parse_in_progress() -
         first, second = Scraper(), Scraper()
         try:
             await second.scrape([server.url], 5.0, 1)  # its layout is compiled in its own thread
-            result = (await first.scrape([server.url], 0.2, 1))[server.url]  # abandoned mid-parse
+            result = (await first.scrape([server.url], 0.5, 1))[server.url]  # abandoned mid-parse
             assert not result.ok and "parsing a long exposition" in (result.error or "")
             assert any(t.name.startswith("planner-tui-parse") for t in scraper_threads())
         finally:

@@ -40,6 +40,8 @@ class LogSource:
 
 #: the text of the line :func:`follow_sources` adds when a followed replica is removed
 REMOVED_TEXT = "-- replica removed --"
+#: the longest a removed replica's mark waits for its last lines to reach the file
+GONE_GRACE_S = 2.0
 
 
 def log_path(log_dir: Path, watcher: str, stream: str) -> Path:
@@ -228,11 +230,14 @@ async def follow_sources(current_sources: Callable[[], list[LogSource]], poll_s:
 
     Sources are re-read every poll, so replicas added later are followed from their first line;
     files present at the start are followed from their end. A replica that becomes ``gone`` is read
-    to its last line, then a :data:`REMOVED_TEXT` line marks its removal. File reads run in a worker
-    thread.
+    to its last line (until a poll finds nothing new, at most :data:`GONE_GRACE_S`), then a
+    :data:`REMOVED_TEXT` line marks its removal. File reads run in a worker thread.
     """
     followers: dict[Path, _FileFollower] = {}
     first = True
+    # removed replicas whose mark waits for a quiet read: circusd may still be writing their last words
+    # (a replica is removed once its process exited; its output reaches the file a moment later)
+    pending: dict[Path, tuple[LogSource, float]] = {}
 
     def poll() -> list[LogLine]:
         nonlocal first
@@ -240,21 +245,33 @@ async def follow_sources(current_sources: Callable[[], list[LogSource]], poll_s:
         for path in list(followers):
             if path not in wanted:
                 followers.pop(path).close()
-        removed: dict[str, LogSource] = {}
+                pending.pop(path, None)
+        now = time.monotonic()
+        fresh: set[Path] = set()
         for path, source in wanted.items():
             follower = followers.get(path)
             if follower is None:
                 followers[path] = _FileFollower(source, from_end=first)
             elif follower.source != source:
                 if source.gone and not follower.source.gone:
-                    removed[source.replica] = source
+                    pending[path] = (source, now + GONE_GRACE_S)
+                    fresh.add(path)  # read it once more at least: its last line may be on its way
+                elif not source.gone:
+                    pending.pop(path, None)  # the name is back: a new replica
                 follower.source = source
         first = False
         lines: list[LogLine] = []
-        for follower in followers.values():
-            lines.extend(follower.poll())
-        now = time.time()
-        lines.extend(LogLine(s.component, s.replica, now, REMOVED_TEXT, s.stream, gone=True) for s in removed.values())
+        quiet: set[Path] = set()
+        for path, follower in followers.items():
+            read = follower.poll()
+            lines.extend(read)
+            if not read:
+                quiet.add(path)
+        stamp = time.time()
+        for path, (source, deadline) in list(pending.items()):
+            if (path in quiet and path not in fresh) or now >= deadline:
+                del pending[path]
+                lines.append(LogLine(source.component, source.replica, stamp, REMOVED_TEXT, source.stream, gone=True))
         lines.sort(key=lambda line: line.timestamp)
         return lines
 
