@@ -59,6 +59,8 @@ ALLOWED: dict[str, set[str]] = {
     # replica processes stay small: the load-control contract and config/model helpers only
     "sim": {"sim", "loadcontrol", "config", "model"},
 }
+#: top-level modules below every package (docs/ARCHITECTURE.md): any layer may use them, they import no layer
+SHARED = {"forking"}
 PACKAGE_ROOT = Path(planner_tui.__file__).parent
 
 
@@ -89,7 +91,7 @@ def layer_violations() -> list[str]:
             continue
         for line, name in planner_tui_imports(path):
             target = name.split(".")[1] if name.count(".") else None
-            if target is not None and target not in ALLOWED[layer]:
+            if target is not None and target not in ALLOWED[layer] | SHARED:
                 problems.append(f"planner_tui/{relative}:{line} imports {name} ({layer} -> {target})")
     return problems
 
@@ -97,6 +99,11 @@ def layer_violations() -> list[str]:
 def test_every_subpackage_imports_only_the_layers_below_it() -> None:
     assert set(ALLOWED) | {"cli"} == {p.name for p in PACKAGE_ROOT.iterdir() if (p / "__init__.py").exists()}
     assert layer_violations() == []
+
+
+def test_the_shared_modules_import_no_layer() -> None:
+    for name in SHARED:
+        assert planner_tui_imports(PACKAGE_ROOT / f"{name}.py") == []
 
 
 def test_the_runtime_finds_the_sim_through_the_graph_not_its_package() -> None:
