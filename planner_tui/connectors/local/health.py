@@ -189,6 +189,7 @@ class HealthMonitor:
     def start(self) -> None:
         """Start the loop (idempotent)."""
         if self._task is None:
+            self._prepare_client()
             self.supervisor.on_activity = self.wake
             self._task = asyncio.get_running_loop().create_task(self._run(), name="local-health-monitor")
 
@@ -222,6 +223,7 @@ class HealthMonitor:
 
     async def prime(self) -> None:
         """One pass now (before the loop starts), so phases are right as soon as a connector attached."""
+        self._prepare_client()
         await self.tick()
 
     async def probe_now(self, names: list[str]) -> None:
@@ -344,6 +346,12 @@ class HealthMonitor:
         if rt.next_restart_at is not None and now >= rt.next_restart_at:
             rt.next_restart_at = None
             await sup.restart_crashed(name)
+
+    def _prepare_client(self) -> None:
+        """Make the probes' client now when the graph has URLs to probe, so httpx loads before the
+        replicas run rather than in the middle of a pass; a graph without any never loads it."""
+        if any(c.health_url or c.metrics_url for c in self.supervisor.graph.components.values()):
+            self._client()
 
     def _client(self) -> httpx.AsyncClient:
         """The probes' HTTP client, made on the first probe (httpx loads then, not with the connector)."""
