@@ -88,12 +88,17 @@ def kill_leftovers(pids: list[tuple[int, float | None]]) -> None:
     """Last-resort cleanup so a failing test does not leave processes behind: the recorded processes and
     their children (a replica circusd started after the state file was last written, e.g. when its
     owner was killed mid scale-up, is known only to circusd)."""
-    doomed: list[psutil.Process] = []
+    recorded: list[psutil.Process] = []
     for pid, create_time in pids:
         if alive(pid, create_time):
             with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(pid)
-                doomed += [proc, *proc.children(recursive=True)]
+                proc.send_signal(signal.SIGSTOP)  # frozen first: a circusd cannot start a replica meanwhile
+                recorded.append(proc)
+    doomed: list[psutil.Process] = []
+    for proc in recorded:
+        with contextlib.suppress(psutil.Error):
+            doomed += [proc, *proc.children(recursive=True)]
     for proc in doomed:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGKILL)
