@@ -71,6 +71,8 @@ class ForkedSteps:
                 self._queue.put((True, value))
         except Exception as exc:
             self._queue.put((False, exc))
+        else:
+            self._queue.put((False, NoResult("the steps gave no further result")))
 
     def ready(self) -> bool:
         """True when the next result can be had at once (never blocks)."""

@@ -32,12 +32,15 @@ def dashboard(graph_file: str | None, read_only: bool, theme: str | None, adviso
     mode = PlannerMode.ADVISORY if advisory else None
     # validation and the first look start on another core now, while Textual is imported
     opener = SessionOpener(text, source, outline, mode=mode, read_only=read_only)
-    from planner_tui.tui.run import available_theme_names, run_dashboard
+    try:
+        from planner_tui.tui.run import available_theme_names, run_dashboard
 
-    if theme is not None:
-        names = available_theme_names()
-        if theme not in names:
-            click.echo(f"unknown theme {theme!r}; available: {', '.join(names)}", err=True)
-            raise SystemExit(EXIT_CONFIG)
-    opener.check()  # a bad graph file is reported here, before the dashboard starts
-    run_dashboard(opener, read_only=read_only, theme=theme)
+        if theme is not None:
+            names = available_theme_names()
+            if theme not in names:
+                click.echo(f"unknown theme {theme!r}; available: {', '.join(names)}", err=True)
+                raise SystemExit(EXIT_CONFIG)
+        opener.check()  # a bad graph file is reported here, before the dashboard starts
+        run_dashboard(opener, read_only=read_only, theme=theme)
+    finally:
+        opener.close()  # nothing left running: a child still reading (a hung driver) is stopped

@@ -85,6 +85,10 @@ class SessionOpener:
             return None
         return look.snapshot()
 
+    def close(self) -> None:
+        """Stop the start-up child if it still runs (the dashboard ends before reading its first look)."""
+        self._steps.close()
+
     async def __call__(self) -> GraphSource:
         """Validate the graph into its models and open the Session (after the first frame)."""
         # after the first frame: freeze what start-up made out of later collections (runtime.gc_tuning)

@@ -16,17 +16,10 @@ import psutil
 import pytest
 
 from planner_tui.forking import ForkedSteps, NoResult
+from tests.config.test_outline_and_check import BAD
 from tests.metrics.conftest import fake_nvml, fake_nvml_path  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[2]
-BAD = """namespace = "ns"
-[components.decode]
-role = "decode"
-command = "w"
-min_replicas = 3
-max_replicas = 2
-port = 99
-"""
 GOOD = """namespace = "startup"
 [resources]
 gpus = [0, 1]
@@ -172,8 +165,8 @@ def test_beside_other_threads_it_runs_in_a_thread_instead_of_forking() -> None:
         steps = ForkedSteps(lambda: iter(["here"]))
         assert steps.forked is False
         assert steps.next_result(10) == "here"
-        with pytest.raises(NoResult):
-            steps.next_result(0.05)
+        with pytest.raises(NoResult, match="no further result"):
+            steps.next_result()  # ended: answered at once, never a wait without end
     finally:
         stop.set()
         other.join()
