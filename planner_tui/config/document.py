@@ -53,7 +53,8 @@ class GraphOutline:
 
     The dashboard draws its first frame from this while the file is validated: a value of the wrong
     type is left out (a component without a plain role and counts is not outlined), never guessed;
-    validation then reports it. ``gpus`` is None for ``"auto"`` (discovered through NVML).
+    validation then reports it. ``gpus`` is None for ``"auto"`` (discovered through NVML);
+    ``initial_replicas`` has a count for every outlined component.
     """
 
     namespace: str
@@ -75,11 +76,12 @@ def outline_of(document: Mapping[str, Any]) -> GraphOutline | None:
     gpus = resources.get("gpus", "auto")
     components: dict[str, ComponentSpec] = {}
     initial: dict[str, int] = {}
-    for name, table in _table(document.get("components")).items():
-        spec = _component_outline(name, _table(table)) if NAME_RE.match(name) else None
+    for name, value in _table(document.get("components")).items():
+        table = _table(value)
+        spec = _component_outline(name, table) if NAME_RE.match(name) else None
         if spec is not None:
             components[spec.name] = spec
-            start = _table(table).get("initial_replicas", spec.min_replicas)
+            start = table.get("initial_replicas", spec.min_replicas)
             initial[spec.name] = start if _is_int(start) else spec.min_replicas
     return GraphOutline(
         namespace=namespace,

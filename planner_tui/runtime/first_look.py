@@ -4,7 +4,7 @@ GPUs and of the replicas the graph's backend has recorded.
 The Session (circusd, the graph, the planner, the first collection) takes from a fraction of a second
 to several seconds to open; the first frame should not wait for it. :class:`FirstLook` starts reading
 the GPUs and the backend's own record (a local graph's state file) as soon as it is made, without
-starting or changing anything: in a forked child (:class:`~planner_tui.forking.ForkedCall`, so that
+starting or changing anything: in a forked child (:class:`~planner_tui.forking.ForkedSteps`, so that
 its imports and NVML do not compete with the dashboard's imports for the GIL, and a driver that
 crashes or hangs costs only the first look), else in a thread. The Session's first Snapshot replaces it.
 """
@@ -91,7 +91,7 @@ class FirstLook:
             except NoResult as exc:  # a hung or crashed reader: show what the file says
                 log.warning("the first look at graph %s gave nothing: %s", self.graph.namespace, exc)
                 outlined = {
-                    name: ComponentState(spec, self.graph.initial_replicas.get(name, spec.min_replicas))
+                    name: ComponentState(spec, self.graph.initial_replicas[name])
                     for name, spec in self.graph.components.items()
                 }
                 return outlined, (), None

@@ -354,7 +354,7 @@ class HealthMonitor:
             self._client()
 
     def _client(self) -> httpx.AsyncClient:
-        """The probes' HTTP client, made on the first probe (httpx loads then, not with the connector)."""
+        """The probes' HTTP client, made when first needed (httpx loads then, not with the connector)."""
         if self._http is None:
             import httpx
 

@@ -63,7 +63,7 @@ def recorded_states(graph: GraphOutline, state_dir: Path | str | None = None) ->
     return {
         name: ComponentState(
             spec=spec,
-            desired_replicas=desired.get(name, graph.initial_replicas.get(name, spec.min_replicas)),
+            desired_replicas=desired.get(name, graph.initial_replicas[name]),
             replicas=tuple(sorted(by_component.get(name, []), key=lambda r: r.index)),
         )
         for name, spec in graph.components.items()

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +87,9 @@ _RECORD_FIELDS: dict[str, tuple[str, bool]] = {
     "failed_reason": ("str", True),
     "stopping": ("bool", False),
 }
-_RECORD_REQUIRED = frozenset({"component", "index"})
+_RECORD_REQUIRED = frozenset(
+    f.name for f in fields(ReplicaRecord) if f.default is MISSING and f.default_factory is MISSING
+)
 _KIND_WORDS = {
     "str": "a string",
     "int": "an integer",
