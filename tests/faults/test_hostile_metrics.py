@@ -123,8 +123,11 @@ async def test_the_collector_survives_every_hostile_target(hostile: HostileServe
             assert len(errors) == 1 and HOSTILE[path] in errors[0], (path, last.errors)
     good = last.replica_signal("decode", "decode-0", Signal.KV_USAGE)
     assert good is not None and not good.stale and good.value == pytest.approx(0.1)
-    bad = last.replica_signal("decode", f"decode-{len(paths) - 1}", Signal.KV_USAGE)
-    assert bad is not None and bad.invalid is not None  # +Inf: shown as invalid, never as a load
+    # +Inf: never a load, and shown as invalid whenever it is read (on a loaded machine one tick's
+    # scrape of it can time out behind the hostile ones: that tick shows it stale, not invalid)
+    bads = [s.replica_signal("decode", f"decode-{len(paths) - 1}", Signal.KV_USAGE) for s in snapshots]
+    assert all(b is not None and (b.value is None or b.invalid is not None) for b in bads), bads
+    assert any(b is not None and b.invalid is not None and not b.stale for b in bads), bads
     assert last.signal("decode", Signal.KV_USAGE).stale  # type: ignore[union-attr]
     assert hostile.sent.get("/huge", 0) < 16 * MiB and hostile.sent.get("/forever", 0) < 16 * MiB * 5
 
