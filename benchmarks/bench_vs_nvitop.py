@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,19 +266,21 @@ def report(tools: list[Tool]) -> None:
         print(f"{'  circusd peak RSS (MiB, apart)':<42}{spread(circus_rss)}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3, help="runs of each tool, alternating (at least 3)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="CPU measurement window per run")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "planner-tui-bench")
-    args = parser.parse_args()
-    if shutil.which("tmux") is None:
-        raise SystemExit("tmux is needed (apt-get install tmux)")
-    cache = args.cache_dir.expanduser().absolute()
-    compileall.compile_dir(str(REPO / "planner_tui"), quiet=1)  # as an install does (see the docstring)
-    nvml_dir = build_nvml(cache)
-    nvitop = install_nvitop(cache)
-    work = Path(tempfile.mkdtemp(prefix="bench-vs-nvitop-"))
+@dataclass
+class BenchGraph:
+    """The benchmark's running graph: its file, the environment every tool runs with, its circusd."""
+
+    graph: Path
+    env: dict[str, str]
+    circusd: int | None
+
+
+@contextlib.contextmanager
+def running_graph(nvml_dir: Path, prefix: str) -> Iterator[BenchGraph]:
+    """The 8-replica graph (``GRAPH``) started once by a dashboard run in tmux, in a scratch state
+    directory, over the fake NVML library whose processes are the 8 replicas; stopped (circusd and its
+    replicas) and removed at the end, as is the tmux server."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     namespace = f"benchgpu{os.getpid()}"
     state, runtime = work / "state", work / "run"
     state.mkdir(mode=0o700)
@@ -293,11 +297,9 @@ def main() -> None:
         "TERM": "xterm-256color",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     }
-    ours = Tool("planner-tui", [sys.executable, "-m", "planner_tui", "--graph", str(graph)])
-    theirs = Tool("nvitop", [str(nvitop), "--interval", "1"])
     try:
         # start the graph once (the dashboard's first run), then every run attaches to it
-        launch(ours.command, env)
+        launch([sys.executable, "-m", "planner_tui", "--graph", str(graph)], env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -315,6 +317,37 @@ def main() -> None:
         daemon = circusd_pid(state, namespace)
         load = os.getloadavg()[0]
         print(f"graph {namespace}: 8 replicas {pids}, circusd {daemon}; load average {load:.2f}", flush=True)
+        yield BenchGraph(graph, env, daemon)
+    finally:
+        tmux("kill-server", check=False)
+        daemon = circusd_pid(state, namespace)
+        if daemon is not None:
+            try:
+                circus = psutil.Process(daemon)
+                circus.terminate()  # stops the replicas with it
+                circus.wait(20)
+            except psutil.Error:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each tool, alternating (at least 3)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="CPU measurement window per run")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "planner-tui-bench")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        raise SystemExit("tmux is needed (apt-get install tmux)")
+    cache = args.cache_dir.expanduser().absolute()
+    compileall.compile_dir(str(REPO / "planner_tui"), quiet=1)  # as an install does (see the docstring)
+    nvml_dir = build_nvml(cache)
+    nvitop = install_nvitop(cache)
+    ours = Tool("planner-tui", [])
+    theirs = Tool("nvitop", [str(nvitop), "--interval", "1"])
+    with running_graph(nvml_dir, "bench-vs-nvitop-") as bench:
+        env, daemon = bench.env, bench.circusd
+        ours.command = [sys.executable, "-m", "planner_tui", "--graph", str(bench.graph)]
         reader = PaneReader()
         for index in range(args.runs):
             for tool in (theirs, ours):
@@ -329,17 +362,6 @@ def main() -> None:
         report([theirs, ours])
         load = os.getloadavg()[0]
         print(f"\nmachine: {os.cpu_count()} CPUs, load average now {load:.2f} (shared machines are noisy)")
-    finally:
-        tmux("kill-server", check=False)
-        daemon = circusd_pid(state, namespace)
-        if daemon is not None:
-            try:
-                circus = psutil.Process(daemon)
-                circus.terminate()  # stops the replicas with it
-                circus.wait(20)
-            except psutil.Error:
-                pass
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
