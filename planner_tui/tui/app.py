@@ -126,7 +126,10 @@ class DashboardApp(App[None]):
         source = self.source
         if source is None:
             namespace = self._pending_namespace()
-            return HeaderState(namespace, "connecting…", None, self.read_only, None, len(self.alerts()), False)
+            failed = self.source_error is not None  # the graph could not be started: say so, not "connecting"
+            label = "not started" if failed else "connecting…"
+            connected = False if failed else None
+            return HeaderState(namespace, label, None, self.read_only, None, len(self.alerts()), connected)
         next_tick = source.next_tick_at
         owner = source.owner  # an observer: the graph is another process's
         connector = source.connector.label + (f" · owned by pid {owner.pid}" if owner is not None else "")

@@ -26,7 +26,7 @@ class HeaderState:
     read_only: bool
     next_tick_s: float | None
     alerts: int
-    connected: bool = True
+    connected: bool | None = True  # None: still connecting (nothing has failed yet)
 
 
 class HeaderBar(Static):
@@ -49,8 +49,11 @@ class HeaderBar(Static):
         sep = ("  │  ", "$foreground-muted")
         parts: list[str | tuple[str, str]] = [(" planner-tui ", "bold reverse $primary"), "  "]
         parts += [("ns ", "$foreground-muted"), (state.namespace, "bold"), sep]
-        parts += [(state.connector, "bold $secondary" if state.connected else "bold $error")]
-        if not state.connected:
+        if state.connected is None:
+            parts.append((state.connector, "$foreground-muted"))
+        else:
+            parts.append((state.connector, "bold $secondary" if state.connected else "bold $error"))
+        if state.connected is False:
             parts.append((" (disconnected)", "$error"))
         parts.append(sep)
         if state.mode is None:
