@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from textual.pilot import Pilot
+from textual.widgets._footer import FooterKey
 
 from planner_tui.connectors.errors import ConnectorError
 from planner_tui.runtime.source import GraphSource
@@ -101,3 +102,18 @@ async def test_quitting_while_the_graph_starts_waits_and_then_stops_it() -> None
                 break
             await pilot.pause(0.02)
     assert len(opened) == 1 and opened[0].closed is True  # type: ignore[attr-defined]
+
+
+async def test_the_footer_shows_the_keys_without_a_key_press() -> None:
+    """The footer is mounted after the first frame; it must list the keys before anything is pressed or
+    focused, even while the graph is still starting (it fills itself only when the screen's bindings are
+    announced, and nothing else announces them then)."""
+    opener = SlowOpener()  # never released: the graph is still starting
+    app = DashboardApp(opener=opener, clock=frozen_clock, remember_theme=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.screen.query(FooterKey):
+                break
+        keys = {key.key_display for key in app.screen.query(FooterKey)}
+        assert {"q", "+", "-", "?"} <= keys, keys

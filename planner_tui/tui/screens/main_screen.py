@@ -66,14 +66,17 @@ class MainScreen(Screen[None]):
         self.refresh_view()
         self.call_after_refresh(self._mount_footer)
 
-    def _mount_footer(self) -> None:
+    async def _mount_footer(self) -> None:
         # Textual's Footer builds a widget per key: about 30 ms that the first frame (the GPU rows) need
         # not wait for. The filter box stays hidden until "/".
         box = Input(placeholder="filter components and replicas (enter keeps, esc clears)", id="filter")
         box.display = False
-        self.mount(box, before="#status")
-        self.mount(Footer())
+        await self.mount(box, before="#status")
+        await self.mount(Footer())
         self._fit_footer()
+        # a Footer fills itself when the screen announces its bindings, which it did at its own mount,
+        # before this one listened: announce them again, or the footer stays blank until focus moves
+        self.refresh_bindings()
 
     def on_resize(self) -> None:
         """Compact layout for small terminals (80x24 stays usable)."""
