@@ -117,3 +117,23 @@ async def test_the_footer_shows_the_keys_without_a_key_press() -> None:
                 break
         keys = {key.key_display for key in app.screen.query(FooterKey)}
         assert {"q", "+", "-", "?"} <= keys, keys
+
+
+async def test_the_footer_drops_the_palette_key_when_the_terminal_narrows_and_brings_it_back() -> None:
+    opener = SlowOpener()
+    app = DashboardApp(opener=opener, clock=frozen_clock, remember_theme=False)
+
+    async def palette_shown() -> bool:
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.screen.query(FooterKey):
+                break
+        await settle(pilot)
+        return bool(app.screen.query("FooterKey.-command-palette"))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await palette_shown()
+        await pilot.resize_terminal(80, 24)
+        assert not await palette_shown()  # every other key fits at 80 columns
+        await pilot.resize_terminal(120, 40)
+        assert await palette_shown()

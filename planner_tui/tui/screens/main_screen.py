@@ -89,8 +89,11 @@ class MainScreen(Screen[None]):
         if footers:
             footer = footers.first()
             narrow = self.size.width < 100  # compact, without the palette hint, every key fits at 80 columns
+            palette_changed = footer.show_command_palette == narrow
             footer.compact = narrow
             footer.show_command_palette = not narrow
+            if palette_changed:
+                self.refresh_bindings()  # the footer recomposes on it: the palette key comes or goes
 
     def _filter_box(self) -> Input | None:
         boxes = self.query("#filter").results(Input)
