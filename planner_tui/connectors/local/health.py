@@ -66,6 +66,7 @@ class ReplicaRuntime:
     exit_seen_at: float | None = None  # when circus first reported the watcher stopped
     port_waits: int = 0  # retries while its port is held by another program (not counted as crashes)
     ready_timed_out: bool = False  # running, not ready after its component's ready_timeout_s
+    unhealthy_since: float | None = None  # when a ready replica's health endpoint stopped answering
 
     @property
     def reason(self) -> str | None:
@@ -378,14 +379,22 @@ class HealthMonitor:
             rt.reason = None
             rt.port_waits = 0
             rt.ready_timed_out = False
+            rt.unhealthy_since = None
         elif not ok and rt.phase is Phase.READY:
             rt.phase = Phase.RUNNING
             rt.reason = f"health endpoint stopped answering: {detail}"
+            rt.unhealthy_since = now
         elif not ok and rt.phase in (Phase.STARTING, Phase.RUNNING) and rec.pid is not None:
             comp = sup.graph.components.get(rec.component)
             timeout_s = comp.ready_timeout_s if comp else 120.0
             rt.phase = Phase.RUNNING
-            rt.reason, timed_out = not_ready_reason(detail, now - (rec.started_at or now), timeout_s)
+            # not ready since it started or, when this process was ready, since its health endpoint stopped
+            # answering: the readiness timeout counts from then, not from a start long ago
+            since = rec.started_at or now
+            if rt.unhealthy_since is not None and rt.unhealthy_since >= since:
+                since = rt.unhealthy_since
+                detail = f"health endpoint stopped answering: {detail}"
+            rt.reason, timed_out = not_ready_reason(detail, now - since, timeout_s)
             if timed_out and not rt.ready_timed_out:
                 log.warning("replica %s %s", name, rt.reason)
             rt.ready_timed_out = timed_out

@@ -3,6 +3,8 @@ the planner's hold naming it, and ``depends_on`` waiting for readiness. Real rep
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from planner_tui.connectors.local.health import sanitize
@@ -130,3 +132,35 @@ def test_sanitize_keeps_one_printable_bounded_line() -> None:
     assert sanitize("a\r\n\tb\x1b[0m  c\x00") == "a b c"
     assert sanitize("x" * 500, 10) == "x" * 10 + "..."
     assert sanitize("") == ""
+
+
+async def test_a_ready_replica_that_hangs_gets_its_full_readiness_timeout_before_it_is_a_problem(connect) -> None:  # type: ignore[no-untyped-def]
+    """A replica ready for a while, then frozen (SIGSTOP: a hung process keeps its port but answers nothing):
+    its reason says its health endpoint stopped answering, and only ``ready_timeout_s`` after that is it
+    a problem, not at the next probe because it started long ago. Thawed, it is ready again."""
+    conn = await connect(make_graph("hang", {"decode": worker(ready_timeout_s=3.0)}))
+    await eventually(lambda: replica(conn).phase is Phase.READY, what="ready")
+    pid = replica(conn).pid
+    assert pid is not None
+    await eventually(lambda: time.time() - (replica(conn).started_at or time.time()) > 4.0, what="up for 4 s")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await eventually(
+            lambda: (replica(conn).reason or "").startswith("health endpoint stopped answering: /health: no answer"),
+            what="the hang noticed",
+        )
+        noticed = time.monotonic()
+        assert replica(conn).phase is Phase.RUNNING
+        assert not any("decode-0" in p for p in conn.problems)
+        await eventually(
+            lambda: (replica(conn).reason or "").startswith(
+                "not ready after 3 s: health endpoint stopped answering: /health: no answer"
+            ),
+            what="the readiness timeout",
+        )
+        assert time.monotonic() - noticed >= 2.0  # counted from the hang, not from the start 4 s before it
+        assert any(p.startswith("replica decode-0 not ready after 3 s") for p in conn.problems)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await eventually(lambda: replica(conn).phase is Phase.READY, what="ready again once thawed")
+    assert replica(conn).reason is None and not any("decode-0" in p for p in conn.problems)
