@@ -202,11 +202,18 @@ class ScalingMixin:
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
 
-    @staticmethod
-    def _scale_down_order(state: NamespaceState, live: list[str]) -> list[str]:
-        # failed replicas go first (they give nothing), then the newest (highest index)
+    def _scale_down_order(self, state: NamespaceState, live: list[str]) -> list[str]:
+        """``live`` in the order replicas are removed: failed ones first (they give nothing), then those
+        not ready (starting, crashed, or hung: its health endpoint stopped answering), then the newest
+        (highest index), so a scale-down keeps the replicas that serve."""
         recs = state.replicas
-        return sorted(live, key=lambda n: (recs[n].failed_reason is None, -recs[n].index))
+        runtime = self.supervisor.runtime
+
+        def ready(name: str) -> bool:
+            rt = runtime.get(name)
+            return rt is not None and rt.phase is Phase.READY
+
+        return sorted(live, key=lambda n: (recs[n].failed_reason is None, ready(n), -recs[n].index))
 
     def _reserve(
         self, state: NamespaceState, name: str, count: int, inventory: list[int], problem: str | None

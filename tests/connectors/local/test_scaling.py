@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 
 import psutil
 import pytest
@@ -57,6 +60,31 @@ async def test_scale_down_removes_the_newest_replicas_and_frees_their_gpus_after
     assert await conn.gpu_holders() == {after[0].gpus[0]: "scale-down_decode_0"}
     assert sorted(await conn.free_gpus()) == sorted({0, 1, 2, 3} - set(after[0].gpus))
     assert await conn.scale_component("decode", 1) is False
+
+
+async def test_scale_down_removes_a_hung_replica_before_the_ready_ones(connect) -> None:  # type: ignore[no-untyped-def]
+    """The oldest replica hangs (SIGSTOP: its health endpoint stops answering); scaling 3 -> 1 removes it
+    and the newest, and keeps a replica that serves, not the hung one."""
+    conn = await connect(make_graph("scale-hung", {"decode": worker()}))
+    await conn.scale_component("decode", 3)
+    await conn.wait_until_stable(["decode"], 30)
+    before = live_pids(await conn.get_component_states(), "decode")
+    os.kill(before[0], signal.SIGSTOP)
+    try:
+
+        def hung() -> bool:
+            states = conn.component_states()["decode"].replicas
+            return next(r for r in states if r.index == 0).phase is Phase.RUNNING
+
+        await eventually(hung, what="the hung replica no longer ready")
+        assert await conn.scale_component("decode", 1) is True
+        await conn.wait_until_stable(["decode"], 30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(before[0], signal.SIGCONT)
+    after = (await conn.get_component_states())["decode"].replicas
+    assert [(r.index, r.pid, r.phase) for r in after] == [(1, before[1], Phase.READY)]
+    assert not alive(before[0]) and not alive(before[2])
 
 
 async def test_refused_when_gpus_run_out_and_nothing_is_half_started(connect) -> None:  # type: ignore[no-untyped-def]
