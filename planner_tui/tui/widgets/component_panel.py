@@ -32,19 +32,29 @@ class PanelState:
     replica_filter: str = ""
 
 
-def replica_figure(snapshot: Snapshot, state: ComponentState, replica: ReplicaState) -> str:
-    """The replica's own load figure: queue for prefill, KV use for decode, in-flight for the frontend."""
+def replica_figure(snapshot: Snapshot, state: ComponentState, replica: ReplicaState) -> tuple[str, str]:
+    """The replica's own load figure and its style: queue for prefill, KV use for decode, in-flight for
+    the frontend. A value its endpoint no longer gives (a hung or unreachable replica: the last one known,
+    kept stale) is muted and says so; an out-of-domain one (+Inf, NaN) is never shown as a load."""
     role = state.spec.role
     if role == "decode":
         value = snapshot.replica_signal(state.name, replica.name, Signal.KV_USAGE)
-        return f"kv {render.percent(value.value if value else None)}"
-    if role == "prefill":
+        label, text = "kv", render.percent(value.value if value else None)
+    elif role == "prefill":
         value = snapshot.replica_signal(state.name, replica.name, Signal.QUEUE_DEPTH)
-        return f"q {render.number(value.value if value else None, 1)}"
-    value = snapshot.replica_signal(state.name, replica.name, Signal.INFLIGHT) or snapshot.signal(
-        state.name, Signal.INFLIGHT
-    )
-    return f"in {render.number(value.value if value else None, 0)}" if value else "-"
+        label, text = "q", render.number(value.value if value else None, 1)
+    else:
+        value = snapshot.replica_signal(state.name, replica.name, Signal.INFLIGHT) or snapshot.signal(
+            state.name, Signal.INFLIGHT
+        )
+        if value is None:
+            return "-", "$primary"
+        label, text = "in", render.number(value.value, 0)
+    if value is not None and value.invalid is not None:
+        return f"{label} invalid", "$error"
+    if value is not None and value.stale and value.value is not None:
+        return f"{label} {text} stale", "$foreground-muted"
+    return f"{label} {text}", "$primary"
 
 
 def replica_matches(replica: ReplicaState, text: str) -> bool:
@@ -138,7 +148,7 @@ class ComponentPanel(LivePanel[tuple[PanelState, Snapshot, float]], can_focus=Tr
             parts += [restarts, f" {cpu:>6} {render.size_bytes(usage.rss_bytes if usage else None):>7}"]
         else:
             parts.append(f" {cpu:>6}")
-        parts += [f"  {gpus:<7} ", (replica_figure(snapshot, state, replica), "$primary")]
+        parts += [f"  {gpus:<7} ", replica_figure(snapshot, state, replica)]
         if replica.reason and replica.phase in (Phase.CRASHED, Phase.FAILED):
             parts.append((f"  {replica.reason}", "$error"))
         elif replica.reason and replica.phase in (Phase.STARTING, Phase.RUNNING):
