@@ -173,7 +173,8 @@ def token_command(name: str, service_file: str, viewer: bool, out: str | None) -
 
     The caller's copy goes to --out (give it as [connector] token_file), else it is printed.
     """
-    from planner_tui.globalplanner.tokens import TokenFileError, add_token, new_token, write_private_text
+    from planner_tui.config.paths import write_private_text
+    from planner_tui.globalplanner.tokens import TokenFileError, add_token, new_token
 
     token = new_token()
     try:

@@ -85,6 +85,24 @@ def open_private(path: Path | str, flags: int = os.O_WRONLY | os.O_CREAT | os.O_
     return fd
 
 
+def write_private_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a 0600 temporary file beside it (its directory made private
+    when missing), fsynced, then renamed over it; never a half-written file, nothing left on failure."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 #: Unix socket paths are limited to 107 bytes; socket directories are kept well under it
 _SOCKET_DIR_BUDGET = 60
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import tomllib
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from planner_tui.config.paths import open_private, private_dir
+from planner_tui.config.paths import write_private_text
 from planner_tui.config.secrets import SecretFileError, read_private_text
 
 #: the shortest token accepted (new_token makes 43 characters)
@@ -179,20 +178,3 @@ def add_token(service_file: str | Path, role: Literal["namespace", "viewer"], na
         if entries:
             lines += ["", f"[{key}]", *(f"{_toml_string(n)} = {_toml_string(t)}" for n, t in sorted(entries.items()))]
     write_private_text(path, "\n".join(lines) + "\n")
-
-
-def write_private_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a 0600 temporary file renamed over it)."""
-    if not path.parent.exists():
-        private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from planner_tui.config.paths import open_private
+from planner_tui.config.paths import write_private_text
 from planner_tui.planner.profile import META_TABLE, parse_profile
 from planner_tui.profiling.capacity import profile_tables
 from planner_tui.profiling.records import SweepResult
@@ -81,22 +80,12 @@ def profile_text(result: SweepResult, sweep_file: str | None) -> str:
 
 def write_private_atomically(path: Path, text: str) -> None:
     """``text`` to ``path``: a 0600 temporary file next to it, fsynced, then renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        write_private_text(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ProfileWriteError(
             f"cannot write {path}: {exc.strerror or exc}; choose a writable file with --out"
         ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_sweep(result: SweepResult, path: Path) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner_tui.config.graph import ComponentConfig, GraphConfig
@@ -37,6 +38,7 @@ from planner_tui.planner.state import Pin
 from planner_tui.runtime.errors import ReadOnlyError
 from planner_tui.runtime.events import DecisionMade, SessionError, SessionEvent, SnapshotReady
 from planner_tui.runtime.ownership import GraphLease
+from planner_tui.runtime.pins_store import load_pins, pins_path, save_pins
 from planner_tui.runtime.publisher import SnapshotPublisher
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ class Session:
         self._events: Fanout[SessionEvent] = Fanout(maxsize=EVENT_QUEUE_SIZE)
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
+        self._pins_file: Path | None = None  # where an owner keeps its pins (None: read-only, or not kept)
         runner.add_listener(self._on_decision)
         runner.add_error_listener(lambda message: self._publish(SessionError(message)))
 
@@ -142,6 +145,8 @@ class Session:
                 clock=clock,
             )
             session = cls(graph, connector, collector, runner, read_only=read_only, exporter=exporter, lease=lease)
+            if not read_only:
+                session._restore_pins(pins_path(graph.namespace), clock())
             session._start()
             if publish:
                 await session._publish_feed()
@@ -186,6 +191,27 @@ class Session:
             "label": self.connector.label,
         }
 
+    def _restore_pins(self, path: Path, now: float) -> None:
+        """Take up the pins a previous owner of the graph left in ``path``; from now on keep them there."""
+        self._pins_file = path
+        restored, problems = load_pins(path, self.graph, now)
+        for pin in restored:
+            self.runner.pin(pin)
+            log.info("restored the pin on %s: %s", pin.component, pin.describe())
+        for problem in problems:
+            log.warning("%s", problem)
+
+    def _keep_pins(self) -> None:
+        """Write the active pins where the next owner finds them; a failure is said, the pins still hold."""
+        if self._pins_file is None:
+            return
+        try:
+            save_pins(self._pins_file, self.namespace, self.runner.pins)
+        except OSError as exc:
+            message = f"cannot keep the pins in {self._pins_file}: {exc}; they hold until this process ends"
+            log.warning("%s", message)
+            self._publish(SessionError(message))
+
     def _start(self) -> None:
         queue = self.collector.subscribe()
         self._pump = asyncio.get_running_loop().create_task(self._pump_snapshots(queue), name="session-snapshots")
@@ -213,6 +239,8 @@ class Session:
             self.exporter.stop()
         if self.runner.audit is not None:
             self.runner.audit.close()
+        if stop_graph and self._pins_file is not None:
+            self._pins_file.unlink(missing_ok=True)  # a graph started afresh begins from its file's counts
         try:
             await asyncio.wait_for(self.connector.shutdown(stop_graph=stop_graph), timeout=timeout)
         except TimeoutError:
@@ -338,6 +366,8 @@ class Session:
         self._check_count(component, replicas)
         hold = Pin(component, replicas, reason="manual scale") if pin else None
         await self._apply_with_pin(component, replicas, hold)
+        if hold is not None:
+            self._keep_pins()
 
     async def pin(self, component: str, replicas: int | None = None, until: float | None = None) -> Pin:
         """Hold ``component`` at ``replicas`` (default: its current count) until ``until`` (Unix time) or unpinned."""
@@ -353,13 +383,16 @@ class Session:
             await self._apply_with_pin(component, count, pin)
         else:
             self.runner.pin(pin)
+        self._keep_pins()
         return pin
 
     async def unpin(self, component: str) -> bool:
         """Return ``component`` to the planner; False when it was not pinned."""
         self._writable(f"unpinning {component}")
         self._component(component)
-        return self.runner.unpin(component)
+        pinned = self.runner.unpin(component)
+        self._keep_pins()
+        return pinned
 
     async def restart(self, component: str, rolling: bool = True) -> bool:
         """Restart the component's replicas (one at a time when ``rolling``)."""
