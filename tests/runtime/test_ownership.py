@@ -25,7 +25,7 @@ from planner_tui.runtime import (
     read_owner,
 )
 from planner_tui.runtime.ownership import GraphLease
-from tests.connectors.local.conftest import alive
+from tests.connectors.local.conftest import alive, eventually
 from tests.runtime.conftest import LoadFile, session_graph
 
 HOLD = """
@@ -154,6 +154,8 @@ async def test_an_observing_connector_changes_nothing(open_session, load_file: L
     victim = next(p for p in pids.values() if p)
     os.kill(victim, signal.SIGKILL)
     await owner.connector._monitor.stop()  # type: ignore[attr-defined]  # the owner stops looking after it
+    # SIGKILL takes effect when the process next runs: on a busy machine that can be a while
+    await eventually(lambda: not alive(victim), 10, "the killed replica gone")
     observer = await LocalConnector.attach(graph.namespace, observe=True)
     try:
         view = observer.component_states()
