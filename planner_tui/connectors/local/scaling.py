@@ -29,6 +29,8 @@ DEPENDENCY_POLL_S = 0.05
 #: for how long (seconds) it probes them itself that often; then every DEPENDENCY_SLOW_POLL_S
 DEPENDENCY_FAST_S = 10.0
 DEPENDENCY_SLOW_POLL_S = 0.25
+#: seconds a ready replica's health endpoint must stay silent before a scale-down takes it first
+UNHEALTHY_VICTIM_S = 3.0
 log = logging.getLogger(__name__)
 
 
@@ -204,16 +206,25 @@ class ScalingMixin:
 
     def _scale_down_order(self, state: NamespaceState, live: list[str]) -> list[str]:
         """``live`` in the order replicas are removed: failed ones first (they give nothing), then those
-        not ready (starting, crashed, or hung: its health endpoint stopped answering), then the newest
-        (highest index), so a scale-down keeps the replicas that serve."""
+        not serving (starting, crashed, or hung: its health endpoint silent for ``UNHEALTHY_VICTIM_S`` or
+        past its readiness timeout), then the newest (highest index). One slow probe on a busy machine
+        does not make a replica that serves the first to go."""
         recs = state.replicas
         runtime = self.supervisor.runtime
+        now = time.time()
 
-        def ready(name: str) -> bool:
+        def serving(name: str) -> bool:
             rt = runtime.get(name)
-            return rt is not None and rt.phase is Phase.READY
+            if rt is None or rt.phase is Phase.READY:
+                return rt is not None
+            since = rt.unhealthy_since
+            if rt.phase is not Phase.RUNNING or since is None or since < (recs[name].started_at or 0.0):
+                return False  # starting, crashed, or this process never ready yet
+            if rt.ready_timed_out:
+                return False
+            return now - since < UNHEALTHY_VICTIM_S  # it was ready a moment ago
 
-        return sorted(live, key=lambda n: (recs[n].failed_reason is None, ready(n), -recs[n].index))
+        return sorted(live, key=lambda n: (recs[n].failed_reason is None, serving(n), -recs[n].index))
 
     def _reserve(
         self, state: NamespaceState, name: str, count: int, inventory: list[int], problem: str | None
