@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,8 +66,16 @@ def main() -> None:
     args = parser.parse_args()
     compileall.compile_dir(str(REPO / "planner_tui"), quiet=1)  # as an install does
     nvml_dir = build_nvml(args.cache_dir.expanduser().absolute())
-    python = sys.executable
     scratch = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    try:
+        measure_all(args, nvml_dir, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure_all(args: argparse.Namespace, nvml_dir: Path, scratch: Path) -> None:
+    """Run every case ``args.runs`` times and print the figures (files under ``scratch``)."""
+    python = sys.executable
     out, modules = scratch / "out.json", scratch / "modules.json"
     limit = args.after + 30
     cases: dict[str, list[float]] = {}
