@@ -105,15 +105,8 @@ def kill_leftovers(pids: list[tuple[int, float | None]]) -> None:
     # SIGKILL is delivered when the process next runs: on a busy machine it can still be listed (and its
     # environment read) a moment later, so wait until each is gone or a zombie, at most 5 s
     deadline = time.monotonic() + 5.0
-    while any(_still_running(p) for p in doomed) and time.monotonic() < deadline:
+    while any(alive(p.pid) for p in doomed) and time.monotonic() < deadline:
         time.sleep(0.01)
-
-
-def _still_running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 async def eventually(
