@@ -68,6 +68,12 @@ class ReplicaRuntime:
     ready_timed_out: bool = False  # running, not ready after its component's ready_timeout_s
     unhealthy_since: float | None = None  # when a ready replica's health endpoint stopped answering
 
+    def silent_since(self, started_at: float | None) -> float | None:
+        """When the health endpoint of the process started at ``started_at`` stopped answering after it
+        was ready; None when that process was never ready (or answers)."""
+        since = self.unhealthy_since
+        return since if since is not None and since >= (started_at or 0.0) else None
+
     @property
     def reason(self) -> str | None:
         """The reason shown for the replica: its phase's detail, else the lasting note."""
@@ -390,10 +396,10 @@ class HealthMonitor:
             rt.phase = Phase.RUNNING
             # not ready since it started or, when this process was ready, since its health endpoint stopped
             # answering: the readiness timeout counts from then, not from a start long ago
-            since = rec.started_at or now
-            if rt.unhealthy_since is not None and rt.unhealthy_since >= since:
-                since = rt.unhealthy_since
+            silent = rt.silent_since(rec.started_at)
+            if silent is not None:
                 detail = f"health endpoint stopped answering: {detail}"
+            since = silent if silent is not None else rec.started_at or now
             rt.reason, timed_out = not_ready_reason(detail, now - since, timeout_s)
             if timed_out and not rt.ready_timed_out:
                 log.warning("replica %s %s", name, rt.reason)

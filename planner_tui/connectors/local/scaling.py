@@ -217,8 +217,8 @@ class ScalingMixin:
             rt = runtime.get(name)
             if rt is None or rt.phase is Phase.READY:
                 return rt is not None
-            since = rt.unhealthy_since
-            if rt.phase is not Phase.RUNNING or since is None or since < (recs[name].started_at or 0.0):
+            since = rt.silent_since(recs[name].started_at)
+            if rt.phase is not Phase.RUNNING or since is None:
                 return False  # starting, crashed, or this process never ready yet
             if rt.ready_timed_out:
                 return False
